@@ -1,0 +1,347 @@
+//! The WxCC contract as data.
+//!
+//! Every wire message the mock speaks has one JSON Schema 2020-12 file under `schemas/json/`.
+//! This crate embeds those files, puts them in one registry (so `common.json#/$defs/...`
+//! references resolve offline), compiles each validator once, and reports violations with the
+//! JSON pointer, the rule and a plain message:
+//!
+//! ```
+//! use wxcc_schemas::{SchemaId, validate};
+//! let body = serde_json::json!({"name": "crm", "eventTypes": [], "destinationUrl": "https://x.example/h"});
+//! let violations = validate(SchemaId::SubscriptionCreateRequest, &body).unwrap_err();
+//! let text: Vec<String> = violations.iter().map(ToString::to_string).collect();
+//! assert!(text.contains(&"/name: must be at least 4 characters".to_string()));
+//! assert!(text.contains(&"/eventTypes: must have at least 1 item".to_string()));
+//! ```
+
+use std::fmt;
+use std::sync::LazyLock;
+
+use jsonschema::error::{TypeKind, ValidationErrorKind};
+use serde_json::Value;
+
+#[cfg(feature = "testing")]
+pub mod testing;
+
+/// Where every schema's `$id` lives. `.invalid` is reserved, so nothing is ever fetched.
+pub const BASE_URI: &str = "https://wxcc-mock.invalid/schemas/";
+
+macro_rules! schemas {
+    ($( $(#[$doc:meta])* $variant:ident => $file:literal ),+ $(,)?) => {
+        /// One schema file under `schemas/json/`.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum SchemaId {
+            $( $(#[$doc])* $variant, )+
+        }
+
+        impl SchemaId {
+            /// Every schema, in declaration order.
+            pub const ALL: &'static [SchemaId] = &[$(SchemaId::$variant),+];
+
+            /// The file's name without `.json`; what `wxcc-mock validate --schema` takes.
+            pub fn name(self) -> &'static str {
+                match self { $(SchemaId::$variant => $file,)+ }
+            }
+
+            /// The schema file's text, as committed.
+            pub fn source(self) -> &'static str {
+                match self { $(SchemaId::$variant => include_str!(concat!("../json/", $file, ".json")),)+ }
+            }
+        }
+    };
+}
+
+schemas! {
+    /// Shared `$defs`; not a message of its own.
+    Common => "common",
+    /// `POST /v1/agents/login` body.
+    AgentLoginRequest => "agent-login-request",
+    /// `PUT|POST /v1/agents/logout` body.
+    AgentLogoutRequest => "agent-logout-request",
+    /// `PUT /v1/agents/session/state` body.
+    AgentStateChangeRequest => "agent-state-change-request",
+    /// `POST /v1/agents/reload` body.
+    AgentReloadRequest => "agent-reload-request",
+    /// Error body of the agent endpoints.
+    AgentErrorResponse => "agent-error-response",
+    /// `POST /v1/subscriptions` body.
+    SubscriptionCreateRequest => "subscription-create-request",
+    /// `PATCH /v1/subscriptions/{id}` body.
+    SubscriptionUpdateRequest => "subscription-update-request",
+    /// One subscription (201 on create, 200 on get and patch).
+    SubscriptionResponse => "subscription-response",
+    /// `GET /v1/subscriptions` body.
+    SubscriptionListResponse => "subscription-list-response",
+    /// `GET /v1/event-types` body.
+    EventTypesResponse => "event-types-response",
+    /// `ErrorResult`: the subscriptions service's error body (integer `key`).
+    ErrorResult => "error-result",
+    /// `ApiErrorResponse`: the config and reporting services' error body (string `key`).
+    ApiErrorResponse => "api-error-response",
+    /// `POST /__admin/tokens` body.
+    AdminTokenRequest => "admin-token-request",
+    /// `POST /__admin/tokens` 201 body.
+    AdminTokenResponse => "admin-token-response",
+}
+
+impl SchemaId {
+    /// Looks a schema up by [`SchemaId::name`] (a trailing `.json` is allowed).
+    pub fn from_name(name: &str) -> Option<SchemaId> {
+        let name = name.strip_suffix(".json").unwrap_or(name);
+        SchemaId::ALL.iter().copied().find(|id| id.name() == name)
+    }
+
+    /// The schema's `$id`.
+    pub fn uri(self) -> String {
+        format!("{BASE_URI}{}.json", self.name())
+    }
+
+    /// The parsed schema document.
+    pub fn document(self) -> &'static Value {
+        &COMPILED.documents[self as usize]
+    }
+}
+
+impl fmt::Display for SchemaId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// One way an instance breaks a schema.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Violation {
+    /// JSON pointer to the offending value (for a missing property: where it should be).
+    pub pointer: String,
+    /// The JSON Schema keyword that failed (`minLength`, `required`, `type`, ...).
+    pub rule: String,
+    /// A plain sentence fragment, e.g. `must be at least 32 characters`.
+    pub message: String,
+}
+
+impl fmt::Display for Violation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let pointer = if self.pointer.is_empty() { "/" } else { &self.pointer };
+        write!(f, "{pointer}: {}", self.message)
+    }
+}
+
+struct Compiled {
+    documents: Vec<Value>,
+    validators: Vec<jsonschema::Validator>,
+}
+
+static COMPILED: LazyLock<Compiled> = LazyLock::new(|| {
+    // The files are part of this crate; a broken one is a bug caught by every test run.
+    let documents: Vec<Value> = SchemaId::ALL
+        .iter()
+        .map(|id| {
+            serde_json::from_str(id.source())
+                .unwrap_or_else(|e| panic!("schemas/json/{id}.json is not JSON: {e}"))
+        })
+        .collect();
+    let registry = jsonschema::Registry::new()
+        .extend(SchemaId::ALL.iter().map(|id| (id.uri(), documents[*id as usize].clone())))
+        .and_then(|builder| builder.prepare())
+        .unwrap_or_else(|e| panic!("the schema registry does not build: {e}"));
+    let validators = SchemaId::ALL
+        .iter()
+        .map(|id| {
+            jsonschema::draft202012::options()
+                .with_registry(&registry)
+                .should_validate_formats(true)
+                .build(&documents[*id as usize])
+                .unwrap_or_else(|e| panic!("schemas/json/{id}.json does not compile: {e}"))
+        })
+        .collect();
+    Compiled { documents, validators }
+});
+
+/// Compiles every schema now rather than on first use (call it at start-up).
+pub fn init() {
+    LazyLock::force(&COMPILED);
+}
+
+/// Validates `instance` against one schema, returning every violation.
+pub fn validate(id: SchemaId, instance: &Value) -> Result<(), Vec<Violation>> {
+    let validator = &COMPILED.validators[id as usize];
+    if validator.is_valid(instance) {
+        return Ok(());
+    }
+    let mut violations: Vec<Violation> = validator.iter_errors(instance).flat_map(describe).collect();
+    violations.sort_by(|a, b| a.pointer.cmp(&b.pointer).then(a.message.cmp(&b.message)));
+    violations.dedup();
+    Err(violations)
+}
+
+/// The v1 event type names (`agent:login`, ...), read from `common.json` so the schema and the
+/// `GET /v1/event-types` answer cannot drift apart.
+pub fn event_types_v1() -> &'static [String] {
+    static NAMES: LazyLock<Vec<String>> = LazyLock::new(|| {
+        SchemaId::Common.document()["$defs"]["eventTypeV1"]["enum"]
+            .as_array()
+            .map(|values| values.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect())
+            .unwrap_or_default()
+    });
+    &NAMES
+}
+
+fn describe(error: jsonschema::ValidationError<'_>) -> Vec<Violation> {
+    let pointer = error.instance_path().as_str().to_owned();
+    let one = |rule: &str, message: String| {
+        vec![Violation { pointer: pointer.clone(), rule: rule.to_owned(), message }]
+    };
+    match error.kind() {
+        ValidationErrorKind::Required { property } => {
+            let name = property.as_str().map(str::to_owned).unwrap_or_else(|| property.to_string());
+            vec![Violation {
+                pointer: format!("{pointer}/{}", escape_pointer(&name)),
+                rule: "required".into(),
+                message: "is required".into(),
+            }]
+        }
+        ValidationErrorKind::AdditionalProperties { unexpected }
+        | ValidationErrorKind::UnevaluatedProperties { unexpected } => unexpected
+            .iter()
+            .map(|name| Violation {
+                pointer: format!("{pointer}/{}", escape_pointer(name)),
+                rule: "additionalProperties".into(),
+                message: "is not an allowed property".into(),
+            })
+            .collect(),
+        ValidationErrorKind::MinLength { limit } => {
+            one("minLength", format!("must be at least {limit} character{}", plural(*limit)))
+        }
+        ValidationErrorKind::MaxLength { limit } => {
+            one("maxLength", format!("must be at most {limit} character{}", plural(*limit)))
+        }
+        ValidationErrorKind::MinItems { limit } => {
+            one("minItems", format!("must have at least {limit} item{}", plural(*limit)))
+        }
+        ValidationErrorKind::MaxItems { limit } => {
+            one("maxItems", format!("must have at most {limit} item{}", plural(*limit)))
+        }
+        ValidationErrorKind::Type { kind } => {
+            let expected = match kind {
+                TypeKind::Single(t) => t.to_string(),
+                TypeKind::Multiple(set) => {
+                    set.iter().map(|t| t.to_string()).collect::<Vec<_>>().join(" or ")
+                }
+            };
+            one("type", format!("must be of type {expected}"))
+        }
+        ValidationErrorKind::Enum { options } => {
+            let list = options
+                .as_array()
+                .map(|o| o.iter().map(Value::to_string).collect::<Vec<_>>().join(", "))
+                .unwrap_or_else(|| options.to_string());
+            one("enum", format!("must be one of {list}"))
+        }
+        ValidationErrorKind::Constant { expected_value } => {
+            one("const", format!("must be {expected_value}"))
+        }
+        ValidationErrorKind::Format { format } => one("format", format!("must be a valid {format}")),
+        ValidationErrorKind::Pattern { pattern } => {
+            one("pattern", format!("must match the pattern {pattern}"))
+        }
+        ValidationErrorKind::FalseSchema => one("false", "is not allowed here".into()),
+        ValidationErrorKind::Minimum { limit } => one("minimum", format!("must be at least {limit}")),
+        ValidationErrorKind::Maximum { limit } => one("maximum", format!("must be at most {limit}")),
+        ValidationErrorKind::UniqueItems => one("uniqueItems", "must not contain duplicates".into()),
+        _ => one("schema", error.to_string()),
+    }
+}
+
+fn plural(n: u64) -> &'static str {
+    if n == 1 { "" } else { "s" }
+}
+
+fn escape_pointer(segment: &str) -> String {
+    segment.replace('~', "~0").replace('/', "~1")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn every_schema_compiles_and_has_an_id_matching_its_file() {
+        for id in SchemaId::ALL {
+            assert_eq!(id.document()["$id"], json!(id.uri()), "{id}");
+            assert_eq!(
+                id.document()["$schema"],
+                json!("https://json-schema.org/draft/2020-12/schema"),
+                "{id}"
+            );
+        }
+        init();
+    }
+
+    #[test]
+    fn a_short_secret_is_reported_with_its_pointer_and_rule() {
+        let body = json!({
+            "name": "aaaa", "eventTypes": ["agent:login"],
+            "destinationUrl": "https://hooks.example.com/wxcc", "secret": "12345"
+        });
+        let v = validate(SchemaId::SubscriptionCreateRequest, &body).unwrap_err();
+        assert_eq!(v.len(), 1, "{v:?}");
+        assert_eq!(v[0].to_string(), "/secret: must be at least 32 characters");
+        assert_eq!(v[0].rule, "minLength");
+    }
+
+    #[test]
+    fn a_missing_property_points_at_where_it_belongs() {
+        let v = validate(SchemaId::AgentLogoutRequest, &json!({})).unwrap_err();
+        assert_eq!(v[0].pointer, "/logoutReason");
+        assert_eq!(v[0].rule, "required");
+    }
+
+    #[test]
+    fn the_camel_case_state_change_name_is_not_an_event_type() {
+        let body = json!({
+            "name": "aaaa", "eventTypes": ["agent:login", "agent:stateChange"],
+            "destinationUrl": "https://hooks.example.com/wxcc"
+        });
+        let v = validate(SchemaId::SubscriptionCreateRequest, &body).unwrap_err();
+        assert_eq!(v[0].pointer, "/eventTypes/1");
+        assert_eq!(v[0].rule, "enum");
+    }
+
+    #[test]
+    fn roles_compare_case_insensitively_and_agents_need_a_team() {
+        let ok = json!({"dialNumber": "1001", "teamId": "t", "roles": ["Agent"], "isExtension": "true"});
+        assert_eq!(validate(SchemaId::AgentLoginRequest, &ok), Ok(()));
+        let supervisor = json!({"dialNumber": "1001", "roles": ["SUPERVISOR"]});
+        assert_eq!(validate(SchemaId::AgentLoginRequest, &supervisor), Ok(()));
+        let no_team = json!({"dialNumber": "1001", "roles": ["agent"]});
+        let v = validate(SchemaId::AgentLoginRequest, &no_team).unwrap_err();
+        assert_eq!(v[0].pointer, "/teamId");
+        let bad_role = json!({"dialNumber": "1001", "teamId": "t", "roles": ["boss"]});
+        let v = validate(SchemaId::AgentLoginRequest, &bad_role).unwrap_err();
+        assert_eq!(v[0].pointer, "/roles/0");
+    }
+
+    #[test]
+    fn formats_are_checked() {
+        let body = json!({"name": "aaaa", "eventTypes": ["agent:login"], "destinationUrl": "not a uri"});
+        let v = validate(SchemaId::SubscriptionCreateRequest, &body).unwrap_err();
+        assert!(v.iter().any(|v| v.pointer == "/destinationUrl" && v.rule == "format"), "{v:?}");
+    }
+
+    #[test]
+    fn the_event_type_list_comes_from_the_schema() {
+        let names = event_types_v1();
+        assert!(names.iter().any(|n| n == "agent:state_change"));
+        assert!(!names.iter().any(|n| n == "agent:stateChange"));
+    }
+
+    #[test]
+    fn names_round_trip() {
+        for id in SchemaId::ALL {
+            assert_eq!(SchemaId::from_name(id.name()), Some(*id));
+            assert_eq!(SchemaId::from_name(&format!("{}.json", id.name())), Some(*id));
+        }
+        assert_eq!(SchemaId::from_name("nope"), None);
+    }
+}
