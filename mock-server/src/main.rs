@@ -1,1 +1,166 @@
-fn main() {}
+//! The `wxcc-mock` command: `serve` runs the mock, `validate` checks a JSON document against one
+//! of the contract's schemas.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand};
+use wxcc_mock::{AppState, Config, World};
+use wxcc_schemas::SchemaId;
+
+#[derive(Debug, Parser)]
+#[command(name = "wxcc-mock", version, about = "A local, stateful stand-in for the Webex Contact Center API")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the mock server.
+    Serve(ServeArgs),
+    /// Check a JSON document against one of the contract's schemas.
+    Validate(ValidateArgs),
+}
+
+#[derive(Debug, Args)]
+struct ServeArgs {
+    /// Interface to listen on.
+    #[arg(long, env = "WXCC_MOCK_HOST", default_value = "127.0.0.1")]
+    host: String,
+    /// Port to listen on (0 picks a free port).
+    #[arg(long, env = "WXCC_MOCK_PORT", default_value_t = 8080)]
+    port: u16,
+    /// A world file to load instead of the embedded default (fixtures/world.json).
+    #[arg(long, env = "WXCC_MOCK_WORLD")]
+    world: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+struct ValidateArgs {
+    /// Schema name, e.g. subscription-create-request (see the files in schemas/json).
+    #[arg(long)]
+    schema: String,
+    /// The JSON file to check (- reads standard input).
+    file: PathBuf,
+}
+
+impl ServeArgs {
+    fn into_config(self) -> anyhow::Result<Config> {
+        let world = match &self.world {
+            Some(path) => World::from_file(path).with_context(|| format!("loading --world {}", path.display()))?,
+            None => World::default_world(),
+        };
+        Ok(Config { host: self.host, port: self.port, world })
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Serve(args) => match serve(args) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("wxcc-mock: {e:#}");
+                ExitCode::FAILURE
+            }
+        },
+        Command::Validate(args) => validate(&args),
+    }
+}
+
+fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let config = args.into_config()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    runtime.block_on(async move {
+        let (listener, addr) = wxcc_mock::bind(&config)
+            .await
+            .with_context(|| format!("binding {}:{}", config.host, config.port))?;
+        let state = AppState::new(config.world);
+        tracing::info!("listening on http://{addr}");
+        wxcc_mock::serve(listener, state, shutdown_signal()).await?;
+        tracing::info!("shut down");
+        Ok(())
+    })
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+}
+
+/// Exit codes: 0 valid, 1 invalid, 2 unusable input (unknown schema, unreadable file, not JSON).
+fn validate(args: &ValidateArgs) -> ExitCode {
+    let Some(schema) = SchemaId::from_name(&args.schema) else {
+        let names: Vec<&str> = SchemaId::ALL.iter().map(|s| s.name()).collect();
+        eprintln!("unknown schema '{}'; the schemas are: {}", args.schema, names.join(", "));
+        return ExitCode::from(2);
+    };
+    let shown = args.file.display();
+    let text = if args.file.as_os_str() == "-" {
+        std::io::read_to_string(std::io::stdin())
+    } else {
+        std::fs::read_to_string(&args.file)
+    };
+    let text = match text {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("{shown}: cannot read: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let value: serde_json::Value = match serde_json::from_str(&text) {
+        Ok(v) => v,
+        Err(e) => {
+            eprintln!("{shown}: not JSON: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    match wxcc_schemas::validate(schema, &value) {
+        Ok(()) => {
+            println!("{shown}: valid against {schema}");
+            ExitCode::SUCCESS
+        }
+        Err(violations) => {
+            for v in &violations {
+                println!("{shown}: {v} [{}]", v.rule);
+            }
+            eprintln!("{shown}: {} violation(s) of {schema}", violations.len());
+            ExitCode::from(1)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_cli_definition_is_consistent() {
+        super::Cli::command().debug_assert();
+    }
+}

@@ -231,11 +231,19 @@ fn describe(error: jsonschema::ValidationError<'_>) -> Vec<Violation> {
             one("type", format!("must be of type {expected}"))
         }
         ValidationErrorKind::Enum { options } => {
-            let list = options
-                .as_array()
-                .map(|o| o.iter().map(Value::to_string).collect::<Vec<_>>().join(", "))
-                .unwrap_or_else(|| options.to_string());
-            one("enum", format!("must be one of {list}"))
+            let all: Vec<String> =
+                options.as_array().map(|o| o.iter().map(Value::to_string).collect()).unwrap_or_default();
+            let message = if all.len() <= 6 {
+                format!("must be one of {}", all.join(", "))
+            } else {
+                format!(
+                    "{} is not one of the {} allowed values (such as {}, ...)",
+                    error.instance(),
+                    all.len(),
+                    all[..3].join(", ")
+                )
+            };
+            one("enum", message)
         }
         ValidationErrorKind::Constant { expected_value } => {
             one("const", format!("must be {expected_value}"))

@@ -1,0 +1,61 @@
+//! The mock's own API under `/__admin` (plain JSON, no auth): health, tokens, state, reset.
+
+use axum::Router;
+use axum::Json;
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use wxcc_schemas::SchemaId;
+
+use crate::http::{ApiError, WxccRequest};
+use crate::state::AppState;
+
+/// Default lifetime of a minted token: 12 hours.
+pub const DEFAULT_TTL_SECONDS: i64 = 12 * 60 * 60;
+
+/// The `/__admin` routes (nested by [`crate::http::build_router`]).
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/health", get(health))
+        .route("/tokens", post(mint_token))
+        .route("/state", get(state))
+        .route("/reset", post(reset))
+}
+
+async fn health() -> Json<Value> {
+    Json(json!({ "status": "ok" }))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct TokenBody {
+    email: String,
+    scopes: Vec<String>,
+    ttl_seconds: Option<i64>,
+}
+
+async fn mint_token(request: WxccRequest) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let state = request.state().clone();
+    let body: TokenBody = request.json(SchemaId::AdminTokenRequest).await?;
+    let ttl = body.ttl_seconds.unwrap_or(DEFAULT_TTL_SECONDS);
+    let minted = state.mint_token(&body.email, body.scopes, ttl).ok_or_else(|| {
+        let known: Vec<&str> =
+            state.world().orgs.iter().flat_map(|o| o.users.iter().map(|u| u.email.as_str())).collect();
+        ApiError::not_found(
+            format!("No user {} in the world", body.email),
+            format!("No user has the email {}; the world's users are {}.", body.email, known.join(", ")),
+        )
+    })?;
+    let body = serde_json::to_value(minted).unwrap_or_default();
+    Ok((StatusCode::CREATED, Json(body)))
+}
+
+async fn state(request: WxccRequest) -> Json<Value> {
+    Json(request.state().snapshot())
+}
+
+async fn reset(request: WxccRequest) -> Json<Value> {
+    request.state().reset();
+    Json(json!({ "status": "reset" }))
+}

@@ -1,0 +1,114 @@
+//! `/v1/agents/*`: 202 with an empty body once authorised and schema-valid; the outcome is
+//! decided by [`crate::agents`] and recorded in the state.
+
+use axum::http::StatusCode;
+use serde::Deserialize;
+use serde_json::Value;
+use wxcc_schemas::SchemaId;
+
+use super::{ApiError, WxccRequest};
+use crate::agents::{Command, Login, SubStatus};
+use crate::auth::{ACT_FOR_OTHERS, Identity, Operation};
+use crate::world::User;
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct LoginBody {
+    dial_number: String,
+    team_id: Option<String>,
+    is_extension: Option<Value>,
+    roles: Vec<String>,
+    device_type: Option<String>,
+    device_id: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct LogoutBody {
+    logout_reason: String,
+    agent_id: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct StateBody {
+    state: String,
+    aux_code_id: String,
+    last_state_change_reason: Option<String>,
+    agent_id: Option<String>,
+}
+
+/// `POST /v1/agents/login`
+pub async fn login(request: WxccRequest) -> Result<StatusCode, ApiError> {
+    let identity = request.authorize(Operation::AgentLogin)?;
+    let (state, tracking) = (request.state().clone(), request.tracking_id().to_owned());
+    let body: LoginBody = request.json(SchemaId::AgentLoginRequest).await?;
+    let login = Login {
+        dial_number: body.dial_number,
+        team_id: body.team_id,
+        device_type: body.device_type,
+        device_id: body.device_id,
+        // The schema admits true/false and "true"/"false" (Cisco's form-based samples).
+        is_extension: matches!(body.is_extension, Some(Value::Bool(true))) || body.is_extension == Some(Value::from("true")),
+        roles: body.roles.iter().map(|r| r.to_ascii_lowercase()).collect(),
+    };
+    state.agent_command(identity.org_index(), identity.user(), Command::Login(login), &tracking);
+    Ok(StatusCode::ACCEPTED)
+}
+
+/// `PUT /v1/agents/logout` (the spec) and `POST /v1/agents/logout` (what Cisco's clients send).
+pub async fn logout(request: WxccRequest) -> Result<StatusCode, ApiError> {
+    let identity = request.authorize(Operation::AgentLogout)?;
+    let (state, tracking) = (request.state().clone(), request.tracking_id().to_owned());
+    let body: LogoutBody = request.json(SchemaId::AgentLogoutRequest).await?;
+    let target = target(&identity, body.agent_id.as_deref(), "log out")?;
+    let command = Command::Logout { reason: body.logout_reason, by: identity.user().id.clone() };
+    state.agent_command(identity.org_index(), target, command, &tracking);
+    Ok(StatusCode::ACCEPTED)
+}
+
+/// `PUT /v1/agents/session/state`
+pub async fn change_state(request: WxccRequest) -> Result<StatusCode, ApiError> {
+    let identity = request.authorize(Operation::AgentStateChange)?;
+    let (state, tracking) = (request.state().clone(), request.tracking_id().to_owned());
+    let body: StateBody = request.json(SchemaId::AgentStateChangeRequest).await?;
+    let target = target(&identity, body.agent_id.as_deref(), "change the state of")?;
+    let sub_status = if body.state == "Available" { SubStatus::Available } else { SubStatus::Idle };
+    let command = Command::ChangeState {
+        state: sub_status,
+        aux_code_id: body.aux_code_id,
+        reason: body.last_state_change_reason.unwrap_or_default(),
+        by: identity.user().id.clone(),
+    };
+    state.agent_command(identity.org_index(), target, command, &tracking);
+    Ok(StatusCode::ACCEPTED)
+}
+
+/// `POST /v1/agents/reload`
+pub async fn reload(request: WxccRequest) -> Result<StatusCode, ApiError> {
+    let identity = request.authorize(Operation::AgentReload)?;
+    let (state, tracking) = (request.state().clone(), request.tracking_id().to_owned());
+    let _: Value = request.json_or_empty(SchemaId::AgentReloadRequest).await?;
+    state.agent_command(identity.org_index(), identity.user(), Command::Reload, &tracking);
+    Ok(StatusCode::ACCEPTED)
+}
+
+/// The agent a logout or state change acts on: the caller, or (for supervisors and
+/// administrators) another agent of the same organisation named by `agentId`.
+fn target<'a>(identity: &'a Identity, agent_id: Option<&str>, verb: &str) -> Result<&'a User, ApiError> {
+    let me = identity.user();
+    let Some(agent_id) = agent_id.filter(|id| !id.is_empty() && *id != me.id) else {
+        return Ok(me);
+    };
+    if !me.has_any_role(ACT_FOR_OTHERS) {
+        return Err(ApiError::forbidden(format!(
+            "{} may not {verb} another agent ({agent_id}): only a supervisor or an administrator ({}) may act for others, and their roles are {}.",
+            me.email,
+            ACT_FOR_OTHERS.join(", "),
+            me.roles.join(", ")
+        )));
+    }
+    identity.org().users.iter().find(|u| u.id == agent_id).ok_or_else(|| {
+        ApiError::bad_request(format!("/agentId: no agent with id {agent_id} in organisation {}", identity.org().id))
+    })
+}

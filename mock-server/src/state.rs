@@ -1,0 +1,427 @@
+//! The live state behind one cheap-to-clone handle. Each store has its own mutex, held only for
+//! short, synchronous sections (never across an `.await`).
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use serde::Serialize;
+use serde_json::{Value, json};
+
+use crate::agents::{self, AgentEvent, Command, Outcome, Session};
+use crate::auth::{self, AuthFailure, Identity, TokenRecord};
+use crate::subscriptions::SubscriptionStore;
+use crate::world::{User, World};
+
+/// Where "now" comes from: the system clock, or a manual one that tests move.
+#[derive(Debug, Clone)]
+pub enum Clock {
+    /// Wall-clock time.
+    System,
+    /// A clock that only moves when told.
+    Manual(Arc<AtomicI64>),
+}
+
+impl Clock {
+    /// A manual clock starting at `epoch_ms`.
+    pub fn manual(epoch_ms: i64) -> Clock {
+        Clock::Manual(Arc::new(AtomicI64::new(epoch_ms)))
+    }
+
+    /// Now, in epoch ms.
+    pub fn now_ms(&self) -> i64 {
+        match self {
+            Clock::System => std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX)),
+            Clock::Manual(t) => t.load(Ordering::SeqCst),
+        }
+    }
+
+    /// Moves a manual clock forward (no effect on the system clock).
+    pub fn advance_ms(&self, ms: i64) {
+        if let Clock::Manual(t) = self {
+            t.fetch_add(ms, Ordering::SeqCst);
+        }
+    }
+}
+
+/// A bounded log: the oldest entry goes when a new one would exceed the capacity.
+#[derive(Debug)]
+pub struct Ring<T> {
+    items: VecDeque<T>,
+    capacity: usize,
+}
+
+impl<T> Ring<T> {
+    /// An empty ring.
+    pub fn new(capacity: usize) -> Ring<T> {
+        Ring { items: VecDeque::with_capacity(capacity.min(1024)), capacity: capacity.max(1) }
+    }
+
+    /// Adds an entry, dropping the oldest if full.
+    pub fn push(&mut self, item: T) {
+        if self.items.len() == self.capacity {
+            self.items.pop_front();
+        }
+        self.items.push_back(item);
+    }
+
+    /// Newest first.
+    pub fn newest_first(&self) -> impl Iterator<Item = &T> {
+        self.items.iter().rev()
+    }
+
+    /// How many entries are held.
+    pub fn len(&self) -> usize {
+        self.items.len()
+    }
+
+    /// Whether it is empty.
+    pub fn is_empty(&self) -> bool {
+        self.items.is_empty()
+    }
+
+    /// Empties it.
+    pub fn clear(&mut self) {
+        self.items.clear();
+    }
+}
+
+/// Tunables of the state.
+#[derive(Debug, Clone)]
+pub struct StateOptions {
+    /// How many agent outcomes and events are kept.
+    pub log_capacity: usize,
+}
+
+impl Default for StateOptions {
+    fn default() -> Self {
+        StateOptions { log_capacity: 1000 }
+    }
+}
+
+/// One decided agent command, as `/__admin/state` shows it.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OutcomeRecord {
+    /// Epoch ms.
+    pub at: i64,
+    /// The request's TrackingID.
+    pub tracking_id: String,
+    /// Organisation.
+    pub org_id: String,
+    /// The agent acted on.
+    pub agent_id: String,
+    /// Their email.
+    pub email: String,
+    /// The websocket message's outer `type`.
+    pub message_type: &'static str,
+    /// The websocket message's `data.type`.
+    #[serde(rename = "type")]
+    pub data_type: &'static str,
+    /// The failure reason, if it failed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<&'static str>,
+    /// What happened, in a sentence.
+    pub detail: String,
+}
+
+#[derive(Debug)]
+struct AgentStore {
+    sessions: HashMap<String, Session>,
+    outcomes: Ring<OutcomeRecord>,
+    events: Ring<AgentEvent>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    world: Arc<World>,
+    clock: Clock,
+    options: StateOptions,
+    tokens: Mutex<HashMap<String, TokenRecord>>,
+    agents: Mutex<AgentStore>,
+    subscriptions: Mutex<SubscriptionStore>,
+}
+
+/// The mock's state: the loaded world plus everything that changes.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    inner: Arc<Inner>,
+}
+
+/// A minted token, as `POST /__admin/tokens` returns it.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MintedToken {
+    /// `<opaque>_<cluster>_<orgId>`.
+    pub access_token: String,
+    /// The user's organisation.
+    pub org_id: String,
+    /// The user.
+    pub user_id: String,
+    /// Their email.
+    pub email: String,
+    /// Their roles.
+    pub roles: Vec<String>,
+    /// The token's scopes.
+    pub scopes: Vec<String>,
+    /// Epoch ms.
+    pub expires_at: i64,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panic while holding one of these locks cannot leave a half-applied change (every
+    // mutation is a single insert or replace), so a poisoned lock is still consistent.
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+impl AppState {
+    /// State over `world` with the system clock.
+    pub fn new(world: World) -> AppState {
+        AppState::with_clock(world, Clock::System, StateOptions::default())
+    }
+
+    /// State with an explicit clock and options (tests use [`Clock::manual`]).
+    pub fn with_clock(world: World, clock: Clock, options: StateOptions) -> AppState {
+        wxcc_schemas::init();
+        let world = Arc::new(world);
+        let agents = AgentStore {
+            sessions: HashMap::new(),
+            outcomes: Ring::new(options.log_capacity),
+            events: Ring::new(options.log_capacity),
+        };
+        let inner = Inner {
+            tokens: Mutex::new(world_tokens(&world)),
+            world,
+            clock,
+            options,
+            agents: Mutex::new(agents),
+            subscriptions: Mutex::new(SubscriptionStore::default()),
+        };
+        AppState { inner: Arc::new(inner) }
+    }
+
+    /// The loaded world.
+    pub fn world(&self) -> &Arc<World> {
+        &self.inner.world
+    }
+
+    /// The clock.
+    pub fn clock(&self) -> &Clock {
+        &self.inner.clock
+    }
+
+    /// Now, epoch ms.
+    pub fn now_ms(&self) -> i64 {
+        self.inner.clock.now_ms()
+    }
+
+    /// Resolves a bearer token to an identity (401 cases).
+    pub fn identify(&self, token: &str) -> Result<Identity, AuthFailure> {
+        let record = lock(&self.inner.tokens).get(token).cloned();
+        let Some(record) = record else {
+            return Err(auth::unknown_token(token));
+        };
+        let identity = Identity::new(self.inner.world.clone(), record.clone());
+        if let Some(expires_at) = record.expires_at {
+            let now = self.now_ms();
+            if expires_at <= now {
+                return Err(auth::expired_token(identity.user(), expires_at, now));
+            }
+        }
+        Ok(identity)
+    }
+
+    /// Mints a token for a world user; `None` if no user has that email.
+    pub fn mint_token(&self, email: &str, scopes: Vec<String>, ttl_seconds: i64) -> Option<MintedToken> {
+        let world = &self.inner.world;
+        let (org_idx, org) = world.orgs.iter().enumerate().find(|(_, o)| {
+            o.users.iter().any(|u| u.email.eq_ignore_ascii_case(email))
+        })?;
+        let (user_idx, user) =
+            org.users.iter().enumerate().find(|(_, u)| u.email.eq_ignore_ascii_case(email))?;
+        let access_token = format!("{}_{}_{}", uuid::Uuid::new_v4().simple(), org.cluster, org.id);
+        let expires_at = self.now_ms().saturating_add(ttl_seconds.saturating_mul(1000));
+        let record = TokenRecord {
+            org: org_idx,
+            user: user_idx,
+            scopes: scopes.clone().into(),
+            expires_at: Some(expires_at),
+        };
+        lock(&self.inner.tokens).insert(access_token.clone(), record);
+        Some(MintedToken {
+            access_token,
+            org_id: org.id.clone(),
+            user_id: user.id.clone(),
+            email: user.email.clone(),
+            roles: user.roles.clone(),
+            scopes,
+            expires_at,
+        })
+    }
+
+    /// Decides an agent command for `target` (a user of `identity`'s org) and records the outcome
+    /// and any event.
+    pub fn agent_command(&self, org_idx: usize, target: &User, command: Command, tracking_id: &str) -> Outcome {
+        let org = &self.inner.world.orgs[org_idx];
+        let now = self.now_ms();
+        let session_id = uuid::Uuid::new_v4().to_string();
+        let mut store = lock(&self.inner.agents);
+        let dial_used_by = match &command {
+            Command::Login(login) if login.device_type.as_deref() != Some("BROWSER") => store
+                .sessions
+                .values()
+                .find(|s| s.org_id == org.id && s.agent_id != target.id && s.dial_number == login.dial_number)
+                .map(|s| s.email.clone()),
+            _ => None,
+        };
+        let ctx = agents::Context {
+            org,
+            user: target,
+            dial_number_used_by: dial_used_by.as_deref(),
+            now,
+            new_session_id: &session_id,
+        };
+        let transition = agents::decide(ctx, store.sessions.get(&target.id), command);
+        match transition.session {
+            Some(s) => {
+                store.sessions.insert(target.id.clone(), s);
+            }
+            None => {
+                store.sessions.remove(&target.id);
+            }
+        }
+        let (message_type, data_type) = transition.outcome.operation.message_types(transition.outcome.is_success());
+        store.outcomes.push(OutcomeRecord {
+            at: now,
+            tracking_id: tracking_id.to_owned(),
+            org_id: org.id.clone(),
+            agent_id: target.id.clone(),
+            email: target.email.clone(),
+            message_type,
+            data_type,
+            reason: transition.outcome.failure,
+            detail: transition.outcome.detail.clone(),
+        });
+        for event in transition.events {
+            store.events.push(event);
+        }
+        transition.outcome
+    }
+
+    /// The session of an agent, if logged in.
+    pub fn session(&self, agent_id: &str) -> Option<Session> {
+        lock(&self.inner.agents).sessions.get(agent_id).cloned()
+    }
+
+    /// Runs `f` on the subscription store under its lock. `f` must not block or await.
+    pub fn with_subscriptions<R>(&self, f: impl FnOnce(&mut SubscriptionStore) -> R) -> R {
+        f(&mut lock(&self.inner.subscriptions))
+    }
+
+    /// Back to the loaded world: world tokens only, no sessions, no subscriptions, empty logs.
+    pub fn reset(&self) {
+        *lock(&self.inner.tokens) = world_tokens(&self.inner.world);
+        let mut agents = lock(&self.inner.agents);
+        agents.sessions.clear();
+        agents.outcomes.clear();
+        agents.events.clear();
+        drop(agents);
+        *lock(&self.inner.subscriptions) = SubscriptionStore::default();
+    }
+
+    /// The world and the live state, for `GET /__admin/state`.
+    pub fn snapshot(&self) -> Value {
+        let world = &self.inner.world;
+        let orgs: Vec<Value> = world
+            .orgs
+            .iter()
+            .map(|o| {
+                json!({
+                    "id": o.id, "name": o.name, "cluster": o.cluster,
+                    "sites": o.sites, "teams": o.teams, "auxCodes": o.aux_codes,
+                    "dialNumbers": o.dial_numbers, "users": o.users,
+                })
+            })
+            .collect();
+        let tokens: Vec<Value> = world
+            .tokens
+            .iter()
+            .map(|t| {
+                json!({
+                    "accessToken": t.access_token, "email": t.email, "scopes": t.scopes,
+                    "expiresAt": t.expires_at, "description": t.description,
+                })
+            })
+            .collect();
+        let agents = lock(&self.inner.agents);
+        let mut sessions: Vec<&Session> = agents.sessions.values().collect();
+        sessions.sort_by(|a, b| a.email.cmp(&b.email));
+        let agent_sessions = serde_json::to_value(sessions).unwrap_or_default();
+        let outcomes: Vec<&OutcomeRecord> = agents.outcomes.newest_first().collect();
+        let agent_outcomes = serde_json::to_value(outcomes).unwrap_or_default();
+        let events: Vec<&AgentEvent> = agents.events.newest_first().collect();
+        let events = serde_json::to_value(events).unwrap_or_default();
+        drop(agents);
+        let subscriptions: Vec<Value> =
+            self.with_subscriptions(|s| s.all().into_iter().map(|s| s.to_admin()).collect());
+        json!({
+            "orgs": orgs,
+            "tokens": tokens,
+            "agentSessions": agent_sessions,
+            "agentOutcomes": agent_outcomes,
+            "events": events,
+            "subscriptions": subscriptions,
+            "logCapacity": self.inner.options.log_capacity,
+        })
+    }
+}
+
+fn world_tokens(world: &World) -> HashMap<String, TokenRecord> {
+    let mut tokens = HashMap::new();
+    for spec in &world.tokens {
+        let found = world.orgs.iter().enumerate().find_map(|(oi, o)| {
+            o.users.iter().position(|u| u.email.eq_ignore_ascii_case(&spec.email)).map(|ui| (oi, ui))
+        });
+        if let Some((org, user)) = found {
+            let record = TokenRecord { org, user, scopes: spec.scopes.clone().into(), expires_at: spec.expires_at };
+            tokens.insert(spec.access_token.clone(), record);
+        }
+    }
+    tokens
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_ring_keeps_only_the_newest_entries() {
+        let mut ring = Ring::new(3);
+        for i in 0..5 {
+            ring.push(i);
+        }
+        assert_eq!(ring.newest_first().copied().collect::<Vec<_>>(), vec![4, 3, 2]);
+    }
+
+    #[test]
+    fn minted_tokens_expire_on_the_clock() {
+        let clock = Clock::manual(1_000_000);
+        let state = AppState::with_clock(World::default_world(), clock.clone(), StateOptions::default());
+        let minted = state.mint_token("agent2@wxcc.example", vec!["cjp:user".into()], 60).expect("user");
+        assert!(state.identify(&minted.access_token).is_ok());
+        clock.advance_ms(60_000);
+        assert!(matches!(state.identify(&minted.access_token), Err(AuthFailure::BadToken(_))));
+    }
+
+    #[test]
+    fn reset_forgets_minted_tokens_but_keeps_world_tokens() {
+        let state = AppState::new(World::default_world());
+        let minted = state.mint_token("agent2@wxcc.example", vec![], 60).expect("user");
+        state.reset();
+        assert!(state.identify(&minted.access_token).is_err());
+        let world_token = state.world().tokens[0].access_token.clone();
+        assert!(state.identify(&world_token).is_ok());
+    }
+}

@@ -1,0 +1,330 @@
+//! Webhook subscriptions: the store and the rules beyond the schema (destination URLs).
+//!
+//! Each subscription belongs to one organisation and one API version; v1 and v2 are separate
+//! namespaces (a later issue adds v2). No lookup crosses organisations.
+
+use std::collections::HashMap;
+
+use serde_json::{Value, json};
+
+/// The API version a subscription was created under.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ApiVersion {
+    /// `/v1/subscriptions`
+    V1,
+}
+
+/// `active` or `inactive`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    /// Receives events.
+    Active,
+    /// Receives nothing.
+    Inactive,
+}
+
+impl Status {
+    /// The wire spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Active => "active",
+            Status::Inactive => "inactive",
+        }
+    }
+
+    /// Parses the wire spelling.
+    pub fn parse(s: &str) -> Option<Status> {
+        match s {
+            "active" => Some(Status::Active),
+            "inactive" => Some(Status::Inactive),
+            _ => None,
+        }
+    }
+}
+
+/// One subscription. The secret is kept but never rendered.
+#[derive(Debug, Clone)]
+pub struct Subscription {
+    /// uuid.
+    pub id: String,
+    /// Owning organisation.
+    pub org_id: String,
+    /// Namespace.
+    pub version: ApiVersion,
+    /// 4–64 characters; fixed after creation.
+    pub name: String,
+    /// Optional description.
+    pub description: Option<String>,
+    /// Event type names.
+    pub event_types: Vec<String>,
+    /// Where deliveries go.
+    pub destination_url: String,
+    /// HMAC key for deliveries.
+    pub secret: Option<String>,
+    /// active / inactive.
+    pub status: Status,
+    /// Epoch ms.
+    pub created_time: i64,
+    /// Creator's email.
+    pub created_by: String,
+    /// Epoch ms.
+    pub last_updated_time: i64,
+    /// Last editor's email.
+    pub last_updated_by: String,
+    seq: u64,
+}
+
+impl Subscription {
+    /// The wire form (`SubscriptionResponse`): everything but the secret.
+    pub fn to_wire(&self) -> Value {
+        let mut v = json!({
+            "id": self.id,
+            "name": self.name,
+            "eventTypes": self.event_types,
+            "destinationUrl": self.destination_url,
+            "createdTime": self.created_time,
+            "createdBy": self.created_by,
+            "status": self.status.as_str(),
+            "lastUpdatedTime": self.last_updated_time,
+            "lastUpdatedBy": self.last_updated_by,
+        });
+        if let (Some(d), Some(obj)) = (&self.description, v.as_object_mut()) {
+            obj.insert("description".into(), json!(d));
+        }
+        v
+    }
+
+    /// The admin view: the wire form plus org, version and whether a secret is set.
+    pub fn to_admin(&self) -> Value {
+        let mut v = self.to_wire();
+        if let Some(obj) = v.as_object_mut() {
+            obj.insert("orgId".into(), json!(self.org_id));
+            obj.insert("apiVersion".into(), json!(self.version));
+            obj.insert("hasSecret".into(), json!(self.secret.is_some()));
+        }
+        v
+    }
+}
+
+/// A validated create request.
+#[derive(Debug, Clone)]
+pub struct NewSubscription {
+    /// Name.
+    pub name: String,
+    /// Description.
+    pub description: Option<String>,
+    /// Event types.
+    pub event_types: Vec<String>,
+    /// Destination URL (already checked with [`check_destination_url`]).
+    pub destination_url: String,
+    /// Secret.
+    pub secret: Option<String>,
+}
+
+/// A validated PATCH: `None` leaves a field as it is.
+#[derive(Debug, Clone, Default)]
+pub struct SubscriptionPatch {
+    /// New description.
+    pub description: Option<String>,
+    /// New event types.
+    pub event_types: Option<Vec<String>>,
+    /// New destination.
+    pub destination_url: Option<String>,
+    /// New status.
+    pub status: Option<Status>,
+    /// New secret.
+    pub secret: Option<String>,
+}
+
+/// Who is writing, and when.
+#[derive(Debug, Clone, Copy)]
+pub struct Write<'a> {
+    /// The organisation written to.
+    pub org_id: &'a str,
+    /// The namespace.
+    pub version: ApiVersion,
+    /// The caller's email.
+    pub by: &'a str,
+    /// Epoch ms.
+    pub now: i64,
+}
+
+/// All subscriptions of all organisations.
+#[derive(Debug, Default)]
+pub struct SubscriptionStore {
+    by_id: HashMap<String, Subscription>,
+    next_seq: u64,
+}
+
+impl SubscriptionStore {
+    /// Creates one.
+    pub fn create(&mut self, w: Write<'_>, new: NewSubscription) -> Subscription {
+        self.next_seq += 1;
+        let sub = Subscription {
+            id: uuid::Uuid::new_v4().to_string(),
+            org_id: w.org_id.to_owned(),
+            version: w.version,
+            name: new.name,
+            description: new.description,
+            event_types: new.event_types,
+            destination_url: new.destination_url,
+            secret: new.secret,
+            status: Status::Active,
+            created_time: w.now,
+            created_by: w.by.to_owned(),
+            last_updated_time: w.now,
+            last_updated_by: w.by.to_owned(),
+            seq: self.next_seq,
+        };
+        self.by_id.insert(sub.id.clone(), sub.clone());
+        sub
+    }
+
+    /// One subscription of `org_id` in `version`'s namespace.
+    pub fn get(&self, org_id: &str, version: ApiVersion, id: &str) -> Option<&Subscription> {
+        self.by_id.get(id).filter(|s| s.org_id == org_id && s.version == version)
+    }
+
+    /// The org's subscriptions in one namespace (oldest first) and the org's total across all.
+    pub fn list(&self, org_id: &str, version: ApiVersion) -> (Vec<Subscription>, usize) {
+        let mut all: Vec<&Subscription> = self.by_id.values().filter(|s| s.org_id == org_id).collect();
+        all.sort_by_key(|s| s.seq);
+        let total = all.len();
+        (all.into_iter().filter(|s| s.version == version).cloned().collect(), total)
+    }
+
+    /// Applies a patch; `None` if there is no such subscription.
+    pub fn update(&mut self, w: Write<'_>, id: &str, patch: SubscriptionPatch) -> Option<Subscription> {
+        let sub = self.by_id.get_mut(id).filter(|s| s.org_id == w.org_id && s.version == w.version)?;
+        if let Some(d) = patch.description {
+            sub.description = Some(d);
+        }
+        if let Some(e) = patch.event_types {
+            sub.event_types = e;
+        }
+        if let Some(u) = patch.destination_url {
+            sub.destination_url = u;
+        }
+        if let Some(s) = patch.status {
+            sub.status = s;
+        }
+        if let Some(s) = patch.secret {
+            sub.secret = Some(s);
+        }
+        sub.last_updated_time = w.now;
+        sub.last_updated_by = w.by.to_owned();
+        Some(sub.clone())
+    }
+
+    /// Deletes one; whether it existed.
+    pub fn delete(&mut self, org_id: &str, version: ApiVersion, id: &str) -> bool {
+        if self.get(org_id, version, id).is_none() {
+            return false;
+        }
+        self.by_id.remove(id).is_some()
+    }
+
+    /// Every subscription, oldest first (for `/__admin/state`).
+    pub fn all(&self) -> Vec<&Subscription> {
+        let mut all: Vec<&Subscription> = self.by_id.values().collect();
+        all.sort_by_key(|s| s.seq);
+        all
+    }
+}
+
+/// The destination rules of facts §8.2, with one deliberate relaxation: `http` or `https` to a
+/// loopback host (`127.0.0.1`, `localhost`, `[::1]`) on any port is allowed, so local receivers
+/// work. The error is a message fragment for `/destinationUrl: ...`.
+pub fn check_destination_url(raw: &str) -> Result<(), String> {
+    let url = url::Url::parse(raw).map_err(|e| format!("is not a URL ({e})"))?;
+    let host = url.host_str().unwrap_or_default();
+    let loopback = matches!(host, "127.0.0.1" | "localhost" | "[::1]");
+    if !loopback {
+        if url.scheme() != "https" {
+            return Err(format!(
+                "must use https (got {}); only loopback receivers (http://127.0.0.1:PORT, http://localhost:PORT) may use http",
+                url.scheme()
+            ));
+        }
+        if url.port().is_some() {
+            return Err("must use port 443 (no other port is allowed)".into());
+        }
+        let is_domain = matches!(url.host(), Some(url::Host::Domain(_)));
+        let tld = host.rsplit('.').next().unwrap_or_default();
+        if !is_domain || !host.contains('.') || tld.len() < 2 || !tld.chars().all(|c| c.is_ascii_alphabetic()) {
+            return Err(format!("must name a host on a top-level domain such as .com (got {host})"));
+        }
+    } else if !matches!(url.scheme(), "http" | "https") {
+        return Err(format!("must use https or, for loopback, http (got {})", url.scheme()));
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err("must not contain userinfo (user:password@)".into());
+    }
+    if raw.contains('?') {
+        return Err("must not have a query string".into());
+    }
+    if raw.contains('#') {
+        return Err("must not have a fragment".into());
+    }
+    let after_scheme = raw.split_once("://").map_or("", |(_, rest)| rest);
+    if !after_scheme.contains('/') {
+        return Err("must have a path (at least /)".into());
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn destination_urls_follow_the_documented_rules() {
+        for ok in [
+            "https://hooks.example.com/wxcc",
+            "https://hooks.example.com/",
+            "https://hooks.example.com:443/x",
+            "http://127.0.0.1:9000/hook",
+            "http://localhost:8081/",
+            "https://localhost:8443/h",
+        ] {
+            assert_eq!(check_destination_url(ok), Ok(()), "{ok}");
+        }
+        for (bad, why) in [
+            ("http://hooks.example.com/wxcc", "https"),
+            ("https://hooks.example.com:8443/wxcc", "port 443"),
+            ("https://hooks.example.com", "path"),
+            ("https://hooks.example.com/x?token=1", "query"),
+            ("https://hooks.example.com/x#frag", "fragment"),
+            ("https://user:pw@hooks.example.com/x", "userinfo"),
+            ("https://10.0.0.1/x", "top-level domain"),
+            ("https://intranet/x", "top-level domain"),
+            ("ftp://127.0.0.1/x", "https or"),
+        ] {
+            let err = check_destination_url(bad).expect_err(bad);
+            assert!(err.contains(why), "{bad}: {err}");
+        }
+    }
+
+    #[test]
+    fn lookups_never_cross_organisations() {
+        let mut store = SubscriptionStore::default();
+        let w = Write { org_id: "org-a", version: ApiVersion::V1, by: "a@x.example", now: 1 };
+        let sub = store.create(
+            w,
+            NewSubscription {
+                name: "name".into(),
+                description: None,
+                event_types: vec!["agent:login".into()],
+                destination_url: "https://x.example/".into(),
+                secret: None,
+            },
+        );
+        assert!(store.get("org-b", ApiVersion::V1, &sub.id).is_none());
+        assert!(!store.delete("org-b", ApiVersion::V1, &sub.id));
+        let other = Write { org_id: "org-b", ..w };
+        assert!(store.update(other, &sub.id, SubscriptionPatch::default()).is_none());
+        assert_eq!(store.list("org-b", ApiVersion::V1).1, 0);
+        assert_eq!(store.list("org-a", ApiVersion::V1).1, 1);
+    }
+}

@@ -1,0 +1,286 @@
+//! The world the mock starts with: organisations, users, roles, teams, sites, idle codes, dial
+//! numbers and ready-made tokens. Loaded once (the embedded default, or `--world FILE`), checked
+//! for consistency, then read-only; live state lives in [`crate::state`].
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+/// The default world, `fixtures/world.json`, embedded in the binary.
+pub const DEFAULT_WORLD: &str = include_str!("../../fixtures/world.json");
+
+/// Role names as WxCC and Control Hub spell them.
+pub mod roles {
+    /// Contact Center administrator.
+    pub const CC_ADMIN: &str = "cjp.admin";
+    /// Control Hub full administrator.
+    pub const FULL_ADMIN: &str = "id_full_admin";
+    /// Control Hub read-only administrator.
+    pub const READONLY_ADMIN: &str = "id_readonly_admin";
+    /// Contact Center supervisor.
+    pub const SUPERVISOR: &str = "cjp.supervisor";
+    /// Holds a Contact Center agent licence (may log in as an agent).
+    pub const AGENT: &str = "cjp.agent";
+}
+
+/// The whole world file.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct World {
+    /// Organisations, each with its own users and configuration.
+    pub orgs: Vec<Org>,
+    /// Ready-made tokens (more can be minted with `POST /__admin/tokens`).
+    #[serde(default)]
+    pub tokens: Vec<TokenSpec>,
+}
+
+/// One organisation.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Org {
+    /// The org uuid (the third `_` segment of its tokens).
+    pub id: String,
+    /// Display name.
+    pub name: String,
+    /// The CI cluster, the second `_` segment of its tokens (e.g. `P0A1`).
+    pub cluster: String,
+    /// Sites.
+    #[serde(default)]
+    pub sites: Vec<Site>,
+    /// Teams.
+    #[serde(default)]
+    pub teams: Vec<Team>,
+    /// Idle (aux) codes; exactly one should be the default.
+    #[serde(default)]
+    pub aux_codes: Vec<AuxCode>,
+    /// Extensions agents may log in with (`deviceType: EXTENSION`).
+    #[serde(default)]
+    pub dial_numbers: Vec<String>,
+    /// Users.
+    pub users: Vec<User>,
+}
+
+/// A site.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Site {
+    /// Site id.
+    pub id: String,
+    /// Display name.
+    pub name: String,
+}
+
+/// A team.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Team {
+    /// Team id.
+    pub id: String,
+    /// Display name.
+    pub name: String,
+    /// The site the team belongs to.
+    pub site_id: String,
+}
+
+/// An auxiliary code.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AuxCode {
+    /// Aux code id (what `auxCodeId` carries).
+    pub id: String,
+    /// Display name.
+    pub name: String,
+    /// `IDLE_CODE` (wrap-up codes come later).
+    pub work_type: String,
+    /// The idle code an agent gets on login.
+    #[serde(default)]
+    pub is_default: bool,
+}
+
+/// A user.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct User {
+    /// CI user id (the agent id).
+    pub id: String,
+    /// Email, unique across the world.
+    pub email: String,
+    /// First name.
+    pub first_name: String,
+    /// Last name.
+    pub last_name: String,
+    /// Roles, see [`roles`].
+    pub roles: Vec<String>,
+    /// Teams the user may log in to.
+    #[serde(default)]
+    pub team_ids: Vec<String>,
+    /// The user's site.
+    #[serde(default)]
+    pub site_id: Option<String>,
+}
+
+impl User {
+    /// Whether the user holds `role`.
+    pub fn has_role(&self, role: &str) -> bool {
+        self.roles.iter().any(|r| r == role)
+    }
+
+    /// Whether the user holds any of `roles`.
+    pub fn has_any_role(&self, roles: &[&str]) -> bool {
+        roles.iter().any(|r| self.has_role(r))
+    }
+}
+
+/// A ready-made token in the world file.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct TokenSpec {
+    /// `<opaque>_<cluster>_<orgId>`.
+    pub access_token: String,
+    /// The user it belongs to.
+    pub email: String,
+    /// Its scopes.
+    pub scopes: Vec<String>,
+    /// Epoch ms; absent means it never expires.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<i64>,
+    /// What the token is for (shown in the README and `/__admin/state`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+}
+
+/// Why a world file was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum WorldError {
+    /// Not readable.
+    #[error("cannot read {path}: {source}")]
+    Io {
+        /// The file.
+        path: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// Not the right JSON.
+    #[error("not a valid world file: {0}")]
+    Json(#[from] serde_json::Error),
+    /// Parsed, but inconsistent.
+    #[error("inconsistent world: {0}")]
+    Inconsistent(String),
+}
+
+impl World {
+    /// Parses and checks a world document.
+    pub fn from_json(text: &str) -> Result<World, WorldError> {
+        let world: World = serde_json::from_str(text)?;
+        world.check()?;
+        Ok(world)
+    }
+
+    /// Reads and checks a world file.
+    pub fn from_file(path: &Path) -> Result<World, WorldError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|source| WorldError::Io { path: path.display().to_string(), source })?;
+        World::from_json(&text)
+    }
+
+    /// The embedded default world.
+    pub fn default_world() -> World {
+        World::from_json(DEFAULT_WORLD).unwrap_or_else(|e| panic!("fixtures/world.json: {e}"))
+    }
+
+    /// Finds a user by email (case-insensitive), with their organisation.
+    pub fn user_by_email(&self, email: &str) -> Option<(&Org, &User)> {
+        self.orgs.iter().find_map(|org| {
+            org.users.iter().find(|u| u.email.eq_ignore_ascii_case(email)).map(|u| (org, u))
+        })
+    }
+
+    /// Finds an organisation by id.
+    pub fn org(&self, org_id: &str) -> Option<&Org> {
+        self.orgs.iter().find(|o| o.id == org_id)
+    }
+
+    fn check(&self) -> Result<(), WorldError> {
+        let bad = |msg: String| Err(WorldError::Inconsistent(msg));
+        let mut emails = HashMap::new();
+        let mut org_ids = HashMap::new();
+        for org in &self.orgs {
+            if uuid::Uuid::parse_str(&org.id).is_err() {
+                return bad(format!("org id {} is not a uuid", org.id));
+            }
+            if org_ids.insert(org.id.as_str(), ()).is_some() {
+                return bad(format!("org id {} appears twice", org.id));
+            }
+            if org.cluster.is_empty() || !org.cluster.chars().all(|c| c.is_ascii_alphanumeric()) {
+                return bad(format!("org {}: cluster must be letters and digits", org.id));
+            }
+            if org.aux_codes.iter().filter(|a| a.is_default).count() > 1 {
+                return bad(format!("org {}: more than one default idle code", org.id));
+            }
+            for team in &org.teams {
+                if !org.sites.iter().any(|s| s.id == team.site_id) {
+                    return bad(format!("team {} names unknown site {}", team.id, team.site_id));
+                }
+            }
+            for user in &org.users {
+                if emails.insert(user.email.to_ascii_lowercase(), ()).is_some() {
+                    return bad(format!("email {} appears twice", user.email));
+                }
+                for team in &user.team_ids {
+                    if !org.teams.iter().any(|t| &t.id == team) {
+                        return bad(format!("user {} names unknown team {team}", user.email));
+                    }
+                }
+            }
+        }
+        for token in &self.tokens {
+            let Some((org, _)) = self.user_by_email(&token.email) else {
+                return bad(format!("token for unknown user {}", token.email));
+            };
+            let expected_suffix = format!("_{}_{}", org.cluster, org.id);
+            let opaque = token.access_token.strip_suffix(&expected_suffix);
+            if opaque.is_none_or(|o| o.is_empty() || o.contains('_')) {
+                return bad(format!(
+                    "token {} must have the shape <opaque>{expected_suffix}",
+                    token.access_token
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_default_world_loads_and_has_the_forum_case_token() {
+        let world = World::default_world();
+        assert_eq!(world.orgs.len(), 2);
+        let forum = world
+            .tokens
+            .iter()
+            .find(|t| t.email == "agent1@wxcc.example" && t.scopes.iter().any(|s| s == "cjp:config_write"))
+            .expect("the forum-case token");
+        let (_, user) = world.user_by_email(&forum.email).expect("user");
+        assert!(!user.has_any_role(&[roles::CC_ADMIN, roles::FULL_ADMIN]));
+    }
+
+    #[test]
+    fn a_token_whose_org_segment_does_not_match_its_user_is_refused() {
+        let mut world = World::default_world();
+        let other_org = world.orgs[1].id.clone();
+        world.tokens[0].access_token = format!("abc_P0A1_{other_org}");
+        let text = serde_json::to_string(&world).expect("serialises");
+        let err = World::from_json(&text).expect_err("must be refused");
+        assert!(err.to_string().contains("must have the shape"), "{err}");
+    }
+
+    #[test]
+    fn unknown_fields_in_a_world_file_are_refused() {
+        let err = World::from_json(r#"{"orgs": [], "tokenz": []}"#).expect_err("typo");
+        assert!(err.to_string().contains("tokenz"), "{err}");
+    }
+}
