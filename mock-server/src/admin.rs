@@ -1,7 +1,7 @@
 //! The mock's own API under `/__admin` (plain JSON, no auth): health, tokens, state, reset.
 
-use axum::Router;
 use axum::Json;
+use axum::Router;
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use serde::Deserialize;
@@ -39,14 +39,24 @@ async fn mint_token(request: WxccRequest) -> Result<(StatusCode, Json<Value>), A
     let state = request.state().clone();
     let body: TokenBody = request.json(SchemaId::AdminTokenRequest).await?;
     let ttl = body.ttl_seconds.unwrap_or(DEFAULT_TTL_SECONDS);
-    let minted = state.mint_token(&body.email, body.scopes, ttl).ok_or_else(|| {
-        let known: Vec<&str> =
-            state.world().orgs.iter().flat_map(|o| o.users.iter().map(|u| u.email.as_str())).collect();
-        ApiError::not_found(
-            format!("No user {} in the world", body.email),
-            format!("No user has the email {}; the world's users are {}.", body.email, known.join(", ")),
-        )
-    })?;
+    let minted = state
+        .mint_token(&body.email, body.scopes, ttl)
+        .ok_or_else(|| {
+            let known: Vec<&str> = state
+                .world()
+                .orgs
+                .iter()
+                .flat_map(|o| o.users.iter().map(|u| u.email.as_str()))
+                .collect();
+            ApiError::not_found(
+                format!("No user {} in the world", body.email),
+                format!(
+                    "No user has the email {}; the world's users are {}.",
+                    body.email,
+                    known.join(", ")
+                ),
+            )
+        })?;
     let body = serde_json::to_value(minted).unwrap_or_default();
     Ok((StatusCode::CREATED, Json(body)))
 }

@@ -106,7 +106,12 @@ impl Operation {
 
     /// The requirement table (facts §2.3).
     pub fn requirement(self) -> Requirement {
-        let scope_only = |scope| Requirement { scope, roles: &[], rule: Rule::Scope, role_label: "" };
+        let scope_only = |scope| Requirement {
+            scope,
+            roles: &[],
+            rule: Rule::Scope,
+            role_label: "",
+        };
         match self {
             Operation::AgentLogin | Operation::AgentStateChange | Operation::AgentReload => {
                 scope_only("cjp:user")
@@ -125,14 +130,14 @@ impl Operation {
                 rule: Rule::ScopeAndRole,
                 role_label: "an administrator role",
             },
-            Operation::SubscriptionList | Operation::SubscriptionGet | Operation::EventTypesList => {
-                Requirement {
-                    scope: "cjp:config_read",
-                    roles: ADMIN_READ,
-                    rule: Rule::ScopeAndRole,
-                    role_label: "an administrator role",
-                }
-            }
+            Operation::SubscriptionList
+            | Operation::SubscriptionGet
+            | Operation::EventTypesList => Requirement {
+                scope: "cjp:config_read",
+                roles: ADMIN_READ,
+                rule: Rule::ScopeAndRole,
+                role_label: "an administrator role",
+            },
         }
     }
 }
@@ -244,7 +249,11 @@ impl Identity {
 }
 
 fn list(items: &[String]) -> String {
-    if items.is_empty() { "none".to_owned() } else { items.join(", ") }
+    if items.is_empty() {
+        "none".to_owned()
+    } else {
+        items.join(", ")
+    }
 }
 
 /// Why authentication failed, before any identity is known.
@@ -270,7 +279,11 @@ pub fn bearer_token(header: Option<&[u8]>) -> Result<&str, AuthFailure> {
     let scheme = parts.next().unwrap_or_default();
     let token = parts.next().map(str::trim).unwrap_or_default();
     if !scheme.eq_ignore_ascii_case("bearer") {
-        let shown: String = scheme.chars().filter(char::is_ascii_alphanumeric).take(16).collect();
+        let shown: String = scheme
+            .chars()
+            .filter(char::is_ascii_alphanumeric)
+            .take(16)
+            .collect();
         return Err(AuthFailure::BadHeader(format!(
             "The Authorization header must be 'Bearer <token>', but its scheme is '{shown}'."
         )));
@@ -315,9 +328,18 @@ mod tests {
     #[test]
     fn a_missing_or_non_bearer_header_is_a_header_problem() {
         assert!(matches!(bearer_token(None), Err(AuthFailure::BadHeader(_))));
-        assert!(matches!(bearer_token(Some(b"Basic abc")), Err(AuthFailure::BadHeader(_))));
-        assert!(matches!(bearer_token(Some(b"Bearer ")), Err(AuthFailure::BadHeader(_))));
-        assert!(matches!(bearer_token(Some(b"Bearer a b")), Err(AuthFailure::BadHeader(_))));
+        assert!(matches!(
+            bearer_token(Some(b"Basic abc")),
+            Err(AuthFailure::BadHeader(_))
+        ));
+        assert!(matches!(
+            bearer_token(Some(b"Bearer ")),
+            Err(AuthFailure::BadHeader(_))
+        ));
+        assert!(matches!(
+            bearer_token(Some(b"Bearer a b")),
+            Err(AuthFailure::BadHeader(_))
+        ));
         assert_eq!(bearer_token(Some(b"bearer abc_P0A1_x")), Ok("abc_P0A1_x"));
     }
 

@@ -40,7 +40,9 @@ pub async fn serve(
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, build_router(state)).with_graceful_shutdown(shutdown).await
+    axum::serve(listener, build_router(state))
+        .with_graceful_shutdown(shutdown)
+        .await
 }
 
 /// Binds `config.host:config.port`, returning the listener and the address it got.

@@ -10,7 +10,11 @@ use wxcc_mock::{AppState, Config, World};
 use wxcc_schemas::SchemaId;
 
 #[derive(Debug, Parser)]
-#[command(name = "wxcc-mock", version, about = "A local, stateful stand-in for the Webex Contact Center API")]
+#[command(
+    name = "wxcc-mock",
+    version,
+    about = "A local, stateful stand-in for the Webex Contact Center API"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -49,10 +53,15 @@ struct ValidateArgs {
 impl ServeArgs {
     fn into_config(self) -> anyhow::Result<Config> {
         let world = match &self.world {
-            Some(path) => World::from_file(path).with_context(|| format!("loading --world {}", path.display()))?,
+            Some(path) => World::from_file(path)
+                .with_context(|| format!("loading --world {}", path.display()))?,
             None => World::default_world(),
         };
-        Ok(Config { host: self.host, port: self.port, world })
+        Ok(Config {
+            host: self.host,
+            port: self.port,
+            world,
+        })
     }
 }
 
@@ -77,9 +86,12 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let config = args.into_config()?;
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     runtime.block_on(async move {
         let (listener, addr) = wxcc_mock::bind(&config)
             .await
@@ -117,7 +129,11 @@ async fn shutdown_signal() {
 fn validate(args: &ValidateArgs) -> ExitCode {
     let Some(schema) = SchemaId::from_name(&args.schema) else {
         let names: Vec<&str> = SchemaId::ALL.iter().map(|s| s.name()).collect();
-        eprintln!("unknown schema '{}'; the schemas are: {}", args.schema, names.join(", "));
+        eprintln!(
+            "unknown schema '{}'; the schemas are: {}",
+            args.schema,
+            names.join(", ")
+        );
         return ExitCode::from(2);
     };
     let shown = args.file.display();

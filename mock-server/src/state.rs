@@ -56,7 +56,10 @@ pub struct Ring<T> {
 impl<T> Ring<T> {
     /// An empty ring.
     pub fn new(capacity: usize) -> Ring<T> {
-        Ring { items: VecDeque::with_capacity(capacity.min(1024)), capacity: capacity.max(1) }
+        Ring {
+            items: VecDeque::with_capacity(capacity.min(1024)),
+            capacity: capacity.max(1),
+        }
     }
 
     /// Adds an entry, dropping the oldest if full.
@@ -199,7 +202,9 @@ impl AppState {
             agents: Mutex::new(agents),
             subscriptions: Mutex::new(SubscriptionStore::default()),
         };
-        AppState { inner: Arc::new(inner) }
+        AppState {
+            inner: Arc::new(inner),
+        }
     }
 
     /// The loaded world.
@@ -234,15 +239,32 @@ impl AppState {
     }
 
     /// Mints a token for a world user; `None` if no user has that email.
-    pub fn mint_token(&self, email: &str, scopes: Vec<String>, ttl_seconds: i64) -> Option<MintedToken> {
+    pub fn mint_token(
+        &self,
+        email: &str,
+        scopes: Vec<String>,
+        ttl_seconds: i64,
+    ) -> Option<MintedToken> {
         let world = &self.inner.world;
-        let (org_idx, org) = world.orgs.iter().enumerate().find(|(_, o)| {
-            o.users.iter().any(|u| u.email.eq_ignore_ascii_case(email))
-        })?;
-        let (user_idx, user) =
-            org.users.iter().enumerate().find(|(_, u)| u.email.eq_ignore_ascii_case(email))?;
-        let access_token = format!("{}_{}_{}", uuid::Uuid::new_v4().simple(), org.cluster, org.id);
-        let expires_at = self.now_ms().saturating_add(ttl_seconds.saturating_mul(1000));
+        let (org_idx, org) = world
+            .orgs
+            .iter()
+            .enumerate()
+            .find(|(_, o)| o.users.iter().any(|u| u.email.eq_ignore_ascii_case(email)))?;
+        let (user_idx, user) = org
+            .users
+            .iter()
+            .enumerate()
+            .find(|(_, u)| u.email.eq_ignore_ascii_case(email))?;
+        let access_token = format!(
+            "{}_{}_{}",
+            uuid::Uuid::new_v4().simple(),
+            org.cluster,
+            org.id
+        );
+        let expires_at = self
+            .now_ms()
+            .saturating_add(ttl_seconds.saturating_mul(1000));
         let record = TokenRecord {
             org: org_idx,
             user: user_idx,
@@ -263,7 +285,13 @@ impl AppState {
 
     /// Decides an agent command for `target` (a user of `identity`'s org) and records the outcome
     /// and any event.
-    pub fn agent_command(&self, org_idx: usize, target: &User, command: Command, tracking_id: &str) -> Outcome {
+    pub fn agent_command(
+        &self,
+        org_idx: usize,
+        target: &User,
+        command: Command,
+        tracking_id: &str,
+    ) -> Outcome {
         let org = &self.inner.world.orgs[org_idx];
         let now = self.now_ms();
         let session_id = uuid::Uuid::new_v4().to_string();
@@ -272,7 +300,11 @@ impl AppState {
             Command::Login(login) if login.device_type.as_deref() != Some("BROWSER") => store
                 .sessions
                 .values()
-                .find(|s| s.org_id == org.id && s.agent_id != target.id && s.dial_number == login.dial_number)
+                .find(|s| {
+                    s.org_id == org.id
+                        && s.agent_id != target.id
+                        && s.dial_number == login.dial_number
+                })
                 .map(|s| s.email.clone()),
             _ => None,
         };
@@ -292,7 +324,10 @@ impl AppState {
                 store.sessions.remove(&target.id);
             }
         }
-        let (message_type, data_type) = transition.outcome.operation.message_types(transition.outcome.is_success());
+        let (message_type, data_type) = transition
+            .outcome
+            .operation
+            .message_types(transition.outcome.is_success());
         store.outcomes.push(OutcomeRecord {
             at: now,
             tracking_id: tracking_id.to_owned(),
@@ -382,10 +417,18 @@ fn world_tokens(world: &World) -> HashMap<String, TokenRecord> {
     let mut tokens = HashMap::new();
     for spec in &world.tokens {
         let found = world.orgs.iter().enumerate().find_map(|(oi, o)| {
-            o.users.iter().position(|u| u.email.eq_ignore_ascii_case(&spec.email)).map(|ui| (oi, ui))
+            o.users
+                .iter()
+                .position(|u| u.email.eq_ignore_ascii_case(&spec.email))
+                .map(|ui| (oi, ui))
         });
         if let Some((org, user)) = found {
-            let record = TokenRecord { org, user, scopes: spec.scopes.clone().into(), expires_at: spec.expires_at };
+            let record = TokenRecord {
+                org,
+                user,
+                scopes: spec.scopes.clone().into(),
+                expires_at: spec.expires_at,
+            };
             tokens.insert(spec.access_token.clone(), record);
         }
     }
@@ -402,23 +445,37 @@ mod tests {
         for i in 0..5 {
             ring.push(i);
         }
-        assert_eq!(ring.newest_first().copied().collect::<Vec<_>>(), vec![4, 3, 2]);
+        assert_eq!(
+            ring.newest_first().copied().collect::<Vec<_>>(),
+            vec![4, 3, 2]
+        );
     }
 
     #[test]
     fn minted_tokens_expire_on_the_clock() {
         let clock = Clock::manual(1_000_000);
-        let state = AppState::with_clock(World::default_world(), clock.clone(), StateOptions::default());
-        let minted = state.mint_token("agent2@wxcc.example", vec!["cjp:user".into()], 60).expect("user");
+        let state = AppState::with_clock(
+            World::default_world(),
+            clock.clone(),
+            StateOptions::default(),
+        );
+        let minted = state
+            .mint_token("agent2@wxcc.example", vec!["cjp:user".into()], 60)
+            .expect("user");
         assert!(state.identify(&minted.access_token).is_ok());
         clock.advance_ms(60_000);
-        assert!(matches!(state.identify(&minted.access_token), Err(AuthFailure::BadToken(_))));
+        assert!(matches!(
+            state.identify(&minted.access_token),
+            Err(AuthFailure::BadToken(_))
+        ));
     }
 
     #[test]
     fn reset_forgets_minted_tokens_but_keeps_world_tokens() {
         let state = AppState::new(World::default_world());
-        let minted = state.mint_token("agent2@wxcc.example", vec![], 60).expect("user");
+        let minted = state
+            .mint_token("agent2@wxcc.example", vec![], 60)
+            .expect("user");
         state.reset();
         assert!(state.identify(&minted.access_token).is_err());
         let world_token = state.world().tokens[0].access_token.clone();

@@ -78,21 +78,20 @@ pub struct Subscription {
 impl Subscription {
     /// The wire form (`SubscriptionResponse`): everything but the secret.
     pub fn to_wire(&self) -> Value {
-        let mut v = json!({
-            "id": self.id,
-            "name": self.name,
-            "eventTypes": self.event_types,
-            "destinationUrl": self.destination_url,
-            "createdTime": self.created_time,
-            "createdBy": self.created_by,
-            "status": self.status.as_str(),
-            "lastUpdatedTime": self.last_updated_time,
-            "lastUpdatedBy": self.last_updated_by,
-        });
-        if let (Some(d), Some(obj)) = (&self.description, v.as_object_mut()) {
-            obj.insert("description".into(), json!(d));
+        let mut v = serde_json::Map::new();
+        v.insert("id".into(), json!(self.id));
+        v.insert("name".into(), json!(self.name));
+        if let Some(d) = &self.description {
+            v.insert("description".into(), json!(d));
         }
-        v
+        v.insert("eventTypes".into(), json!(self.event_types));
+        v.insert("destinationUrl".into(), json!(self.destination_url));
+        v.insert("createdTime".into(), json!(self.created_time));
+        v.insert("createdBy".into(), json!(self.created_by));
+        v.insert("status".into(), json!(self.status.as_str()));
+        v.insert("lastUpdatedTime".into(), json!(self.last_updated_time));
+        v.insert("lastUpdatedBy".into(), json!(self.last_updated_by));
+        Value::Object(v)
     }
 
     /// The admin view: the wire form plus org, version and whether a secret is set.
@@ -183,20 +182,37 @@ impl SubscriptionStore {
 
     /// One subscription of `org_id` in `version`'s namespace.
     pub fn get(&self, org_id: &str, version: ApiVersion, id: &str) -> Option<&Subscription> {
-        self.by_id.get(id).filter(|s| s.org_id == org_id && s.version == version)
+        self.by_id
+            .get(id)
+            .filter(|s| s.org_id == org_id && s.version == version)
     }
 
     /// The org's subscriptions in one namespace (oldest first) and the org's total across all.
     pub fn list(&self, org_id: &str, version: ApiVersion) -> (Vec<Subscription>, usize) {
-        let mut all: Vec<&Subscription> = self.by_id.values().filter(|s| s.org_id == org_id).collect();
+        let mut all: Vec<&Subscription> =
+            self.by_id.values().filter(|s| s.org_id == org_id).collect();
         all.sort_by_key(|s| s.seq);
         let total = all.len();
-        (all.into_iter().filter(|s| s.version == version).cloned().collect(), total)
+        (
+            all.into_iter()
+                .filter(|s| s.version == version)
+                .cloned()
+                .collect(),
+            total,
+        )
     }
 
     /// Applies a patch; `None` if there is no such subscription.
-    pub fn update(&mut self, w: Write<'_>, id: &str, patch: SubscriptionPatch) -> Option<Subscription> {
-        let sub = self.by_id.get_mut(id).filter(|s| s.org_id == w.org_id && s.version == w.version)?;
+    pub fn update(
+        &mut self,
+        w: Write<'_>,
+        id: &str,
+        patch: SubscriptionPatch,
+    ) -> Option<Subscription> {
+        let sub = self
+            .by_id
+            .get_mut(id)
+            .filter(|s| s.org_id == w.org_id && s.version == w.version)?;
         if let Some(d) = patch.description {
             sub.description = Some(d);
         }
@@ -252,11 +268,20 @@ pub fn check_destination_url(raw: &str) -> Result<(), String> {
         }
         let is_domain = matches!(url.host(), Some(url::Host::Domain(_)));
         let tld = host.rsplit('.').next().unwrap_or_default();
-        if !is_domain || !host.contains('.') || tld.len() < 2 || !tld.chars().all(|c| c.is_ascii_alphabetic()) {
-            return Err(format!("must name a host on a top-level domain such as .com (got {host})"));
+        if !is_domain
+            || !host.contains('.')
+            || tld.len() < 2
+            || !tld.chars().all(|c| c.is_ascii_alphabetic())
+        {
+            return Err(format!(
+                "must name a host on a top-level domain such as .com (got {host})"
+            ));
         }
     } else if !matches!(url.scheme(), "http" | "https") {
-        return Err(format!("must use https or, for loopback, http (got {})", url.scheme()));
+        return Err(format!(
+            "must use https or, for loopback, http (got {})",
+            url.scheme()
+        ));
     }
     if !url.username().is_empty() || url.password().is_some() {
         return Err("must not contain userinfo (user:password@)".into());
@@ -309,7 +334,12 @@ mod tests {
     #[test]
     fn lookups_never_cross_organisations() {
         let mut store = SubscriptionStore::default();
-        let w = Write { org_id: "org-a", version: ApiVersion::V1, by: "a@x.example", now: 1 };
+        let w = Write {
+            org_id: "org-a",
+            version: ApiVersion::V1,
+            by: "a@x.example",
+            now: 1,
+        };
         let sub = store.create(
             w,
             NewSubscription {
@@ -322,8 +352,15 @@ mod tests {
         );
         assert!(store.get("org-b", ApiVersion::V1, &sub.id).is_none());
         assert!(!store.delete("org-b", ApiVersion::V1, &sub.id));
-        let other = Write { org_id: "org-b", ..w };
-        assert!(store.update(other, &sub.id, SubscriptionPatch::default()).is_none());
+        let other = Write {
+            org_id: "org-b",
+            ..w
+        };
+        assert!(
+            store
+                .update(other, &sub.id, SubscriptionPatch::default())
+                .is_none()
+        );
         assert_eq!(store.list("org-b", ApiVersion::V1).1, 0);
         assert_eq!(store.list("org-a", ApiVersion::V1).1, 1);
     }

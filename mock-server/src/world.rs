@@ -179,8 +179,10 @@ impl World {
 
     /// Reads and checks a world file.
     pub fn from_file(path: &Path) -> Result<World, WorldError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|source| WorldError::Io { path: path.display().to_string(), source })?;
+        let text = std::fs::read_to_string(path).map_err(|source| WorldError::Io {
+            path: path.display().to_string(),
+            source,
+        })?;
         World::from_json(&text)
     }
 
@@ -192,7 +194,10 @@ impl World {
     /// Finds a user by email (case-insensitive), with their organisation.
     pub fn user_by_email(&self, email: &str) -> Option<(&Org, &User)> {
         self.orgs.iter().find_map(|org| {
-            org.users.iter().find(|u| u.email.eq_ignore_ascii_case(email)).map(|u| (org, u))
+            org.users
+                .iter()
+                .find(|u| u.email.eq_ignore_ascii_case(email))
+                .map(|u| (org, u))
         })
     }
 
@@ -213,14 +218,20 @@ impl World {
                 return bad(format!("org id {} appears twice", org.id));
             }
             if org.cluster.is_empty() || !org.cluster.chars().all(|c| c.is_ascii_alphanumeric()) {
-                return bad(format!("org {}: cluster must be letters and digits", org.id));
+                return bad(format!(
+                    "org {}: cluster must be letters and digits",
+                    org.id
+                ));
             }
             if org.aux_codes.iter().filter(|a| a.is_default).count() > 1 {
                 return bad(format!("org {}: more than one default idle code", org.id));
             }
             for team in &org.teams {
                 if !org.sites.iter().any(|s| s.id == team.site_id) {
-                    return bad(format!("team {} names unknown site {}", team.id, team.site_id));
+                    return bad(format!(
+                        "team {} names unknown site {}",
+                        team.id, team.site_id
+                    ));
                 }
             }
             for user in &org.users {
@@ -262,7 +273,9 @@ mod tests {
         let forum = world
             .tokens
             .iter()
-            .find(|t| t.email == "agent1@wxcc.example" && t.scopes.iter().any(|s| s == "cjp:config_write"))
+            .find(|t| {
+                t.email == "agent1@wxcc.example" && t.scopes.iter().any(|s| s == "cjp:config_write")
+            })
             .expect("the forum-case token");
         let (_, user) = world.user_by_email(&forum.email).expect("user");
         assert!(!user.has_any_role(&[roles::CC_ADMIN, roles::FULL_ADMIN]));

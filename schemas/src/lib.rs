@@ -121,7 +121,11 @@ pub struct Violation {
 
 impl fmt::Display for Violation {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let pointer = if self.pointer.is_empty() { "/" } else { &self.pointer };
+        let pointer = if self.pointer.is_empty() {
+            "/"
+        } else {
+            &self.pointer
+        };
         write!(f, "{pointer}: {}", self.message)
     }
 }
@@ -141,7 +145,11 @@ static COMPILED: LazyLock<Compiled> = LazyLock::new(|| {
         })
         .collect();
     let registry = jsonschema::Registry::new()
-        .extend(SchemaId::ALL.iter().map(|id| (id.uri(), documents[*id as usize].clone())))
+        .extend(
+            SchemaId::ALL
+                .iter()
+                .map(|id| (id.uri(), documents[*id as usize].clone())),
+        )
         .and_then(|builder| builder.prepare())
         .unwrap_or_else(|e| panic!("the schema registry does not build: {e}"));
     let validators = SchemaId::ALL
@@ -154,7 +162,10 @@ static COMPILED: LazyLock<Compiled> = LazyLock::new(|| {
                 .unwrap_or_else(|e| panic!("schemas/json/{id}.json does not compile: {e}"))
         })
         .collect();
-    Compiled { documents, validators }
+    Compiled {
+        documents,
+        validators,
+    }
 });
 
 /// Compiles every schema now rather than on first use (call it at start-up).
@@ -168,7 +179,8 @@ pub fn validate(id: SchemaId, instance: &Value) -> Result<(), Vec<Violation>> {
     if validator.is_valid(instance) {
         return Ok(());
     }
-    let mut violations: Vec<Violation> = validator.iter_errors(instance).flat_map(describe).collect();
+    let mut violations: Vec<Violation> =
+        validator.iter_errors(instance).flat_map(describe).collect();
     violations.sort_by(|a, b| a.pointer.cmp(&b.pointer).then(a.message.cmp(&b.message)));
     violations.dedup();
     Err(violations)
@@ -180,7 +192,12 @@ pub fn event_types_v1() -> &'static [String] {
     static NAMES: LazyLock<Vec<String>> = LazyLock::new(|| {
         SchemaId::Common.document()["$defs"]["eventTypeV1"]["enum"]
             .as_array()
-            .map(|values| values.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect())
+            .map(|values| {
+                values
+                    .iter()
+                    .filter_map(|v| v.as_str().map(str::to_owned))
+                    .collect()
+            })
             .unwrap_or_default()
     });
     &NAMES
@@ -189,11 +206,18 @@ pub fn event_types_v1() -> &'static [String] {
 fn describe(error: jsonschema::ValidationError<'_>) -> Vec<Violation> {
     let pointer = error.instance_path().as_str().to_owned();
     let one = |rule: &str, message: String| {
-        vec![Violation { pointer: pointer.clone(), rule: rule.to_owned(), message }]
+        vec![Violation {
+            pointer: pointer.clone(),
+            rule: rule.to_owned(),
+            message,
+        }]
     };
     match error.kind() {
         ValidationErrorKind::Required { property } => {
-            let name = property.as_str().map(str::to_owned).unwrap_or_else(|| property.to_string());
+            let name = property
+                .as_str()
+                .map(str::to_owned)
+                .unwrap_or_else(|| property.to_string());
             vec![Violation {
                 pointer: format!("{pointer}/{}", escape_pointer(&name)),
                 rule: "required".into(),
@@ -209,30 +233,38 @@ fn describe(error: jsonschema::ValidationError<'_>) -> Vec<Violation> {
                 message: "is not an allowed property".into(),
             })
             .collect(),
-        ValidationErrorKind::MinLength { limit } => {
-            one("minLength", format!("must be at least {limit} character{}", plural(*limit)))
-        }
-        ValidationErrorKind::MaxLength { limit } => {
-            one("maxLength", format!("must be at most {limit} character{}", plural(*limit)))
-        }
-        ValidationErrorKind::MinItems { limit } => {
-            one("minItems", format!("must have at least {limit} item{}", plural(*limit)))
-        }
-        ValidationErrorKind::MaxItems { limit } => {
-            one("maxItems", format!("must have at most {limit} item{}", plural(*limit)))
-        }
+        ValidationErrorKind::MinLength { limit } => one(
+            "minLength",
+            format!("must be at least {limit} character{}", plural(*limit)),
+        ),
+        ValidationErrorKind::MaxLength { limit } => one(
+            "maxLength",
+            format!("must be at most {limit} character{}", plural(*limit)),
+        ),
+        ValidationErrorKind::MinItems { limit } => one(
+            "minItems",
+            format!("must have at least {limit} item{}", plural(*limit)),
+        ),
+        ValidationErrorKind::MaxItems { limit } => one(
+            "maxItems",
+            format!("must have at most {limit} item{}", plural(*limit)),
+        ),
         ValidationErrorKind::Type { kind } => {
             let expected = match kind {
                 TypeKind::Single(t) => t.to_string(),
-                TypeKind::Multiple(set) => {
-                    set.iter().map(|t| t.to_string()).collect::<Vec<_>>().join(" or ")
-                }
+                TypeKind::Multiple(set) => set
+                    .iter()
+                    .map(|t| t.to_string())
+                    .collect::<Vec<_>>()
+                    .join(" or "),
             };
             one("type", format!("must be of type {expected}"))
         }
         ValidationErrorKind::Enum { options } => {
-            let all: Vec<String> =
-                options.as_array().map(|o| o.iter().map(Value::to_string).collect()).unwrap_or_default();
+            let all: Vec<String> = options
+                .as_array()
+                .map(|o| o.iter().map(Value::to_string).collect())
+                .unwrap_or_default();
             let message = if all.len() <= 6 {
                 format!("must be one of {}", all.join(", "))
             } else {
@@ -248,14 +280,22 @@ fn describe(error: jsonschema::ValidationError<'_>) -> Vec<Violation> {
         ValidationErrorKind::Constant { expected_value } => {
             one("const", format!("must be {expected_value}"))
         }
-        ValidationErrorKind::Format { format } => one("format", format!("must be a valid {format}")),
+        ValidationErrorKind::Format { format } => {
+            one("format", format!("must be a valid {format}"))
+        }
         ValidationErrorKind::Pattern { pattern } => {
             one("pattern", format!("must match the pattern {pattern}"))
         }
         ValidationErrorKind::FalseSchema => one("false", "is not allowed here".into()),
-        ValidationErrorKind::Minimum { limit } => one("minimum", format!("must be at least {limit}")),
-        ValidationErrorKind::Maximum { limit } => one("maximum", format!("must be at most {limit}")),
-        ValidationErrorKind::UniqueItems => one("uniqueItems", "must not contain duplicates".into()),
+        ValidationErrorKind::Minimum { limit } => {
+            one("minimum", format!("must be at least {limit}"))
+        }
+        ValidationErrorKind::Maximum { limit } => {
+            one("maximum", format!("must be at most {limit}"))
+        }
+        ValidationErrorKind::UniqueItems => {
+            one("uniqueItems", "must not contain duplicates".into())
+        }
         _ => one("schema", error.to_string()),
     }
 }
@@ -318,7 +358,8 @@ mod tests {
 
     #[test]
     fn roles_compare_case_insensitively_and_agents_need_a_team() {
-        let ok = json!({"dialNumber": "1001", "teamId": "t", "roles": ["Agent"], "isExtension": "true"});
+        let ok =
+            json!({"dialNumber": "1001", "teamId": "t", "roles": ["Agent"], "isExtension": "true"});
         assert_eq!(validate(SchemaId::AgentLoginRequest, &ok), Ok(()));
         let supervisor = json!({"dialNumber": "1001", "roles": ["SUPERVISOR"]});
         assert_eq!(validate(SchemaId::AgentLoginRequest, &supervisor), Ok(()));
@@ -332,9 +373,14 @@ mod tests {
 
     #[test]
     fn formats_are_checked() {
-        let body = json!({"name": "aaaa", "eventTypes": ["agent:login"], "destinationUrl": "not a uri"});
+        let body =
+            json!({"name": "aaaa", "eventTypes": ["agent:login"], "destinationUrl": "not a uri"});
         let v = validate(SchemaId::SubscriptionCreateRequest, &body).unwrap_err();
-        assert!(v.iter().any(|v| v.pointer == "/destinationUrl" && v.rule == "format"), "{v:?}");
+        assert!(
+            v.iter()
+                .any(|v| v.pointer == "/destinationUrl" && v.rule == "format"),
+            "{v:?}"
+        );
     }
 
     #[test]
@@ -348,7 +394,10 @@ mod tests {
     fn names_round_trip() {
         for id in SchemaId::ALL {
             assert_eq!(SchemaId::from_name(id.name()), Some(*id));
-            assert_eq!(SchemaId::from_name(&format!("{}.json", id.name())), Some(*id));
+            assert_eq!(
+                SchemaId::from_name(&format!("{}.json", id.name())),
+                Some(*id)
+            );
         }
         assert_eq!(SchemaId::from_name("nope"), None);
     }

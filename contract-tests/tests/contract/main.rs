@@ -1,1 +1,48 @@
-fn main(){}
+//! The contract suite: one binary, modules mirroring the route tree.
+
+mod admin;
+mod agents;
+mod auth;
+mod errors;
+mod forum_case;
+mod orgs;
+mod readme;
+mod snapshots;
+mod subscriptions;
+
+use serde_json::{Value, json};
+use wxcc_contract_tests::TestApp;
+
+/// The first team of `email`.
+pub fn team_of(app: &TestApp, email: &str) -> String {
+    let (_, user) = app.world().user_by_email(email).expect("user");
+    user.team_ids[0].clone()
+}
+
+/// A login body that succeeds for `email` on extension `dial`.
+pub fn login_body(app: &TestApp, email: &str, dial: &str) -> Value {
+    json!({
+        "dialNumber": dial, "teamId": team_of(app, email), "roles": ["agent"],
+        "deviceType": "EXTENSION", "isExtension": true,
+    })
+}
+
+/// A subscription body that the mock accepts.
+pub fn subscription_body(name: &str) -> Value {
+    json!({
+        "name": name,
+        "description": "agent presence sync",
+        "eventTypes": ["agent:login", "agent:logout", "agent:state_change"],
+        "destinationUrl": "https://hooks.example.com/wxcc",
+        "secret": "0123456789abcdef0123456789abcdef",
+    })
+}
+
+/// Runs an async block on a fresh current-thread runtime (for proptest bodies).
+pub fn block_on<F: std::future::Future>(future: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime")
+        .block_on(future)
+}

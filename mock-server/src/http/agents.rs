@@ -49,10 +49,16 @@ pub async fn login(request: WxccRequest) -> Result<StatusCode, ApiError> {
         device_type: body.device_type,
         device_id: body.device_id,
         // The schema admits true/false and "true"/"false" (Cisco's form-based samples).
-        is_extension: matches!(body.is_extension, Some(Value::Bool(true))) || body.is_extension == Some(Value::from("true")),
+        is_extension: matches!(body.is_extension, Some(Value::Bool(true)))
+            || body.is_extension == Some(Value::from("true")),
         roles: body.roles.iter().map(|r| r.to_ascii_lowercase()).collect(),
     };
-    state.agent_command(identity.org_index(), identity.user(), Command::Login(login), &tracking);
+    state.agent_command(
+        identity.org_index(),
+        identity.user(),
+        Command::Login(login),
+        &tracking,
+    );
     Ok(StatusCode::ACCEPTED)
 }
 
@@ -62,7 +68,10 @@ pub async fn logout(request: WxccRequest) -> Result<StatusCode, ApiError> {
     let (state, tracking) = (request.state().clone(), request.tracking_id().to_owned());
     let body: LogoutBody = request.json(SchemaId::AgentLogoutRequest).await?;
     let target = target(&identity, body.agent_id.as_deref(), "log out")?;
-    let command = Command::Logout { reason: body.logout_reason, by: identity.user().id.clone() };
+    let command = Command::Logout {
+        reason: body.logout_reason,
+        by: identity.user().id.clone(),
+    };
     state.agent_command(identity.org_index(), target, command, &tracking);
     Ok(StatusCode::ACCEPTED)
 }
@@ -73,7 +82,11 @@ pub async fn change_state(request: WxccRequest) -> Result<StatusCode, ApiError> 
     let (state, tracking) = (request.state().clone(), request.tracking_id().to_owned());
     let body: StateBody = request.json(SchemaId::AgentStateChangeRequest).await?;
     let target = target(&identity, body.agent_id.as_deref(), "change the state of")?;
-    let sub_status = if body.state == "Available" { SubStatus::Available } else { SubStatus::Idle };
+    let sub_status = if body.state == "Available" {
+        SubStatus::Available
+    } else {
+        SubStatus::Idle
+    };
     let command = Command::ChangeState {
         state: sub_status,
         aux_code_id: body.aux_code_id,
@@ -89,13 +102,22 @@ pub async fn reload(request: WxccRequest) -> Result<StatusCode, ApiError> {
     let identity = request.authorize(Operation::AgentReload)?;
     let (state, tracking) = (request.state().clone(), request.tracking_id().to_owned());
     let _: Value = request.json_or_empty(SchemaId::AgentReloadRequest).await?;
-    state.agent_command(identity.org_index(), identity.user(), Command::Reload, &tracking);
+    state.agent_command(
+        identity.org_index(),
+        identity.user(),
+        Command::Reload,
+        &tracking,
+    );
     Ok(StatusCode::ACCEPTED)
 }
 
 /// The agent a logout or state change acts on: the caller, or (for supervisors and
 /// administrators) another agent of the same organisation named by `agentId`.
-fn target<'a>(identity: &'a Identity, agent_id: Option<&str>, verb: &str) -> Result<&'a User, ApiError> {
+fn target<'a>(
+    identity: &'a Identity,
+    agent_id: Option<&str>,
+    verb: &str,
+) -> Result<&'a User, ApiError> {
     let me = identity.user();
     let Some(agent_id) = agent_id.filter(|id| !id.is_empty() && *id != me.id) else {
         return Ok(me);
@@ -108,7 +130,15 @@ fn target<'a>(identity: &'a Identity, agent_id: Option<&str>, verb: &str) -> Res
             me.roles.join(", ")
         )));
     }
-    identity.org().users.iter().find(|u| u.id == agent_id).ok_or_else(|| {
-        ApiError::bad_request(format!("/agentId: no agent with id {agent_id} in organisation {}", identity.org().id))
-    })
+    identity
+        .org()
+        .users
+        .iter()
+        .find(|u| u.id == agent_id)
+        .ok_or_else(|| {
+            ApiError::bad_request(format!(
+                "/agentId: no agent with id {agent_id} in organisation {}",
+                identity.org().id
+            ))
+        })
 }

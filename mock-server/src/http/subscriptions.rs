@@ -10,7 +10,8 @@ use wxcc_schemas::SchemaId;
 use super::{ApiError, WxccRequest, check_same_org};
 use crate::auth::{Identity, Operation};
 use crate::subscriptions::{
-    ApiVersion, NewSubscription, Status, Subscription, SubscriptionPatch, Write, check_destination_url,
+    ApiVersion, NewSubscription, Status, Subscription, SubscriptionPatch, Write,
+    check_destination_url,
 };
 
 #[derive(Debug, Deserialize)]
@@ -50,7 +51,8 @@ fn not_found(identity: &Identity, id: &str) -> ApiError {
 }
 
 fn check_url(url: &str) -> Result<(), ApiError> {
-    check_destination_url(url).map_err(|why| ApiError::bad_request(format!("/destinationUrl: {why}")))
+    check_destination_url(url)
+        .map_err(|why| ApiError::bad_request(format!("/destinationUrl: {why}")))
 }
 
 /// `POST /v1/subscriptions` → 201
@@ -83,16 +85,22 @@ pub async fn create(request: WxccRequest) -> Result<(StatusCode, Json<Value>), A
 pub async fn list(request: WxccRequest) -> Result<Json<Value>, ApiError> {
     let identity = request.authorize(Operation::SubscriptionList)?;
     let org_id = &identity.org().id;
-    let (subs, total) = request.state().with_subscriptions(|store| store.list(org_id, ApiVersion::V1));
+    let (subs, total) = request
+        .state()
+        .with_subscriptions(|store| store.list(org_id, ApiVersion::V1));
     let data: Vec<Value> = subs.iter().map(Subscription::to_wire).collect();
-    Ok(Json(json!({ "data": data, "meta": { "orgId": org_id, "subscriptionCount": total } })))
+    Ok(Json(
+        json!({ "data": data, "meta": { "orgId": org_id, "subscriptionCount": total } }),
+    ))
 }
 
 /// `GET /v1/subscriptions/{id}` → 200
 pub async fn read(Path(id): Path<String>, request: WxccRequest) -> Result<Json<Value>, ApiError> {
     let identity = request.authorize(Operation::SubscriptionGet)?;
     let org_id = &identity.org().id;
-    let found = request.state().with_subscriptions(|store| store.get(org_id, ApiVersion::V1, &id).cloned());
+    let found = request
+        .state()
+        .with_subscriptions(|store| store.get(org_id, ApiVersion::V1, &id).cloned());
     let sub = found.ok_or_else(|| not_found(&identity, &id))?;
     Ok(Json(one(&identity, &sub)))
 }
@@ -130,8 +138,14 @@ pub async fn update(Path(id): Path<String>, request: WxccRequest) -> Result<Json
 pub async fn delete(Path(id): Path<String>, request: WxccRequest) -> Result<StatusCode, ApiError> {
     let identity = request.authorize(Operation::SubscriptionDelete)?;
     let org_id = &identity.org().id;
-    let deleted = request.state().with_subscriptions(|store| store.delete(org_id, ApiVersion::V1, &id));
-    if deleted { Ok(StatusCode::NO_CONTENT) } else { Err(not_found(&identity, &id)) }
+    let deleted = request
+        .state()
+        .with_subscriptions(|store| store.delete(org_id, ApiVersion::V1, &id));
+    if deleted {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(not_found(&identity, &id))
+    }
 }
 
 /// `GET /v1/event-types` → 200
@@ -144,5 +158,7 @@ pub async fn event_types(request: WxccRequest) -> Result<Json<Value>, ApiError> 
             json!({ "name": name, "resource": resource, "action": action })
         })
         .collect();
-    Ok(Json(json!({ "data": data, "meta": { "orgId": identity.org().id } })))
+    Ok(Json(
+        json!({ "data": data, "meta": { "orgId": identity.org().id } }),
+    ))
 }

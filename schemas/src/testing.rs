@@ -1,0 +1,305 @@
+//! Proptest strategies for the request schemas: valid values, and mutations that break exactly
+//! one rule and say where.
+//!
+//! Valid strategies are hand-written (readable, and they produce realistic values); the
+//! `every_generated_value_matches_its_schema` tests keep them honest. Mutations are derived from
+//! the schema documents themselves, so a rule added to a schema file is mutated without any
+//! change here.
+
+use proptest::prelude::*;
+use proptest::sample::subsequence;
+use serde_json::{Map, Value, json};
+
+use crate::{SchemaId, event_types_v1};
+
+/// A request body that breaks its schema at `pointer` by `rule`.
+#[derive(Debug, Clone)]
+pub struct Mutated {
+    /// The broken body.
+    pub value: Value,
+    /// Where it is broken.
+    pub pointer: String,
+    /// How: `required`, `type`, `minLength`, `maxLength`, `minItems`, `maxItems`, `enum`, `format`.
+    pub rule: &'static str,
+}
+
+/// Destination URLs the server accepts: HTTPS on a public-looking domain, or loopback.
+pub fn destination_url() -> impl Strategy<Value = String> {
+    let https = (
+        "[a-z]{1,12}",
+        prop::sample::select(vec!["com", "example", "io", "net"]),
+        "[a-z0-9/_-]{0,24}",
+    )
+        .prop_map(|(host, tld, path)| format!("https://hooks.{host}.{tld}/{path}"));
+    let loopback = (
+        prop::sample::select(vec!["127.0.0.1", "localhost"]),
+        1024u16..,
+        "[a-z0-9/_-]{0,16}",
+    )
+        .prop_map(|(host, port, path)| format!("http://{host}:{port}/{path}"));
+    prop_oneof![3 => https, 1 => loopback]
+}
+
+fn text(min: usize, max: usize) -> impl Strategy<Value = String> {
+    proptest::string::string_regex(&format!("[A-Za-z0-9 _.-]{{{min},{max}}}"))
+        .unwrap_or_else(|e| panic!("bad regex: {e}"))
+}
+
+fn event_types() -> impl Strategy<Value = Vec<String>> {
+    let names: Vec<String> = event_types_v1().to_vec();
+    let len = names.len();
+    subsequence(names, 1..=len)
+}
+
+/// Bodies of `POST /v1/subscriptions` that the schema and the server accept.
+pub fn subscription_create() -> impl Strategy<Value = Value> {
+    (
+        text(4, 64),
+        proptest::option::of(text(0, 80)),
+        event_types(),
+        destination_url(),
+        proptest::option::of(text(32, 256)),
+    )
+        .prop_map(|(name, description, types, url, secret)| {
+            let mut body = json!({ "name": name, "eventTypes": types, "destinationUrl": url });
+            insert_some(&mut body, "description", description);
+            insert_some(&mut body, "secret", secret);
+            body
+        })
+}
+
+/// Bodies of `PATCH /v1/subscriptions/{id}` (every field optional, never `name`).
+pub fn subscription_update() -> impl Strategy<Value = Value> {
+    (
+        proptest::option::of(text(0, 80)),
+        proptest::option::of(event_types()),
+        proptest::option::of(destination_url()),
+        proptest::option::of(prop::sample::select(vec!["active", "inactive"])),
+        proptest::option::of(text(32, 256)),
+    )
+        .prop_map(|(description, types, url, status, secret)| {
+            let mut body = json!({});
+            insert_some(&mut body, "description", description);
+            insert_some(&mut body, "eventTypes", types);
+            insert_some(&mut body, "destinationUrl", url);
+            insert_some(&mut body, "status", status);
+            insert_some(&mut body, "secret", secret);
+            body
+        })
+}
+
+/// Bodies of `POST /v1/agents/login` for a team (schema-valid; whether the login succeeds is the
+/// state machine's business).
+pub fn agent_login(team_id: String) -> impl Strategy<Value = Value> {
+    (
+        "[0-9]{4,10}",
+        prop::sample::select(vec!["agent", "Agent", "AGENT"]),
+        prop::sample::select(vec![
+            json!(true),
+            json!(false),
+            json!("true"),
+            json!("false"),
+        ]),
+        prop::sample::select(vec!["AGENT_DN", "EXTENSION", "BROWSER"]),
+    )
+        .prop_map(move |(dial, role, is_ext, device)| {
+            json!({
+                "dialNumber": dial, "teamId": team_id, "roles": [role],
+                "isExtension": is_ext, "deviceType": device,
+            })
+        })
+}
+
+/// Bodies of `PUT /v1/agents/session/state` with one of the given idle codes.
+pub fn agent_state_change(idle_codes: Vec<String>) -> impl Strategy<Value = Value> {
+    let idle = prop::sample::select(idle_codes)
+        .prop_map(|code| json!({ "state": "Idle", "auxCodeId": code }));
+    let available = Just(json!({ "state": "Available", "auxCodeId": "0" }));
+    (
+        prop_oneof![idle, available],
+        proptest::option::of(text(0, 40)),
+    )
+        .prop_map(|(mut body, reason)| {
+            insert_some(&mut body, "lastStateChangeReason", reason);
+            body
+        })
+}
+
+/// Bodies of `PUT|POST /v1/agents/logout`.
+pub fn agent_logout() -> impl Strategy<Value = Value> {
+    text(0, 128).prop_map(|reason| json!({ "logoutReason": reason }))
+}
+
+fn insert_some<T: Into<Value>>(body: &mut Value, key: &str, value: Option<T>) {
+    if let (Some(v), Some(obj)) = (value, body.as_object_mut()) {
+        obj.insert(key.to_owned(), v.into());
+    }
+}
+
+/// Every single-rule mutation of `valid` that `schema`'s top-level properties allow.
+///
+/// Each mutation changes one property (or removes a required one); the caller can pick one with
+/// `prop::sample::select`. `valid` must be valid against `schema`.
+pub fn mutations(schema: SchemaId, valid: &Value) -> Vec<Mutated> {
+    let doc = schema.document();
+    let mut out = Vec::new();
+    let Some(body) = valid.as_object() else {
+        return out;
+    };
+    let required: Vec<&str> = doc["required"]
+        .as_array()
+        .map(|r| r.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    for name in &required {
+        let mut value = body.clone();
+        if value.remove(*name).is_some() {
+            out.push(Mutated {
+                value: Value::Object(value),
+                pointer: format!("/{name}"),
+                rule: "required",
+            });
+        }
+    }
+    let Some(properties) = doc["properties"].as_object() else {
+        return out;
+    };
+    for (name, prop_schema) in properties {
+        let prop_schema = resolve(prop_schema);
+        for (rule, replacement) in breakers(prop_schema) {
+            let mut value: Map<String, Value> = body.clone();
+            value.insert(name.clone(), replacement);
+            out.push(Mutated {
+                value: Value::Object(value),
+                pointer: format!("/{name}"),
+                rule,
+            });
+        }
+    }
+    out
+}
+
+/// Follows `$ref`s into `common.json` (the only file our schemas refer to).
+fn resolve(schema: &Value) -> &Value {
+    let mut current = schema;
+    for _ in 0..8 {
+        let Some(reference) = current.get("$ref").and_then(Value::as_str) else {
+            break;
+        };
+        let Some((_, fragment)) = reference.split_once('#') else {
+            break;
+        };
+        match SchemaId::Common.document().pointer(fragment) {
+            Some(target) => current = target,
+            None => break,
+        }
+    }
+    current
+}
+
+/// Values that break one rule of a property schema.
+fn breakers(schema: &Value) -> Vec<(&'static str, Value)> {
+    let mut out = Vec::new();
+    if schema == &Value::Bool(false) {
+        out.push(("false", json!("anything")));
+        return out;
+    }
+    let kind = schema.get("type").and_then(Value::as_str);
+    match kind {
+        Some("string") | Some("array") | Some("object") | Some("integer") | Some("boolean") => {
+            let wrong = if kind == Some("string") {
+                json!(42)
+            } else {
+                json!("not-the-right-type")
+            };
+            out.push(("type", wrong));
+        }
+        _ if schema.get("enum").is_some() => out.push(("enum", json!("not-an-allowed-value"))),
+        _ => {}
+    }
+    let limit = |key: &str| {
+        schema
+            .get(key)
+            .and_then(Value::as_u64)
+            .and_then(|n| usize::try_from(n).ok())
+    };
+    if let Some(min) = limit("minLength").filter(|m| *m > 0) {
+        out.push(("minLength", json!("x".repeat(min - 1))));
+    }
+    if let Some(max) = limit("maxLength") {
+        out.push(("maxLength", json!("x".repeat(max + 1))));
+    }
+    if schema.get("format").and_then(Value::as_str).is_some() && kind == Some("string") {
+        out.push(("format", json!("not a valid value at all")));
+    }
+    if kind == Some("array") {
+        let item = sample_item(resolve(schema.get("items").unwrap_or(&Value::Null)));
+        if let Some(min) = limit("minItems").filter(|m| *m > 0) {
+            out.push(("minItems", Value::Array(vec![item.clone(); min - 1])));
+        }
+        if let Some(max) = limit("maxItems") {
+            out.push(("maxItems", Value::Array(vec![item.clone(); max + 1])));
+        }
+        if resolve(schema.get("items").unwrap_or(&Value::Null))
+            .get("enum")
+            .is_some()
+        {
+            out.push(("enum", json!(["not-an-allowed-value"])));
+        }
+    }
+    out
+}
+
+fn sample_item(item_schema: &Value) -> Value {
+    item_schema
+        .get("enum")
+        .and_then(|e| e.as_array())
+        .and_then(|e| e.first())
+        .cloned()
+        .unwrap_or_else(|| json!("item"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::validate;
+
+    proptest! {
+        #[test]
+        fn every_generated_value_matches_its_schema(
+            create in subscription_create(),
+            update in subscription_update(),
+            login in agent_login("team-1".into()),
+            state in agent_state_change(vec!["idle-1".into()]),
+            logout in agent_logout(),
+        ) {
+            prop_assert_eq!(validate(SchemaId::SubscriptionCreateRequest, &create), Ok(()));
+            prop_assert_eq!(validate(SchemaId::SubscriptionUpdateRequest, &update), Ok(()));
+            prop_assert_eq!(validate(SchemaId::AgentLoginRequest, &login), Ok(()));
+            prop_assert_eq!(validate(SchemaId::AgentStateChangeRequest, &state), Ok(()));
+            prop_assert_eq!(validate(SchemaId::AgentLogoutRequest, &logout), Ok(()));
+        }
+
+        #[test]
+        fn every_mutation_breaks_its_schema_where_it_says(create in subscription_create()) {
+            let all = mutations(SchemaId::SubscriptionCreateRequest, &create);
+            prop_assert!(all.len() >= 10, "too few mutations: {}", all.len());
+            for m in all {
+                let violations = validate(SchemaId::SubscriptionCreateRequest, &m.value)
+                    .expect_err("a mutation must be invalid");
+                prop_assert!(
+                    violations.iter().any(|v| v.pointer.starts_with(&m.pointer)),
+                    "{} by {}: {:?}", m.pointer, m.rule, violations
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn the_update_schema_forbids_renaming() {
+        let all = mutations(SchemaId::SubscriptionUpdateRequest, &json!({}));
+        assert!(
+            all.iter()
+                .any(|m| m.pointer == "/name" && m.rule == "false")
+        );
+    }
+}
