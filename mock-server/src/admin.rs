@@ -21,6 +21,14 @@ pub fn router() -> Router<AppState> {
         .route("/tokens", post(mint_token))
         .route("/state", get(state))
         .route("/reset", post(reset))
+        .route("/deliveries", get(deliveries))
+}
+
+/// `GET /__admin/deliveries[?subscriptionId=ID]`: every webhook attempt, newest first.
+async fn deliveries(request: WxccRequest) -> Json<Value> {
+    let filter = request.query("subscriptionId");
+    let attempts = request.state().dispatcher().attempts(filter.as_deref());
+    Json(json!({ "deliveries": attempts }))
 }
 
 async fn health() -> Json<Value> {

@@ -21,6 +21,10 @@ pub enum Operation {
     AgentStateChange,
     /// `POST /v1/agents/reload`
     AgentReload,
+    /// `POST /v1/agents/buddyList`
+    AgentBuddyList,
+    /// `POST /v1/notification/subscribe`
+    NotificationSubscribe,
     /// `POST /v1/subscriptions`
     SubscriptionCreate,
     /// `GET /v1/subscriptions`
@@ -70,6 +74,15 @@ const LOGOUT_ROLES: &[&str] = &[
     roles::SUPERVISOR,
     "atlas-portal.partner.provision_admin",
 ];
+const SUBSCRIBE_ROLES: &[&str] = &[
+    roles::FULL_ADMIN,
+    roles::READONLY_ADMIN,
+    "atlas-portal.partner.salesadmin",
+    roles::SUPERVISOR,
+    roles::CC_ADMIN,
+    "atlas-portal.partner.provision_admin",
+    "cloud-contact-center:pod_conv",
+];
 /// Roles that may act on another agent (`agentId` in logout and state change).
 pub const ACT_FOR_OTHERS: &[&str] = &[roles::SUPERVISOR, roles::CC_ADMIN, roles::FULL_ADMIN];
 
@@ -80,6 +93,8 @@ impl Operation {
         Operation::AgentLogout,
         Operation::AgentStateChange,
         Operation::AgentReload,
+        Operation::AgentBuddyList,
+        Operation::NotificationSubscribe,
         Operation::SubscriptionCreate,
         Operation::SubscriptionList,
         Operation::SubscriptionGet,
@@ -95,6 +110,8 @@ impl Operation {
             Operation::AgentLogout => "log an agent out",
             Operation::AgentStateChange => "change an agent's state",
             Operation::AgentReload => "reload an agent session",
+            Operation::AgentBuddyList => "list buddy agents",
+            Operation::NotificationSubscribe => "subscribe to agent notifications",
             Operation::SubscriptionCreate => "create a subscription",
             Operation::SubscriptionList => "list subscriptions",
             Operation::SubscriptionGet => "read a subscription",
@@ -113,9 +130,16 @@ impl Operation {
             role_label: "",
         };
         match self {
-            Operation::AgentLogin | Operation::AgentStateChange | Operation::AgentReload => {
-                scope_only("cjp:user")
-            }
+            Operation::AgentLogin
+            | Operation::AgentStateChange
+            | Operation::AgentReload
+            | Operation::AgentBuddyList => scope_only("cjp:user"),
+            Operation::NotificationSubscribe => Requirement {
+                scope: "cjp:user",
+                roles: SUBSCRIBE_ROLES,
+                rule: Rule::ScopeOrRole,
+                role_label: "an administrator or supervisor role",
+            },
             Operation::AgentLogout => Requirement {
                 scope: "cjp:user",
                 roles: LOGOUT_ROLES,

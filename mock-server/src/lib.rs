@@ -4,14 +4,20 @@
 //! - [`world`]: the organisations, users, roles and tokens the mock starts with.
 //! - [`auth`]: the requirement table and the 400 → 401 → 403 checks, with diagnostics.
 //! - [`agents`]: the agent state machine, a pure function.
-//! - [`subscriptions`]: the subscription store and destination rules.
+//! - [`subscriptions`]: the subscription store (v1 and v2) and destination rules.
+//! - [`events`]: which webhook event types an agent transition becomes, per subscription.
+//! - [`delivery`]: signed webhook deliveries, per-subscription queues, retries.
+//! - [`notifications`]: the agent websocket: registrations, the hub, the messages.
 //! - [`state`]: the live state behind one cloneable handle.
 //! - [`http`]: `build_router`, the error envelope, the extractor; [`admin`]: `/__admin`.
 
 pub mod admin;
 pub mod agents;
 pub mod auth;
+pub mod delivery;
+pub mod events;
 pub mod http;
+pub mod notifications;
 pub mod state;
 pub mod subscriptions;
 pub mod world;
@@ -32,6 +38,8 @@ pub struct Config {
     pub port: u16,
     /// The world to load.
     pub world: World,
+    /// Webhook retry policy.
+    pub delivery: delivery::DeliveryConfig,
 }
 
 /// Serves `state` on an already-bound listener until `shutdown` completes.

@@ -6,6 +6,10 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
+use std::time::Duration;
+
+use wxcc_mock::delivery::DeliveryConfig;
+use wxcc_mock::state::{Clock, StateOptions};
 use wxcc_mock::{AppState, Config, World};
 use wxcc_schemas::SchemaId;
 
@@ -39,6 +43,15 @@ struct ServeArgs {
     /// A world file to load instead of the embedded default (fixtures/world.json).
     #[arg(long, env = "WXCC_MOCK_WORLD")]
     world: Option<PathBuf>,
+    /// Webhook attempts after the first.
+    #[arg(long, env = "WXCC_MOCK_WEBHOOK_RETRIES", default_value_t = 5)]
+    webhook_retries: u32,
+    /// Delay before the first webhook retry, in ms; each later retry doubles it.
+    #[arg(long, env = "WXCC_MOCK_WEBHOOK_BACKOFF_MS", default_value_t = 1000)]
+    webhook_backoff_ms: u64,
+    /// Consecutive events that fail every attempt before a subscription turns inactive.
+    #[arg(long, env = "WXCC_MOCK_WEBHOOK_DISABLE_AFTER", default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..))]
+    webhook_disable_after: u32,
 }
 
 #[derive(Debug, Args)]
@@ -57,10 +70,17 @@ impl ServeArgs {
                 .with_context(|| format!("loading --world {}", path.display()))?,
             None => World::default_world(),
         };
+        let delivery = DeliveryConfig {
+            retries: self.webhook_retries,
+            backoff: Duration::from_millis(self.webhook_backoff_ms),
+            disable_after: self.webhook_disable_after,
+            ..DeliveryConfig::default()
+        };
         Ok(Config {
             host: self.host,
             port: self.port,
             world,
+            delivery,
         })
     }
 }
@@ -96,7 +116,11 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         let (listener, addr) = wxcc_mock::bind(&config)
             .await
             .with_context(|| format!("binding {}:{}", config.host, config.port))?;
-        let state = AppState::new(config.world);
+        let options = StateOptions {
+            delivery: config.delivery,
+            ..StateOptions::default()
+        };
+        let state = AppState::with_clock(config.world, Clock::System, options);
         tracing::info!("listening on http://{addr}");
         wxcc_mock::serve(listener, state, shutdown_signal()).await?;
         tracing::info!("shut down");

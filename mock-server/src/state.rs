@@ -8,8 +8,11 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use serde::Serialize;
 use serde_json::{Value, json};
 
-use crate::agents::{self, AgentEvent, Command, Outcome, Session};
+use crate::agents::{self, AgentEvent, Command, Outcome, Session, SubStatus};
 use crate::auth::{self, AuthFailure, Identity, TokenRecord};
+use crate::delivery::{DeliveryConfig, Dispatcher, Envelope, HttpTransport, Transport};
+use crate::events;
+use crate::notifications::{self, Hub, NotificationConfig, OutcomeContext};
 use crate::subscriptions::SubscriptionStore;
 use crate::world::{User, World};
 
@@ -96,11 +99,22 @@ impl<T> Ring<T> {
 pub struct StateOptions {
     /// How many agent outcomes and events are kept.
     pub log_capacity: usize,
+    /// Webhook retry policy.
+    pub delivery: DeliveryConfig,
+    /// Websocket timing and limits.
+    pub notifications: NotificationConfig,
+    /// Where webhooks go (HTTP unless a test says otherwise).
+    pub transport: Arc<dyn Transport>,
 }
 
 impl Default for StateOptions {
     fn default() -> Self {
-        StateOptions { log_capacity: 1000 }
+        StateOptions {
+            log_capacity: 1000,
+            delivery: DeliveryConfig::default(),
+            notifications: NotificationConfig::default(),
+            transport: Arc::new(HttpTransport::new()),
+        }
     }
 }
 
@@ -144,7 +158,9 @@ struct Inner {
     options: StateOptions,
     tokens: Mutex<HashMap<String, TokenRecord>>,
     agents: Mutex<AgentStore>,
-    subscriptions: Mutex<SubscriptionStore>,
+    subscriptions: Arc<Mutex<SubscriptionStore>>,
+    hub: Hub,
+    dispatcher: Dispatcher,
 }
 
 /// The mock's state: the loaded world plus everything that changes.
@@ -194,13 +210,22 @@ impl AppState {
             outcomes: Ring::new(options.log_capacity),
             events: Ring::new(options.log_capacity),
         };
+        let subscriptions = Arc::new(Mutex::new(SubscriptionStore::default()));
+        let dispatcher = Dispatcher::new(
+            options.delivery.clone(),
+            options.transport.clone(),
+            subscriptions.clone(),
+            clock.clone(),
+        );
         let inner = Inner {
             tokens: Mutex::new(world_tokens(&world)),
             world,
             clock,
             options,
             agents: Mutex::new(agents),
-            subscriptions: Mutex::new(SubscriptionStore::default()),
+            subscriptions,
+            hub: Hub::default(),
+            dispatcher,
         };
         AppState {
             inner: Arc::new(inner),
@@ -283,12 +308,15 @@ impl AppState {
         })
     }
 
-    /// Decides an agent command for `target` (a user of `identity`'s org) and records the outcome
-    /// and any event.
+    /// Decides an agent command for `target` (a user of org `org_idx`) asked by `by`; records the
+    /// outcome, pushes it to the websockets of both, and sends each event to the matching
+    /// webhooks. Everything is sent under the agents lock (non-blocking sends only), so the order
+    /// of websocket messages and webhook deliveries is the order of the transitions.
     pub fn agent_command(
         &self,
         org_idx: usize,
         target: &User,
+        by: &User,
         command: Command,
         tracking_id: &str,
     ) -> Outcome {
@@ -315,19 +343,18 @@ impl AppState {
             now,
             new_session_id: &session_id,
         };
-        let transition = agents::decide(ctx, store.sessions.get(&target.id), command);
-        match transition.session {
+        let before = store.sessions.get(&target.id).cloned();
+        let transition = agents::decide(ctx, before.as_ref(), command);
+        match &transition.session {
             Some(s) => {
-                store.sessions.insert(target.id.clone(), s);
+                store.sessions.insert(target.id.clone(), s.clone());
             }
             None => {
                 store.sessions.remove(&target.id);
             }
         }
-        let (message_type, data_type) = transition
-            .outcome
-            .operation
-            .message_types(transition.outcome.is_success());
+        let outcome = transition.outcome;
+        let (message_type, data_type) = outcome.operation.message_types(outcome.is_success());
         store.outcomes.push(OutcomeRecord {
             at: now,
             tracking_id: tracking_id.to_owned(),
@@ -336,13 +363,105 @@ impl AppState {
             email: target.email.clone(),
             message_type,
             data_type,
-            reason: transition.outcome.failure,
-            detail: transition.outcome.detail.clone(),
+            reason: outcome.failure,
+            detail: outcome.detail.clone(),
         });
+        let message_ctx = OutcomeContext {
+            org_id: &org.id,
+            tracking_id,
+            agent: target,
+            by,
+            before: before.as_ref(),
+            after: transition.session.as_ref(),
+        };
+        let message = notifications::outcome_message(&outcome, &message_ctx).to_string();
+        self.inner.hub.push(&target.id, &message);
+        if by.id != target.id {
+            self.inner.hub.push(&by.id, &message);
+        }
         for event in transition.events {
+            self.deliver(&event, now);
             store.events.push(event);
         }
-        transition.outcome
+        outcome
+    }
+
+    /// Queues `event` for every active subscription of its org that names it.
+    fn deliver(&self, event: &AgentEvent, now: i64) {
+        let subscriptions = lock(&self.inner.subscriptions);
+        for sub in subscriptions.active_in(&event.org_id) {
+            let envelope = Envelope {
+                subscription_id: &sub.id,
+                org_id: &sub.org_id,
+                version: sub.version,
+                resource_version: sub.resource_version.as_deref(),
+                secret: sub.secret.as_deref(),
+            };
+            for name in events::names_for(event, sub) {
+                let id = uuid::Uuid::new_v4().to_string();
+                let job = envelope.job(
+                    &sub.destination_url,
+                    &id,
+                    name,
+                    &events::data_for(event, name),
+                    now,
+                );
+                self.inner.dispatcher.enqueue(job);
+            }
+        }
+    }
+
+    /// Answers `POST /v1/agents/buddyList`: pushes the org's other logged-in agents (optionally
+    /// only those in `state`) to the caller's websockets.
+    pub fn buddy_list(
+        &self,
+        org_idx: usize,
+        caller: &User,
+        state: Option<SubStatus>,
+        tracking_id: &str,
+    ) {
+        let org = &self.inner.world.orgs[org_idx];
+        let store = lock(&self.inner.agents);
+        let me = store.sessions.get(&caller.id).cloned();
+        let mut buddies: Vec<(Session, String)> = store
+            .sessions
+            .values()
+            .filter(|s| s.org_id == org.id && s.agent_id != caller.id)
+            .filter(|s| state.is_none_or(|wanted| s.sub_status == wanted))
+            .map(|s| {
+                let name = org.users.iter().find(|u| u.id == s.agent_id).map_or_else(
+                    || s.email.clone(),
+                    |u| format!("{} {}", u.first_name, u.last_name),
+                );
+                (s.clone(), name)
+            })
+            .collect();
+        buddies.sort_by(|a, b| a.1.cmp(&b.1));
+        let ctx = OutcomeContext {
+            org_id: &org.id,
+            tracking_id,
+            agent: caller,
+            by: caller,
+            before: None,
+            after: me.as_ref(),
+        };
+        let message = notifications::buddy_message(&ctx, &buddies).to_string();
+        self.inner.hub.push(&caller.id, &message);
+    }
+
+    /// The websocket hub.
+    pub fn notifications(&self) -> &Hub {
+        &self.inner.hub
+    }
+
+    /// Websocket timing and limits.
+    pub fn notification_config(&self) -> &NotificationConfig {
+        &self.inner.options.notifications
+    }
+
+    /// The webhook dispatcher.
+    pub fn dispatcher(&self) -> &Dispatcher {
+        &self.inner.dispatcher
     }
 
     /// The session of an agent, if logged in.
@@ -364,6 +483,8 @@ impl AppState {
         agents.events.clear();
         drop(agents);
         *lock(&self.inner.subscriptions) = SubscriptionStore::default();
+        self.inner.hub.clear();
+        self.inner.dispatcher.clear();
     }
 
     /// The world and the live state, for `GET /__admin/state`.
@@ -408,6 +529,13 @@ impl AppState {
             "agentOutcomes": agent_outcomes,
             "events": events,
             "subscriptions": subscriptions,
+            "notificationConnections": self
+                .inner
+                .hub
+                .connection_counts()
+                .into_iter()
+                .map(|(agent_id, connections)| json!({ "agentId": agent_id, "connections": connections }))
+                .collect::<Vec<_>>(),
             "logCapacity": self.inner.options.log_capacity,
         })
     }

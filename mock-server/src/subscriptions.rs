@@ -1,7 +1,7 @@
 //! Webhook subscriptions: the store and the rules beyond the schema (destination URLs).
 //!
 //! Each subscription belongs to one organisation and one API version; v1 and v2 are separate
-//! namespaces (a later issue adds v2). No lookup crosses organisations.
+//! namespaces: a v2 id is invisible under `/v1` and the reverse. No lookup crosses organisations.
 
 use std::collections::HashMap;
 
@@ -13,6 +13,8 @@ use serde_json::{Value, json};
 pub enum ApiVersion {
     /// `/v1/subscriptions`
     V1,
+    /// `/v2/subscriptions` (with a `resourceVersion`)
+    V2,
 }
 
 /// `active` or `inactive`.
@@ -72,6 +74,8 @@ pub struct Subscription {
     pub last_updated_time: i64,
     /// Last editor's email.
     pub last_updated_by: String,
+    /// v2 only: `resource:version`.
+    pub resource_version: Option<String>,
     seq: u64,
 }
 
@@ -91,6 +95,9 @@ impl Subscription {
         v.insert("status".into(), json!(self.status.as_str()));
         v.insert("lastUpdatedTime".into(), json!(self.last_updated_time));
         v.insert("lastUpdatedBy".into(), json!(self.last_updated_by));
+        if let Some(rv) = &self.resource_version {
+            v.insert("resourceVersion".into(), json!(rv));
+        }
         Value::Object(v)
     }
 
@@ -119,6 +126,8 @@ pub struct NewSubscription {
     pub destination_url: String,
     /// Secret.
     pub secret: Option<String>,
+    /// v2 only.
+    pub resource_version: Option<String>,
 }
 
 /// A validated PATCH: `None` leaves a field as it is.
@@ -134,6 +143,8 @@ pub struct SubscriptionPatch {
     pub status: Option<Status>,
     /// New secret.
     pub secret: Option<String>,
+    /// New resource version (v2).
+    pub resource_version: Option<String>,
 }
 
 /// Who is writing, and when.
@@ -174,6 +185,7 @@ impl SubscriptionStore {
             created_by: w.by.to_owned(),
             last_updated_time: w.now,
             last_updated_by: w.by.to_owned(),
+            resource_version: new.resource_version,
             seq: self.next_seq,
         };
         self.by_id.insert(sub.id.clone(), sub.clone());
@@ -228,6 +240,9 @@ impl SubscriptionStore {
         if let Some(s) = patch.secret {
             sub.secret = Some(s);
         }
+        if let Some(rv) = patch.resource_version {
+            sub.resource_version = Some(rv);
+        }
         sub.last_updated_time = w.now;
         sub.last_updated_by = w.by.to_owned();
         Some(sub.clone())
@@ -239,6 +254,27 @@ impl SubscriptionStore {
             return false;
         }
         self.by_id.remove(id).is_some()
+    }
+
+    /// Sets the status of a subscription by id (the dispatcher disables failing ones).
+    pub fn set_status(&mut self, id: &str, status: Status) -> bool {
+        self.by_id.get_mut(id).map(|s| s.status = status).is_some()
+    }
+
+    /// A subscription by id alone, for the dispatcher (which already knows its organisation).
+    pub fn by_id(&self, id: &str) -> Option<&Subscription> {
+        self.by_id.get(id)
+    }
+
+    /// Active subscriptions of `org_id`, oldest first.
+    pub fn active_in(&self, org_id: &str) -> Vec<&Subscription> {
+        let mut subs: Vec<&Subscription> = self
+            .by_id
+            .values()
+            .filter(|s| s.org_id == org_id && s.status == Status::Active)
+            .collect();
+        subs.sort_by_key(|s| s.seq);
+        subs
     }
 
     /// Every subscription, oldest first (for `/__admin/state`).
@@ -348,6 +384,7 @@ mod tests {
                 event_types: vec!["agent:login".into()],
                 destination_url: "https://x.example/".into(),
                 secret: None,
+                resource_version: None,
             },
         );
         assert!(store.get("org-b", ApiVersion::V1, &sub.id).is_none());

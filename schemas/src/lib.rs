@@ -82,6 +82,91 @@ schemas! {
     AdminTokenRequest => "admin-token-request",
     /// `POST /__admin/tokens` 201 body.
     AdminTokenResponse => "admin-token-response",
+    /// `POST /v2/subscriptions` body.
+    SubscriptionV2CreateRequest => "subscription-v2-create-request",
+    /// `PATCH /v2/subscriptions/{id}` body.
+    SubscriptionV2UpdateRequest => "subscription-v2-update-request",
+    /// One v2 subscription.
+    SubscriptionV2Response => "subscription-v2-response",
+    /// `GET /v2/subscriptions` body.
+    SubscriptionV2ListResponse => "subscription-v2-list-response",
+    /// `GET /v2/event-types` body.
+    EventTypesV2Response => "event-types-v2-response",
+    /// `POST /v1/agents/buddyList` body.
+    BuddyListRequest => "buddy-list-request",
+    /// `POST /v1/notification/subscribe` body.
+    NotificationSubscribeRequest => "notification-subscribe-request",
+    /// `POST /v1/notification/subscribe` 200 body.
+    NotificationSubscribeResponse => "notification-subscribe-response",
+    /// Websocket `Welcome`.
+    WsWelcome => "ws-welcome",
+    /// Websocket keep-alive.
+    WsKeepalive => "ws-keepalive",
+    /// Websocket `AGENT_MULTI_LOGIN`.
+    WsAgentMultiLogin => "ws-agent-multi-login",
+    /// Websocket `StationLogin` / `AgentStationLoginSuccess`.
+    WsStationLoginSuccess => "ws-station-login-success",
+    /// Websocket `AgentReloginSuccess`.
+    WsReloginSuccess => "ws-relogin-success",
+    /// Websocket `AgentStateChange` / `AgentStateChangeSuccess`.
+    WsStateChangeSuccess => "ws-state-change-success",
+    /// Websocket `Logout` / `AgentLogoutSuccess`.
+    WsLogoutSuccess => "ws-logout-success",
+    /// Websocket `BuddyAgents`.
+    WsBuddyAgents => "ws-buddy-agents",
+    /// Websocket `...Failed` outcomes.
+    WsAgentFailure => "ws-agent-failure",
+    /// A webhook delivery body.
+    WebhookEvent => "webhook-event",
+}
+
+/// The v2 resource versions and the event types each offers (`GET /v2/event-types`).
+pub const RESOURCE_VERSIONS: &[(&str, &[&str])] = &[
+    (
+        "agent:1.0.0",
+        &["agent:login", "agent:logout", "agent:state_change"],
+    ),
+    (
+        "agent:2.0.0",
+        &[
+            "agent:login",
+            "agent:logout",
+            "agent:channel_state_change",
+            "agent:channelType_state_change",
+        ],
+    ),
+    (
+        "task:1.0.0",
+        &[
+            "task:new",
+            "task:connect",
+            "task:connected",
+            "task:parked",
+            "task:on-hold",
+            "task:hold-done",
+            "task:consulting",
+            "task:consult-done",
+            "task:conferencing",
+            "task:conference-done",
+            "task:conference-transferred",
+            "task:ended",
+            "task:failed",
+            "task:origin-updated",
+        ],
+    ),
+    (
+        "task-message:1.0.0",
+        &["task-message:appended", "task-message:append-failed"],
+    ),
+    ("capture:1.0.0", &["capture:available"]),
+];
+
+/// The event types a v2 `resourceVersion` offers; `None` for an unknown version.
+pub fn event_types_of(resource_version: &str) -> Option<&'static [&'static str]> {
+    RESOURCE_VERSIONS
+        .iter()
+        .find(|(v, _)| *v == resource_version)
+        .map(|(_, names)| *names)
 }
 
 impl SchemaId {
@@ -388,6 +473,34 @@ mod tests {
         let names = event_types_v1();
         assert!(names.iter().any(|n| n == "agent:state_change"));
         assert!(!names.iter().any(|n| n == "agent:stateChange"));
+    }
+
+    #[test]
+    fn the_resource_version_table_matches_the_schema_enums() {
+        let defs = &SchemaId::Common.document()["$defs"];
+        let versions: Vec<&str> = RESOURCE_VERSIONS.iter().map(|(v, _)| *v).collect();
+        assert_eq!(defs["resourceVersion"]["enum"], json!(versions));
+        let mut names: Vec<&str> = RESOURCE_VERSIONS
+            .iter()
+            .flat_map(|(_, n)| n.iter().copied())
+            .collect();
+        names.sort_unstable();
+        names.dedup();
+        let mut schema_names: Vec<&str> = defs["eventTypeV2"]["enum"]
+            .as_array()
+            .expect("enum")
+            .iter()
+            .filter_map(|v| v.as_str())
+            .collect();
+        schema_names.sort_unstable();
+        assert_eq!(names, schema_names);
+        let v1: Vec<&str> = event_types_v1().iter().map(String::as_str).collect();
+        for name in v1 {
+            assert!(
+                schema_names.contains(&name),
+                "{name} is missing from the v2 list"
+            );
+        }
     }
 
     #[test]

@@ -53,9 +53,11 @@ pub async fn login(request: WxccRequest) -> Result<StatusCode, ApiError> {
             || body.is_extension == Some(Value::from("true")),
         roles: body.roles.iter().map(|r| r.to_ascii_lowercase()).collect(),
     };
+    let me = identity.user();
     state.agent_command(
         identity.org_index(),
-        identity.user(),
+        me,
+        me,
         Command::Login(login),
         &tracking,
     );
@@ -72,7 +74,13 @@ pub async fn logout(request: WxccRequest) -> Result<StatusCode, ApiError> {
         reason: body.logout_reason,
         by: identity.user().id.clone(),
     };
-    state.agent_command(identity.org_index(), target, command, &tracking);
+    state.agent_command(
+        identity.org_index(),
+        target,
+        identity.user(),
+        command,
+        &tracking,
+    );
     Ok(StatusCode::ACCEPTED)
 }
 
@@ -93,7 +101,13 @@ pub async fn change_state(request: WxccRequest) -> Result<StatusCode, ApiError> 
         reason: body.last_state_change_reason.unwrap_or_default(),
         by: identity.user().id.clone(),
     };
-    state.agent_command(identity.org_index(), target, command, &tracking);
+    state.agent_command(
+        identity.org_index(),
+        target,
+        identity.user(),
+        command,
+        &tracking,
+    );
     Ok(StatusCode::ACCEPTED)
 }
 
@@ -102,12 +116,30 @@ pub async fn reload(request: WxccRequest) -> Result<StatusCode, ApiError> {
     let identity = request.authorize(Operation::AgentReload)?;
     let (state, tracking) = (request.state().clone(), request.tracking_id().to_owned());
     let _: Value = request.json_or_empty(SchemaId::AgentReloadRequest).await?;
-    state.agent_command(
-        identity.org_index(),
-        identity.user(),
-        Command::Reload,
-        &tracking,
-    );
+    let me = identity.user();
+    state.agent_command(identity.org_index(), me, me, Command::Reload, &tracking);
+    Ok(StatusCode::ACCEPTED)
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct BuddyBody {
+    state: Option<String>,
+}
+
+/// `POST /v1/agents/buddyList`: 202; the list arrives as `BuddyAgents` on the websocket.
+pub async fn buddy_list(request: WxccRequest) -> Result<StatusCode, ApiError> {
+    let identity = request.authorize(Operation::AgentBuddyList)?;
+    let (state, tracking) = (request.state().clone(), request.tracking_id().to_owned());
+    let body: BuddyBody = request.json(SchemaId::BuddyListRequest).await?;
+    let wanted = body.state.as_deref().map(|s| {
+        if s == "Available" {
+            SubStatus::Available
+        } else {
+            SubStatus::Idle
+        }
+    });
+    state.buddy_list(identity.org_index(), identity.user(), wanted, &tracking);
     Ok(StatusCode::ACCEPTED)
 }
 

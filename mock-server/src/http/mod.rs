@@ -6,6 +6,7 @@
 //! the service the path belongs to, and adds `X-Wxcc-Mock-Diagnostic` to every 4xx.
 
 mod agents;
+mod notifications;
 mod subscriptions;
 
 use std::sync::Arc;
@@ -212,17 +213,34 @@ pub fn build_router(state: AppState) -> Router {
         )
         .route("/v1/agents/session/state", put(agents::change_state))
         .route("/v1/agents/reload", post(agents::reload))
+        .route("/v1/agents/buddyList", post(agents::buddy_list))
         .route(
             "/v1/subscriptions",
-            post(subscriptions::create).get(subscriptions::list),
+            post(subscriptions::create_v1).get(subscriptions::list_v1),
         )
         .route(
             "/v1/subscriptions/{id}",
-            get(subscriptions::read)
-                .patch(subscriptions::update)
-                .delete(subscriptions::delete),
+            get(subscriptions::read_v1)
+                .patch(subscriptions::update_v1)
+                .delete(subscriptions::delete_v1),
         )
-        .route("/v1/event-types", get(subscriptions::event_types))
+        .route("/v1/event-types", get(subscriptions::event_types_v1))
+        .route(
+            "/v2/subscriptions",
+            post(subscriptions::create_v2).get(subscriptions::list_v2),
+        )
+        .route(
+            "/v2/subscriptions/{id}",
+            get(subscriptions::read_v2)
+                .patch(subscriptions::update_v2)
+                .delete(subscriptions::delete_v2),
+        )
+        .route("/v2/event-types", get(subscriptions::event_types_v2))
+        .route("/v1/notification/subscribe", post(notifications::subscribe))
+        .route(
+            "/v1/notification/subscription/{id}",
+            get(notifications::connect),
+        )
         .nest("/__admin", crate::admin::router())
         .fallback(unknown_route)
         .method_not_allowed_fallback(wrong_method)
@@ -389,6 +407,15 @@ impl WxccRequest {
             check_same_org(&identity, &org, "the orgId query parameter")?;
         }
         Ok(identity)
+    }
+
+    /// One request header, as text.
+    pub fn header(&self, name: &str) -> Option<String> {
+        self.parts
+            .headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
     }
 
     /// One query parameter.

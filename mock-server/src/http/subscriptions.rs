@@ -1,11 +1,12 @@
-//! `/v1/subscriptions` and `/v1/event-types`: the NOTIFS service, errors in `ErrorResult`.
+//! `/v1|v2/subscriptions` and `/v1|v2/event-types`: the NOTIFS service, errors in `ErrorResult`.
+//! v1 and v2 are separate namespaces; `meta.subscriptionCount` counts both.
 
 use axum::Json;
 use axum::extract::Path;
 use axum::http::StatusCode;
 use serde::Deserialize;
 use serde_json::{Value, json};
-use wxcc_schemas::SchemaId;
+use wxcc_schemas::{RESOURCE_VERSIONS, SchemaId, event_types_of};
 
 use super::{ApiError, WxccRequest, check_same_org};
 use crate::auth::{Identity, Operation};
@@ -23,6 +24,7 @@ struct CreateBody {
     destination_url: String,
     secret: Option<String>,
     org_id: Option<String>,
+    resource_version: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -34,17 +36,35 @@ struct UpdateBody {
     status: Option<String>,
     secret: Option<String>,
     org_id: Option<String>,
+    resource_version: Option<String>,
+}
+
+fn schemas(version: ApiVersion) -> (SchemaId, SchemaId) {
+    match version {
+        ApiVersion::V1 => (
+            SchemaId::SubscriptionCreateRequest,
+            SchemaId::SubscriptionUpdateRequest,
+        ),
+        ApiVersion::V2 => (
+            SchemaId::SubscriptionV2CreateRequest,
+            SchemaId::SubscriptionV2UpdateRequest,
+        ),
+    }
 }
 
 fn one(identity: &Identity, sub: &Subscription) -> Value {
     json!({ "meta": { "orgId": identity.org().id }, "data": sub.to_wire() })
 }
 
-fn not_found(identity: &Identity, id: &str) -> ApiError {
+fn not_found(identity: &Identity, version: ApiVersion, id: &str) -> ApiError {
+    let (this, other) = match version {
+        ApiVersion::V1 => ("v1", "/v2"),
+        ApiVersion::V2 => ("v2", "/v1"),
+    };
     ApiError::not_found(
         format!("Subscription {id} not found"),
         format!(
-            "Organisation {} has no v1 subscription {id} (subscriptions of other organisations and of /v2 are not visible here).",
+            "Organisation {} has no {this} subscription {id} (subscriptions of other organisations and of {other} are not visible here).",
             identity.org().id
         ),
     )
@@ -55,18 +75,53 @@ fn check_url(url: &str) -> Result<(), ApiError> {
         .map_err(|why| ApiError::bad_request(format!("/destinationUrl: {why}")))
 }
 
+/// A v2 subscription's event types must all be offered by its resource version.
+fn check_event_types(
+    resource_version: Option<&str>,
+    event_types: &[String],
+) -> Result<(), ApiError> {
+    let Some(rv) = resource_version else {
+        return Ok(());
+    };
+    let offered = event_types_of(rv).unwrap_or_default();
+    match event_types
+        .iter()
+        .position(|t| !offered.contains(&t.as_str()))
+    {
+        None => Ok(()),
+        Some(i) => Err(ApiError::bad_request(format!(
+            "/eventTypes/{i}: {} is not an event type of resourceVersion {rv} (it offers {})",
+            event_types[i],
+            offered.join(", ")
+        ))),
+    }
+}
+
 /// `POST /v1/subscriptions` → 201
-pub async fn create(request: WxccRequest) -> Result<(StatusCode, Json<Value>), ApiError> {
+pub async fn create_v1(request: WxccRequest) -> Result<(StatusCode, Json<Value>), ApiError> {
+    create(request, ApiVersion::V1).await
+}
+
+/// `POST /v2/subscriptions` → 201
+pub async fn create_v2(request: WxccRequest) -> Result<(StatusCode, Json<Value>), ApiError> {
+    create(request, ApiVersion::V2).await
+}
+
+async fn create(
+    request: WxccRequest,
+    version: ApiVersion,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
     let identity = request.authorize(Operation::SubscriptionCreate)?;
     let state = request.state().clone();
-    let body: CreateBody = request.json(SchemaId::SubscriptionCreateRequest).await?;
+    let body: CreateBody = request.json(schemas(version).0).await?;
     if let Some(org) = &body.org_id {
         check_same_org(&identity, org, "the body's orgId")?;
     }
     check_url(&body.destination_url)?;
+    check_event_types(body.resource_version.as_deref(), &body.event_types)?;
     let write = Write {
         org_id: &identity.org().id,
-        version: ApiVersion::V1,
+        version,
         by: &identity.user().email,
         now: state.now_ms(),
     };
@@ -76,18 +131,28 @@ pub async fn create(request: WxccRequest) -> Result<(StatusCode, Json<Value>), A
         event_types: body.event_types,
         destination_url: body.destination_url,
         secret: body.secret,
+        resource_version: body.resource_version,
     };
     let sub = state.with_subscriptions(|store| store.create(write, new));
     Ok((StatusCode::CREATED, Json(one(&identity, &sub))))
 }
 
 /// `GET /v1/subscriptions` → 200
-pub async fn list(request: WxccRequest) -> Result<Json<Value>, ApiError> {
+pub async fn list_v1(request: WxccRequest) -> Result<Json<Value>, ApiError> {
+    list(request, ApiVersion::V1)
+}
+
+/// `GET /v2/subscriptions` → 200
+pub async fn list_v2(request: WxccRequest) -> Result<Json<Value>, ApiError> {
+    list(request, ApiVersion::V2)
+}
+
+fn list(request: WxccRequest, version: ApiVersion) -> Result<Json<Value>, ApiError> {
     let identity = request.authorize(Operation::SubscriptionList)?;
     let org_id = &identity.org().id;
     let (subs, total) = request
         .state()
-        .with_subscriptions(|store| store.list(org_id, ApiVersion::V1));
+        .with_subscriptions(|store| store.list(org_id, version));
     let data: Vec<Value> = subs.iter().map(Subscription::to_wire).collect();
     Ok(Json(
         json!({ "data": data, "meta": { "orgId": org_id, "subscriptionCount": total } }),
@@ -95,21 +160,55 @@ pub async fn list(request: WxccRequest) -> Result<Json<Value>, ApiError> {
 }
 
 /// `GET /v1/subscriptions/{id}` → 200
-pub async fn read(Path(id): Path<String>, request: WxccRequest) -> Result<Json<Value>, ApiError> {
+pub async fn read_v1(
+    Path(id): Path<String>,
+    request: WxccRequest,
+) -> Result<Json<Value>, ApiError> {
+    read(&id, request, ApiVersion::V1)
+}
+
+/// `GET /v2/subscriptions/{id}` → 200
+pub async fn read_v2(
+    Path(id): Path<String>,
+    request: WxccRequest,
+) -> Result<Json<Value>, ApiError> {
+    read(&id, request, ApiVersion::V2)
+}
+
+fn read(id: &str, request: WxccRequest, version: ApiVersion) -> Result<Json<Value>, ApiError> {
     let identity = request.authorize(Operation::SubscriptionGet)?;
     let org_id = &identity.org().id;
     let found = request
         .state()
-        .with_subscriptions(|store| store.get(org_id, ApiVersion::V1, &id).cloned());
-    let sub = found.ok_or_else(|| not_found(&identity, &id))?;
+        .with_subscriptions(|store| store.get(org_id, version, id).cloned());
+    let sub = found.ok_or_else(|| not_found(&identity, version, id))?;
     Ok(Json(one(&identity, &sub)))
 }
 
 /// `PATCH /v1/subscriptions/{id}` → 200
-pub async fn update(Path(id): Path<String>, request: WxccRequest) -> Result<Json<Value>, ApiError> {
+pub async fn update_v1(
+    Path(id): Path<String>,
+    request: WxccRequest,
+) -> Result<Json<Value>, ApiError> {
+    update(&id, request, ApiVersion::V1).await
+}
+
+/// `PATCH /v2/subscriptions/{id}` → 200
+pub async fn update_v2(
+    Path(id): Path<String>,
+    request: WxccRequest,
+) -> Result<Json<Value>, ApiError> {
+    update(&id, request, ApiVersion::V2).await
+}
+
+async fn update(
+    id: &str,
+    request: WxccRequest,
+    version: ApiVersion,
+) -> Result<Json<Value>, ApiError> {
     let identity = request.authorize(Operation::SubscriptionUpdate)?;
     let state = request.state().clone();
-    let body: UpdateBody = request.json(SchemaId::SubscriptionUpdateRequest).await?;
+    let body: UpdateBody = request.json(schemas(version).1).await?;
     if let Some(org) = &body.org_id {
         check_same_org(&identity, org, "the body's orgId")?;
     }
@@ -122,43 +221,93 @@ pub async fn update(Path(id): Path<String>, request: WxccRequest) -> Result<Json
         destination_url: body.destination_url,
         status: body.status.as_deref().and_then(Status::parse),
         secret: body.secret,
+        resource_version: body.resource_version,
     };
     let write = Write {
         org_id: &identity.org().id,
-        version: ApiVersion::V1,
+        version,
         by: &identity.user().email,
         now: state.now_ms(),
     };
-    let updated = state.with_subscriptions(|store| store.update(write, &id, patch));
-    let sub = updated.ok_or_else(|| not_found(&identity, &id))?;
+    // Check and apply under one lock, so the event types checked are the ones kept.
+    let updated = state.with_subscriptions(|store| {
+        let Some(current) = store.get(write.org_id, version, id) else {
+            return Ok::<_, ApiError>(None);
+        };
+        let types = patch.event_types.as_ref().unwrap_or(&current.event_types);
+        check_event_types(patch.resource_version.as_deref(), types)?;
+        Ok(store.update(write, id, patch))
+    })?;
+    let sub = updated.ok_or_else(|| not_found(&identity, version, id))?;
     Ok(Json(one(&identity, &sub)))
 }
 
 /// `DELETE /v1/subscriptions/{id}` → 204, no body
-pub async fn delete(Path(id): Path<String>, request: WxccRequest) -> Result<StatusCode, ApiError> {
+pub async fn delete_v1(
+    Path(id): Path<String>,
+    request: WxccRequest,
+) -> Result<StatusCode, ApiError> {
+    delete(&id, request, ApiVersion::V1)
+}
+
+/// `DELETE /v2/subscriptions/{id}` → 204, no body
+pub async fn delete_v2(
+    Path(id): Path<String>,
+    request: WxccRequest,
+) -> Result<StatusCode, ApiError> {
+    delete(&id, request, ApiVersion::V2)
+}
+
+fn delete(id: &str, request: WxccRequest, version: ApiVersion) -> Result<StatusCode, ApiError> {
     let identity = request.authorize(Operation::SubscriptionDelete)?;
     let org_id = &identity.org().id;
     let deleted = request
         .state()
-        .with_subscriptions(|store| store.delete(org_id, ApiVersion::V1, &id));
+        .with_subscriptions(|store| store.delete(org_id, version, id));
     if deleted {
         Ok(StatusCode::NO_CONTENT)
     } else {
-        Err(not_found(&identity, &id))
+        Err(not_found(&identity, version, id))
     }
 }
 
+fn event_type_entry(name: &str) -> Value {
+    let (resource, action) = name.split_once(':').unwrap_or((name, ""));
+    json!({ "name": name, "resource": resource, "action": action })
+}
+
 /// `GET /v1/event-types` → 200
-pub async fn event_types(request: WxccRequest) -> Result<Json<Value>, ApiError> {
+pub async fn event_types_v1(request: WxccRequest) -> Result<Json<Value>, ApiError> {
     let identity = request.authorize(Operation::EventTypesList)?;
     let data: Vec<Value> = wxcc_schemas::event_types_v1()
         .iter()
-        .map(|name| {
-            let (resource, action) = name.split_once(':').unwrap_or((name, ""));
-            json!({ "name": name, "resource": resource, "action": action })
-        })
+        .map(|n| event_type_entry(n))
         .collect();
     Ok(Json(
         json!({ "data": data, "meta": { "orgId": identity.org().id } }),
+    ))
+}
+
+/// `GET /v2/event-types` → 200, with `meta.resourceVersionList`
+pub async fn event_types_v2(request: WxccRequest) -> Result<Json<Value>, ApiError> {
+    let identity = request.authorize(Operation::EventTypesList)?;
+    let mut names: Vec<&str> = Vec::new();
+    for (_, offered) in RESOURCE_VERSIONS {
+        for name in *offered {
+            if !names.contains(name) {
+                names.push(name);
+            }
+        }
+    }
+    let data: Vec<Value> = names.iter().map(|n| event_type_entry(n)).collect();
+    let versions: Vec<Value> = RESOURCE_VERSIONS
+        .iter()
+        .map(|(rv, _)| {
+            let (resource, version) = rv.split_once(':').unwrap_or((rv, ""));
+            json!({ "resource": resource, "version": version })
+        })
+        .collect();
+    Ok(Json(
+        json!({ "data": data, "meta": { "orgId": identity.org().id, "resourceVersionList": versions } }),
     ))
 }
