@@ -9,6 +9,9 @@
 //!
 //! Success bodies are checked with [`Reply::expect`], which takes the schema they must match.
 
+pub mod webhooks;
+pub mod ws;
+
 use std::collections::HashMap;
 
 use axum::Router;
@@ -55,8 +58,13 @@ impl TestApp {
 
     /// Another world, in-process.
     pub fn with_world(world: World) -> TestApp {
+        TestApp::with_options(world, StateOptions::default())
+    }
+
+    /// Another world and other options (webhook transport, timings), in-process.
+    pub fn with_options(world: World, options: StateOptions) -> TestApp {
         let clock = Clock::manual(TEST_EPOCH_MS);
-        let state = AppState::with_clock(world, clock.clone(), StateOptions::default());
+        let state = AppState::with_clock(world, clock.clone(), options);
         let router = wxcc_mock::build_router(state.clone());
         TestApp {
             state,
@@ -67,12 +75,13 @@ impl TestApp {
 
     /// The default world served on `127.0.0.1:0` (stopped when the app is dropped).
     pub async fn spawn() -> TestApp {
+        TestApp::spawn_with(StateOptions::default()).await
+    }
+
+    /// Like [`TestApp::spawn`], with other options.
+    pub async fn spawn_with(options: StateOptions) -> TestApp {
         let clock = Clock::manual(TEST_EPOCH_MS);
-        let state = AppState::with_clock(
-            World::default_world(),
-            clock.clone(),
-            StateOptions::default(),
-        );
+        let state = AppState::with_clock(World::default_world(), clock.clone(), options);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind 127.0.0.1:0");
@@ -91,6 +100,14 @@ impl TestApp {
             state,
             clock,
             transport,
+        }
+    }
+
+    /// `http://127.0.0.1:PORT` when served on a socket.
+    pub fn base_url(&self) -> Option<&str> {
+        match &self.transport {
+            Transport::Socket { base, .. } => Some(base),
+            Transport::InProcess(_) => None,
         }
     }
 
@@ -310,7 +327,15 @@ pub fn error_schema_for(path: &str) -> Option<SchemaId> {
     let path = path.split('?').next().unwrap_or(path);
     if path.starts_with("/__admin") {
         None
-    } else if path.starts_with("/v1/subscriptions") || path.starts_with("/v1/event-types") {
+    } else if [
+        "/v1/subscriptions",
+        "/v2/subscriptions",
+        "/v1/event-types",
+        "/v2/event-types",
+    ]
+    .iter()
+    .any(|p| path.starts_with(p))
+    {
         Some(SchemaId::ErrorResult)
     } else if path.starts_with("/v1/agents") {
         Some(SchemaId::AgentErrorResponse)

@@ -10,6 +10,7 @@ use crate::{block_on, login_body, subscription_body};
 /// One call per WxCC operation, with a body that is valid for the caller `email`.
 fn every_operation(app: &TestApp, email: &str) -> Vec<(&'static str, String, Option<Value>)> {
     let unknown = "/v1/subscriptions/00000000-0000-4000-8000-000000000000";
+    let unknown_v2 = "/v2/subscriptions/00000000-0000-4000-8000-000000000000";
     vec![
         (
             "POST",
@@ -42,7 +43,33 @@ fn every_operation(app: &TestApp, email: &str) -> Vec<(&'static str, String, Opt
         ("PATCH", unknown.into(), Some(json!({"description": "x"}))),
         ("DELETE", unknown.into(), None),
         ("GET", "/v1/event-types".into(), None),
+        (
+            "POST",
+            "/v1/agents/buddyList".into(),
+            Some(json!({"agentProfileId": "p", "mediaType": "telephony"})),
+        ),
+        (
+            "POST",
+            "/v1/notification/subscribe".into(),
+            Some(json!({"clientType": "Auth", "allowMultiLogin": true})),
+        ),
+        ("POST", "/v2/subscriptions".into(), Some(v2_body())),
+        ("GET", "/v2/subscriptions".into(), None),
+        ("GET", unknown_v2.into(), None),
+        (
+            "PATCH",
+            unknown_v2.into(),
+            Some(json!({"resourceVersion": "agent:1.0.0"})),
+        ),
+        ("DELETE", unknown_v2.into(), None),
+        ("GET", "/v2/event-types".into(), None),
     ]
+}
+
+fn v2_body() -> Value {
+    let mut body = subscription_body("auth table v2");
+    body["resourceVersion"] = json!("agent:1.0.0");
+    body
 }
 
 async fn call(
@@ -163,6 +190,8 @@ async fn scopes_without_the_administrator_role_are_403_on_subscriptions_and_202_
         let status = call(&app, method, &path, &body, Some(&format!("Bearer {token}"))).await;
         let expected = if path.starts_with("/v1/agents") {
             202
+        } else if path.starts_with("/v1/notification") {
+            200
         } else {
             403
         };
@@ -321,7 +350,18 @@ const ROLES: &[&str] = &[
 fn allowed(method: &str, path: &str, scopes: &[&str], roles: &[&str]) -> bool {
     let scope = |s: &str| scopes.contains(&s);
     let role = |any: &[&str]| roles.iter().any(|r| any.contains(r));
-    if path.starts_with("/v1/agents/logout") {
+    if path.starts_with("/v1/notification") {
+        scope("cjp:user")
+            || role(&[
+                "id_full_admin",
+                "id_readonly_admin",
+                "atlas-portal.partner.salesadmin",
+                "cjp.supervisor",
+                "cjp.admin",
+                "atlas-portal.partner.provision_admin",
+                "cloud-contact-center:pod_conv",
+            ])
+    } else if path.starts_with("/v1/agents/logout") {
         scope("cjp:user")
             || role(&[
                 "id_full_admin",
@@ -347,7 +387,7 @@ proptest! {
     fn the_status_always_follows_the_auth_table(
         roles in proptest::sample::subsequence(ROLES.to_vec(), 0..=ROLES.len()),
         scopes in proptest::sample::subsequence(SCOPES.to_vec(), 0..=SCOPES.len()),
-        op_index in 0usize..11,
+        op_index in 0usize..19,
         header_case in 0u8..8,
     ) {
         let mut world = World::default_world();

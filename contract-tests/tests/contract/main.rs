@@ -4,11 +4,15 @@ mod admin;
 mod agents;
 mod auth;
 mod errors;
+mod events_model;
 mod forum_case;
+mod notifications;
 mod orgs;
 mod readme;
 mod snapshots;
 mod subscriptions;
+mod subscriptions_v2;
+mod webhooks;
 
 use serde_json::{Value, json};
 use wxcc_contract_tests::TestApp;

@@ -1,0 +1,401 @@
+//! `/v1/notification/subscribe` and the websocket, with a real client over a real socket.
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use wxcc_contract_tests::TestApp;
+use wxcc_contract_tests::ws::Ws;
+use wxcc_mock::notifications::{CLOSE_IDLE, CLOSE_MULTI_LOGIN};
+use wxcc_schemas::SchemaId;
+
+use crate::{login_body, team_of};
+
+const DESKTOP: &str = "AgentDesktop";
+
+fn desktop() -> Value {
+    json!({"clientType": DESKTOP, "isKeepAliveEnabled": false, "allowMultiLogin": false})
+}
+
+#[tokio::test]
+async fn subscribe_answers_200_with_a_url_on_the_mocks_own_host() {
+    let app = TestApp::spawn().await;
+    let reply = app
+        .post("/v1/notification/subscribe")
+        .bearer(&app.world_token("agent2"))
+        .json(&desktop())
+        .send()
+        .await
+        .expect(200, Some(SchemaId::NotificationSubscribeResponse));
+    let id = reply.body["subscriptionId"].as_str().expect("id");
+    assert!(id.starts_with("AgentDesktop-"), "{id}");
+    let base = app.base_url().expect("socket").replace("http://", "ws://");
+    assert_eq!(
+        reply.body["webSocketUrl"],
+        format!("{base}/v1/notification/subscription/{id}")
+    );
+}
+
+#[tokio::test]
+async fn subscribe_needs_cjp_user_or_a_supervisor_role_and_multi_login_needs_a_client_type() {
+    let app = TestApp::new();
+    let no_scope = app.token("agent2@wxcc.example", &["cjp:config_read"]);
+    app.post("/v1/notification/subscribe")
+        .bearer(&no_scope)
+        .send()
+        .await
+        .expect(403, Some(SchemaId::ApiErrorResponse));
+    let supervisor = app.token("supervisor@wxcc.example", &[]);
+    app.post("/v1/notification/subscribe")
+        .bearer(&supervisor)
+        .send()
+        .await
+        .expect(200, None);
+    let reply = app
+        .post("/v1/notification/subscribe")
+        .bearer(&app.world_token("agent2"))
+        .json(&json!({"allowMultiLogin": true}))
+        .send()
+        .await
+        .expect(400, None);
+    assert_eq!(
+        reply.messages(),
+        vec!["/clientType: is required when allowMultiLogin is true"]
+    );
+    let reply = app
+        .post("/v1/notification/subscribe")
+        .bearer(&app.world_token("agent2"))
+        .send()
+        .await;
+    assert!(
+        reply.expect(200, None).body["subscriptionId"]
+            .as_str()
+            .unwrap_or_default()
+            .starts_with("DefaultClient-")
+    );
+}
+
+#[tokio::test]
+async fn the_agent_flow_arrives_on_the_websocket_as_the_real_messages() {
+    let app = TestApp::spawn().await;
+    let token = app.world_token("agent2");
+    let me = "agent2@wxcc.example";
+    let mut ws = Ws::open(&app, &token, &desktop()).await;
+    assert_eq!(ws.agent_id, app.user_id(me));
+
+    let login = app
+        .post("/v1/agents/login")
+        .bearer(&token)
+        .json(&login_body(&app, me, "1002"))
+        .send()
+        .await
+        .expect(202, None);
+    let m = ws.next().await;
+    assert_eq!(
+        (m["type"].as_str(), m["data"]["type"].as_str()),
+        (Some("StationLogin"), Some("AgentStationLoginSuccess"))
+    );
+    assert_eq!(m["trackingId"], login.tracking_id());
+    assert_eq!(m["data"]["subStatus"], "Idle");
+    assert_eq!(m["data"]["teamId"], team_of(&app, me));
+    assert!(m["data"]["channelsMap"]["chat"].is_array());
+
+    app.put("/v1/agents/session/state")
+        .bearer(&token)
+        .json(&json!({"state": "Available", "auxCodeId": "0"}))
+        .send()
+        .await
+        .expect(202, None);
+    let m = ws.next().await;
+    assert_eq!(
+        (m["type"].as_str(), m["data"]["type"].as_str()),
+        (Some("AgentStateChange"), Some("AgentStateChangeSuccess"))
+    );
+    assert_eq!(m["data"]["subStatus"], "Available");
+    assert_eq!(m["data"]["changedBy"], Value::Null);
+
+    app.post("/v1/agents/login")
+        .bearer(&token)
+        .json(&login_body(&app, me, "1002"))
+        .send()
+        .await
+        .expect(202, None);
+    let m = ws.next().await;
+    assert_eq!(m["data"]["type"], "AgentStationLoginFailed");
+    assert_eq!(m["data"]["reason"], "AGENT_ALREADY_LOGGED_IN");
+
+    app.post("/v1/agents/reload")
+        .bearer(&token)
+        .send()
+        .await
+        .expect(202, None);
+    let m = ws.next().await;
+    assert_eq!(
+        (m["type"].as_str(), m["data"]["subStatus"].as_str()),
+        (Some("AgentReloginSuccess"), Some("Available"))
+    );
+
+    app.post("/v1/agents/logout")
+        .bearer(&token)
+        .json(&json!({"logoutReason": "done"}))
+        .send()
+        .await
+        .expect(202, None);
+    let m = ws.next().await;
+    assert_eq!(
+        (m["type"].as_str(), m["data"]["type"].as_str()),
+        (Some("Logout"), Some("AgentLogoutSuccess"))
+    );
+
+    app.post("/v1/agents/reload")
+        .bearer(&token)
+        .send()
+        .await
+        .expect(202, None);
+    let m = ws.next().await;
+    assert_eq!(
+        (m["type"].as_str(), m["data"]["reason"].as_str()),
+        (Some("AgentReloginFailed"), Some("AGENT_NOT_FOUND"))
+    );
+
+    app.put("/v1/agents/logout")
+        .bearer(&token)
+        .json(&json!({"logoutReason": "again"}))
+        .send()
+        .await
+        .expect(202, None);
+    assert_eq!(ws.next().await["data"]["type"], "AgentLogoutFailed");
+}
+
+#[tokio::test]
+async fn every_socket_of_the_agent_gets_the_result_and_a_supervisors_change_reaches_both_sides() {
+    let app = TestApp::spawn().await;
+    let token = app.world_token("agent2");
+    let multi = json!({"clientType": DESKTOP, "allowMultiLogin": true});
+    let mut first = Ws::open(&app, &token, &multi).await;
+    let mut second = Ws::open(&app, &token, &multi).await;
+    let mut supervisor = Ws::open(&app, &app.world_token("supervisor"), &desktop()).await;
+    app.post("/v1/agents/login")
+        .bearer(&token)
+        .json(&login_body(&app, "agent2@wxcc.example", "1002"))
+        .send()
+        .await
+        .expect(202, None);
+    assert_eq!(
+        first.next().await["data"]["type"],
+        "AgentStationLoginSuccess"
+    );
+    assert_eq!(
+        second.next().await["data"]["type"],
+        "AgentStationLoginSuccess"
+    );
+
+    let body = json!({"state": "Available", "auxCodeId": "0", "agentId": app.user_id("agent2@wxcc.example")});
+    app.put("/v1/agents/session/state")
+        .bearer(&app.world_token("supervisor"))
+        .json(&body)
+        .send()
+        .await
+        .expect(202, None);
+    let seen_by_agent = first.next().await;
+    assert_eq!(seen_by_agent["data"]["changedByName"], "Sam Supervisor");
+    assert_eq!(second.next().await, seen_by_agent);
+    assert_eq!(supervisor.next().await, seen_by_agent);
+}
+
+#[tokio::test]
+async fn buddy_list_arrives_on_the_socket() {
+    let app = TestApp::spawn().await;
+    let token = app.world_token("agent2");
+    let mut ws = Ws::open(&app, &token, &desktop()).await;
+    let body = json!({"agentProfileId": "profile-1", "mediaType": "telephony"});
+    app.post("/v1/agents/buddyList")
+        .bearer(&token)
+        .json(&body)
+        .send()
+        .await
+        .expect(202, None);
+    assert_eq!(ws.next().await["data"]["type"], "BuddyAgentsRetrieveFailed");
+
+    let other = app.world_token("forum-case-agent1");
+    app.post("/v1/agents/login")
+        .bearer(&other)
+        .json(&login_body(&app, "agent1@wxcc.example", "1001"))
+        .send()
+        .await
+        .expect(202, None);
+    app.post("/v1/agents/login")
+        .bearer(&token)
+        .json(&login_body(&app, "agent2@wxcc.example", "1002"))
+        .send()
+        .await
+        .expect(202, None);
+    assert_eq!(ws.next().await["data"]["type"], "AgentStationLoginSuccess");
+    app.post("/v1/agents/buddyList")
+        .bearer(&token)
+        .json(&body)
+        .send()
+        .await
+        .expect(202, None);
+    let m = ws.next().await;
+    assert_eq!(m["type"], "BuddyAgents");
+    let list = m["data"]["agentList"].as_array().expect("list");
+    assert_eq!(list.len(), 1);
+    assert_eq!(list[0]["agentName"], "Alice Agent");
+    assert_eq!(list[0]["dn"], "1001");
+    let available_only =
+        json!({"agentProfileId": "profile-1", "mediaType": "telephony", "state": "Available"});
+    app.post("/v1/agents/buddyList")
+        .bearer(&token)
+        .json(&available_only)
+        .send()
+        .await
+        .expect(202, None);
+    assert_eq!(ws.next().await["data"]["agentList"], json!([]));
+    app.post("/v1/agents/buddyList")
+        .bearer(&token)
+        .json(&json!({"mediaType": "fax"}))
+        .send()
+        .await
+        .expect(400, None);
+}
+
+#[tokio::test]
+async fn unknown_and_used_subscription_urls_are_refused() {
+    let app = TestApp::spawn().await;
+    let base = app.base_url().expect("socket").replace("http://", "ws://");
+    let unknown = format!(
+        "{base}/v1/notification/subscription/AgentDesktop-00000000-0000-4000-8000-000000000000"
+    );
+    assert!(Ws::connect(&unknown).await.is_err());
+    app.get("/v1/notification/subscription/nope")
+        .send()
+        .await
+        .expect(404, Some(SchemaId::ApiErrorResponse));
+
+    let reply = app
+        .post("/v1/notification/subscribe")
+        .bearer(&app.world_token("agent2"))
+        .json(&desktop())
+        .send()
+        .await;
+    let url = reply.expect(200, None).body["webSocketUrl"]
+        .as_str()
+        .expect("url")
+        .to_owned();
+    let _first = Ws::connect(&url).await.expect("first connection");
+    assert!(
+        Ws::connect(&url).await.is_err(),
+        "a subscription URL connects once"
+    );
+}
+
+#[tokio::test]
+async fn without_multi_login_a_second_connection_needs_force_and_replaces_the_first() {
+    let app = TestApp::spawn().await;
+    let token = app.world_token("agent2");
+    let mut first = Ws::open(&app, &token, &desktop()).await;
+    let reply = app
+        .post("/v1/notification/subscribe")
+        .bearer(&token)
+        .json(&desktop())
+        .send()
+        .await
+        .expect(409, None);
+    assert!(
+        reply.diagnostic().contains("force"),
+        "{}",
+        reply.diagnostic()
+    );
+    // Another clientType is a separate group.
+    let _other = Ws::open(&app, &token, &json!({"clientType": "Widget"})).await;
+
+    let forced = json!({"clientType": DESKTOP, "force": true});
+    let mut second = Ws::open(&app, &token, &forced).await;
+    let kicked = first.next().await;
+    assert_eq!(kicked["type"], "AGENT_MULTI_LOGIN");
+    assert_eq!(first.closed().await, CLOSE_MULTI_LOGIN);
+    app.post("/v1/agents/reload")
+        .bearer(&token)
+        .send()
+        .await
+        .expect(202, None);
+    assert_eq!(second.next().await["type"], "AgentReloginFailed");
+}
+
+#[tokio::test]
+async fn multi_login_allows_ten_connections_and_force_replaces_the_oldest() {
+    let app = TestApp::spawn().await;
+    let token = app.world_token("agent2");
+    let multi = json!({"clientType": DESKTOP, "allowMultiLogin": true});
+    let mut sockets = Vec::new();
+    for _ in 0..10 {
+        sockets.push(Ws::open(&app, &token, &multi).await);
+    }
+    app.post("/v1/notification/subscribe")
+        .bearer(&token)
+        .json(&multi)
+        .send()
+        .await
+        .expect(409, None);
+    let _eleventh = Ws::open(
+        &app,
+        &token,
+        &json!({"clientType": DESKTOP, "allowMultiLogin": true, "force": true}),
+    )
+    .await;
+    assert_eq!(sockets[0].next().await["type"], "AGENT_MULTI_LOGIN");
+    let state = app.admin_state().await;
+    assert_eq!(state["notificationConnections"][0]["connections"], 10);
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_server_sends_keepalives_and_drops_a_silent_client_only_when_keepalive_is_enabled() {
+    let app = TestApp::spawn().await;
+    let token = app.world_token("agent2");
+    let start = tokio::time::Instant::now();
+    let mut silent = Ws::open(
+        &app,
+        &token,
+        &json!({"clientType": "A", "isKeepAliveEnabled": true}),
+    )
+    .await;
+    let code = silent.closed().await;
+    assert_eq!(code, CLOSE_IDLE);
+    assert!(
+        start.elapsed() >= Duration::from_secs(16),
+        "dropped after {:?}",
+        start.elapsed()
+    );
+
+    // A client that answers keep-alives stays, and one without keep-alive is never dropped.
+    let mut chatty = Ws::open(
+        &app,
+        &token,
+        &json!({"clientType": "B", "isKeepAliveEnabled": true}),
+    )
+    .await;
+    let mut quiet = Ws::open(
+        &app,
+        &token,
+        &json!({"clientType": "C", "isKeepAliveEnabled": false}),
+    )
+    .await;
+    let started = tokio::time::Instant::now();
+    let mut keepalives = 0;
+    while keepalives < 15 {
+        match chatty.frame().await {
+            wxcc_contract_tests::ws::Frame::Json(v) if v.get("keepalive").is_some() => {
+                keepalives += 1;
+                chatty.keepalive().await;
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert!(started.elapsed() >= Duration::from_secs(60));
+    for _ in 0..15 {
+        assert_eq!(
+            quiet.frame().await,
+            wxcc_contract_tests::ws::Frame::Json(json!({"keepalive": "true"}))
+        );
+    }
+}
