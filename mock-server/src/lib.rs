@@ -10,6 +10,7 @@
 //! - [`notifications`]: the agent websocket: registrations, the hub, the messages.
 //! - [`state`]: the live state behind one cloneable handle.
 //! - [`http`]: `build_router`, the error envelope, the extractor; [`admin`]: `/__admin`.
+//! - [`tools`]: `wxcc-mock receive` (a signature-checking webhook receiver) and `listen`.
 
 pub mod admin;
 pub mod agents;
@@ -20,6 +21,7 @@ pub mod http;
 pub mod notifications;
 pub mod state;
 pub mod subscriptions;
+pub mod tools;
 pub mod world;
 
 use std::future::Future;

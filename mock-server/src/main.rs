@@ -30,6 +30,39 @@ enum Command {
     Serve(ServeArgs),
     /// Check a JSON document against one of the contract's schemas.
     Validate(ValidateArgs),
+    /// Run a webhook receiver that prints each delivery and checks its signature.
+    Receive(ReceiveArgs),
+    /// Subscribe an agent to notifications and print every websocket message.
+    Listen(ListenArgs),
+}
+
+#[derive(Debug, Args)]
+struct ReceiveArgs {
+    /// Interface to listen on.
+    #[arg(long, env = "WXCC_RECEIVER_HOST", default_value = "127.0.0.1")]
+    host: String,
+    /// Port to listen on (0 picks a free port).
+    #[arg(long, env = "WXCC_RECEIVER_PORT", default_value_t = 9000)]
+    port: u16,
+    /// The subscription's secret, to check X-WebexCC-Signature.
+    #[arg(long, env = "WXCC_RECEIVER_SECRET")]
+    secret: Option<String>,
+    /// Answer 500 to this many deliveries first (to watch retries and disabling).
+    #[arg(long, default_value_t = 0)]
+    fail_first: u32,
+}
+
+#[derive(Debug, Args)]
+struct ListenArgs {
+    /// The mock's (or any WxCC's) base URL.
+    #[arg(long, env = "WXCC_BASE_URL", default_value = "http://127.0.0.1:8080")]
+    base_url: String,
+    /// The agent's bearer token.
+    #[arg(long, env = "WXCC_TOKEN")]
+    token: String,
+    /// clientType for the subscription.
+    #[arg(long, default_value = "WxccMockListen")]
+    client_type: String,
 }
 
 #[derive(Debug, Args)]
@@ -88,15 +121,42 @@ impl ServeArgs {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Command::Serve(args) => match serve(args) {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(e) => {
-                eprintln!("wxcc-mock: {e:#}");
-                ExitCode::FAILURE
-            }
-        },
+        Command::Serve(args) => report(serve(args)),
         Command::Validate(args) => validate(&args),
+        Command::Receive(args) => report(runtime().and_then(|rt| rt.block_on(receive(args)))),
+        Command::Listen(args) => report(runtime().and_then(|rt| {
+            rt.block_on(wxcc_mock::tools::listen(
+                &args.base_url,
+                &args.token,
+                &args.client_type,
+            ))
+        })),
     }
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?)
+}
+
+fn report(result: anyhow::Result<()>) -> ExitCode {
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("wxcc-mock: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn receive(args: ReceiveArgs) -> anyhow::Result<()> {
+    let listener = tokio::net::TcpListener::bind((args.host.as_str(), args.port))
+        .await
+        .with_context(|| format!("binding {}:{}", args.host, args.port))?;
+    eprintln!("receiving webhooks on http://{}/", listener.local_addr()?);
+    wxcc_mock::tools::receive(listener, args.secret, args.fail_first, shutdown_signal()).await?;
+    Ok(())
 }
 
 fn serve(args: ServeArgs) -> anyhow::Result<()> {
@@ -109,9 +169,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let config = args.into_config()?;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
+    let runtime = runtime()?;
     runtime.block_on(async move {
         let (listener, addr) = wxcc_mock::bind(&config)
             .await

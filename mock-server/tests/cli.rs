@@ -2,6 +2,8 @@
 //! reports pointer-precise violations with exit codes.
 
 use std::io::{BufRead, BufReader, Write};
+
+use serde_json::json;
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
@@ -10,36 +12,64 @@ fn binary() -> Command {
     Command::new(env!("CARGO_BIN_EXE_wxcc-mock"))
 }
 
-/// Starts `serve` on port 0 and returns the child and the address it logged.
-fn start(extra: &[&str], env: &[(&str, &str)]) -> (Child, String, mpsc::Receiver<String>) {
-    let mut command = binary();
-    command
-        .args(["serve", "--port", "0"])
-        .args(extra)
-        .stderr(Stdio::piped())
-        .stdout(Stdio::null());
-    for (k, v) in env {
-        command.env(k, v);
-    }
-    let mut child = command.spawn().expect("spawn wxcc-mock");
-    let stderr = child.stderr.take().expect("stderr");
-    let (lines_tx, lines_rx) = mpsc::channel();
+/// A running `wxcc-mock` subcommand, with its output lines on channels.
+struct Running {
+    child: Child,
+    stderr: mpsc::Receiver<String>,
+    stdout: mpsc::Receiver<String>,
+}
+
+fn lines(reader: impl std::io::Read + Send + 'static) -> mpsc::Receiver<String> {
+    let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if lines_tx.send(line).is_err() {
+        for line in BufReader::new(reader).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
                 break;
             }
         }
     });
-    let addr = loop {
-        let line = lines_rx
+    rx
+}
+
+/// Waits for a line containing `marker` and returns what follows it.
+fn wait_for(lines: &mpsc::Receiver<String>, marker: &str) -> String {
+    loop {
+        let line = lines
             .recv_timeout(Duration::from_secs(30))
-            .expect("a log line before the timeout");
-        if let Some(rest) = line.split("listening on http://").nth(1) {
-            break rest.split_whitespace().next().expect("address").to_owned();
+            .unwrap_or_else(|_| panic!("no line with {marker:?} in time"));
+        if let Some(rest) = line.split(marker).nth(1) {
+            return rest.to_owned();
         }
-    };
-    (child, addr, lines_rx)
+    }
+}
+
+fn spawn(args: &[&str], env: &[(&str, &str)]) -> Running {
+    let mut command = binary();
+    command
+        .args(args)
+        .stderr(Stdio::piped())
+        .stdout(Stdio::piped());
+    for (k, v) in env {
+        command.env(k, v);
+    }
+    let mut child = command.spawn().expect("spawn wxcc-mock");
+    let stderr = lines(child.stderr.take().expect("stderr"));
+    let stdout = lines(child.stdout.take().expect("stdout"));
+    Running {
+        child,
+        stderr,
+        stdout,
+    }
+}
+
+/// Starts `serve` on port 0 and returns it with the address it logged.
+fn start(extra: &[&str], env: &[(&str, &str)]) -> (Child, String, mpsc::Receiver<String>) {
+    let mut args = vec!["serve", "--port", "0"];
+    args.extend_from_slice(extra);
+    let running = spawn(&args, env);
+    let rest = wait_for(&running.stderr, "listening on http://");
+    let addr = rest.split_whitespace().next().expect("address").to_owned();
+    (running.child, addr, running.stderr)
 }
 
 fn stop(mut child: Child) -> std::process::ExitStatus {
@@ -172,4 +202,56 @@ fn validate_exits_2_for_an_unknown_schema_or_a_non_json_file() {
     let (code, text) = validate("agent-login-request", "{oops");
     assert_eq!(code, 2);
     assert!(text.contains("not JSON"), "{text}");
+}
+
+#[tokio::test]
+async fn the_readme_tour_shows_results_on_a_listener_and_signed_webhooks_at_a_receiver() {
+    let (server, addr, _) = start(&[], &[]);
+    let secret = "0123456789abcdef0123456789abcdef";
+    let receiver = spawn(&["receive", "--port", "0", "--secret", secret], &[]);
+    let hook = wait_for(&receiver.stderr, "receiving webhooks on ");
+    let world: serde_json::Value =
+        serde_json::from_str(include_str!("../../fixtures/world.json")).expect("world");
+    let org = world["orgs"][0]["id"].as_str().expect("org id").to_owned();
+    let team = world["orgs"][0]["teams"][1]["id"]
+        .as_str()
+        .expect("team")
+        .to_owned();
+    let agent = format!("agent2_P0A1_{org}");
+    let admin = format!("admin-full_P0A1_{org}");
+    let base = format!("http://{addr}");
+    let listener = spawn(&["listen", "--base-url", &base, "--token", &agent], &[]);
+    wait_for(&listener.stderr, "connected to ");
+
+    let client = reqwest::Client::new();
+    let subscription = json!({
+        "name": "tour", "eventTypes": ["agent:login"], "destinationUrl": format!("{}hook", hook.trim()), "secret": secret,
+    });
+    let created = client
+        .post(format!("{base}/v1/subscriptions"))
+        .bearer_auth(&admin)
+        .json(&subscription)
+        .send()
+        .await
+        .expect("create");
+    assert_eq!(created.status().as_u16(), 201);
+    let login = json!({"dialNumber": "1002", "teamId": team, "roles": ["agent"], "deviceType": "EXTENSION"});
+    let accepted = client
+        .post(format!("{base}/v1/agents/login"))
+        .bearer_auth(&agent)
+        .json(&login)
+        .send()
+        .await
+        .expect("login");
+    assert_eq!(accepted.status().as_u16(), 202);
+
+    let message = wait_for(&listener.stdout, "\"type\":\"StationLogin\"");
+    assert!(message.contains("AgentStationLoginSuccess"), "{message}");
+    let delivery = wait_for(&receiver.stdout, "agent:login ");
+    assert!(delivery.contains("signature=valid"), "{delivery}");
+    assert!(delivery.ends_with("-> 200"), "{delivery}");
+
+    for child in [listener.child, receiver.child, server] {
+        let _ = stop(child);
+    }
 }
