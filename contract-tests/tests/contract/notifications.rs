@@ -399,3 +399,16 @@ async fn the_server_sends_keepalives_and_drops_a_silent_client_only_when_keepali
         );
     }
 }
+
+#[tokio::test]
+async fn a_subscription_url_expires_when_nobody_connects_in_time() {
+    let app = TestApp::new();
+    let reply = app.post("/v1/notification/subscribe").bearer(&app.world_token("agent2")).json(&desktop()).send().await;
+    let id = reply.expect(200, None).body["subscriptionId"].as_str().expect("id").to_owned();
+    let path = format!("/v1/notification/subscription/{id}");
+    // Still live: a plain GET is told to upgrade.
+    let reply = app.get(&path).send().await;
+    assert!(reply.status == 400 || reply.status == 426, "{}", reply.status);
+    app.clock().advance_ms(5 * 60 * 1000);
+    app.get(&path).send().await.expect(404, None);
+}
