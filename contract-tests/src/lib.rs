@@ -37,11 +37,7 @@ pub struct TestApp {
 #[derive(Debug)]
 enum Transport {
     InProcess(Router),
-    Socket {
-        base: String,
-        client: reqwest::Client,
-        _stop: tokio::sync::oneshot::Sender<()>,
-    },
+    Socket { base: String, client: reqwest::Client, _stop: tokio::sync::oneshot::Sender<()> },
 }
 
 impl Default for TestApp {
@@ -66,11 +62,7 @@ impl TestApp {
         let clock = Clock::manual(TEST_EPOCH_MS);
         let state = AppState::with_clock(world, clock.clone(), options);
         let router = wxcc_mock::build_router(state.clone());
-        TestApp {
-            state,
-            clock,
-            transport: Transport::InProcess(router),
-        }
+        TestApp { state, clock, transport: Transport::InProcess(router) }
     }
 
     /// The default world served on `127.0.0.1:0` (stopped when the app is dropped).
@@ -82,25 +74,16 @@ impl TestApp {
     pub async fn spawn_with(options: StateOptions) -> TestApp {
         let clock = Clock::manual(TEST_EPOCH_MS);
         let state = AppState::with_clock(World::default_world(), clock.clone(), options);
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind 127.0.0.1:0");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind 127.0.0.1:0");
         let addr = listener.local_addr().expect("local addr");
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let shutdown = async move {
             let _ = stopped.await;
         };
         tokio::spawn(wxcc_mock::serve(listener, state.clone(), shutdown));
-        let transport = Transport::Socket {
-            base: format!("http://{addr}"),
-            client: reqwest::Client::new(),
-            _stop: stop,
-        };
-        TestApp {
-            state,
-            clock,
-            transport,
-        }
+        let transport =
+            Transport::Socket { base: format!("http://{addr}"), client: reqwest::Client::new(), _stop: stop };
+        TestApp { state, clock, transport }
     }
 
     /// `http://127.0.0.1:PORT` when served on a socket.
@@ -140,37 +123,22 @@ impl TestApp {
     /// Mints a token for a world user with exactly these scopes.
     pub fn token(&self, email: &str, scopes: &[&str]) -> String {
         let scopes = scopes.iter().map(|s| (*s).to_owned()).collect();
-        self.state
-            .mint_token(email, scopes, 3600)
-            .unwrap_or_else(|| panic!("no user {email}"))
-            .access_token
+        self.state.mint_token(email, scopes, 3600).unwrap_or_else(|| panic!("no user {email}")).access_token
     }
 
     /// The id of the org that `email` belongs to.
     pub fn org_of(&self, email: &str) -> String {
-        self.world()
-            .user_by_email(email)
-            .map(|(o, _)| o.id.clone())
-            .unwrap_or_else(|| panic!("no user {email}"))
+        self.world().user_by_email(email).map(|(o, _)| o.id.clone()).unwrap_or_else(|| panic!("no user {email}"))
     }
 
     /// The user id of `email`.
     pub fn user_id(&self, email: &str) -> String {
-        self.world()
-            .user_by_email(email)
-            .map(|(_, u)| u.id.clone())
-            .unwrap_or_else(|| panic!("no user {email}"))
+        self.world().user_by_email(email).map(|(_, u)| u.id.clone()).unwrap_or_else(|| panic!("no user {email}"))
     }
 
     /// Starts a request.
     pub fn request(&self, method: &str, path: &str) -> RequestBuilder<'_> {
-        RequestBuilder {
-            app: self,
-            method: method.to_owned(),
-            path: path.to_owned(),
-            headers: vec![],
-            body: None,
-        }
+        RequestBuilder { app: self, method: method.to_owned(), path: path.to_owned(), headers: vec![], body: None }
     }
 
     /// `GET path`.
@@ -200,11 +168,7 @@ impl TestApp {
 
     /// `GET /__admin/state`.
     pub async fn admin_state(&self) -> Value {
-        self.get("/__admin/state")
-            .send()
-            .await
-            .expect(200, None)
-            .body
+        self.get("/__admin/state").send().await.expect(200, None).body
     }
 }
 
@@ -232,10 +196,7 @@ impl RequestBuilder<'_> {
 
     /// A JSON body (with `Content-Type: application/json`).
     pub fn json(self, body: &Value) -> Self {
-        self.raw(
-            serde_json::to_vec(body).expect("serialise"),
-            "application/json",
-        )
+        self.raw(serde_json::to_vec(body).expect("serialise"), "application/json")
     }
 
     /// Raw body bytes with a content type.
@@ -248,25 +209,15 @@ impl RequestBuilder<'_> {
     pub async fn send(self) -> Reply {
         let (status, headers, raw) = match &self.app.transport {
             Transport::InProcess(router) => {
-                let mut builder = axum::http::Request::builder()
-                    .method(self.method.as_str())
-                    .uri(&self.path);
+                let mut builder = axum::http::Request::builder().method(self.method.as_str()).uri(&self.path);
                 for (k, v) in &self.headers {
                     builder = builder.header(k, v);
                 }
-                let request = builder
-                    .body(Body::from(self.body.clone().unwrap_or_default()))
-                    .expect("request");
+                let request = builder.body(Body::from(self.body.clone().unwrap_or_default())).expect("request");
                 let response = router.clone().oneshot(request).await.expect("infallible");
                 let status = response.status().as_u16();
                 let headers = header_map(response.headers());
-                let raw = response
-                    .into_body()
-                    .collect()
-                    .await
-                    .expect("body")
-                    .to_bytes()
-                    .to_vec();
+                let raw = response.into_body().collect().await.expect("body").to_bytes().to_vec();
                 (status, headers, raw)
             }
             Transport::Socket { base, client, .. } => {
@@ -289,37 +240,17 @@ impl RequestBuilder<'_> {
             Value::Null
         } else {
             serde_json::from_slice(&raw).unwrap_or_else(|e| {
-                panic!(
-                    "{} {}: body is not JSON ({e}): {}",
-                    self.method,
-                    self.path,
-                    String::from_utf8_lossy(&raw)
-                )
+                panic!("{} {}: body is not JSON ({e}): {}", self.method, self.path, String::from_utf8_lossy(&raw))
             })
         };
-        let reply = Reply {
-            method: self.method,
-            path: self.path,
-            status,
-            headers,
-            body,
-            raw,
-        };
+        let reply = Reply { method: self.method, path: self.path, status, headers, body, raw };
         reply.check_invariants();
         reply
     }
 }
 
 fn header_map(headers: &axum::http::HeaderMap) -> HashMap<String, String> {
-    headers
-        .iter()
-        .map(|(k, v)| {
-            (
-                k.as_str().to_ascii_lowercase(),
-                v.to_str().unwrap_or_default().to_owned(),
-            )
-        })
-        .collect()
+    headers.iter().map(|(k, v)| (k.as_str().to_ascii_lowercase(), v.to_str().unwrap_or_default().to_owned())).collect()
 }
 
 /// The error schema a path's service uses: the harness's own map, written from the facts.
@@ -327,14 +258,9 @@ pub fn error_schema_for(path: &str) -> Option<SchemaId> {
     let path = path.split('?').next().unwrap_or(path);
     if path.starts_with("/__admin") {
         None
-    } else if [
-        "/v1/subscriptions",
-        "/v2/subscriptions",
-        "/v1/event-types",
-        "/v2/event-types",
-    ]
-    .iter()
-    .any(|p| path.starts_with(p))
+    } else if ["/v1/subscriptions", "/v2/subscriptions", "/v1/event-types", "/v2/event-types"]
+        .iter()
+        .any(|p| path.starts_with(p))
     {
         Some(SchemaId::ErrorResult)
     } else if path.starts_with("/v1/agents") {
@@ -370,16 +296,10 @@ impl Reply {
             if let Err(v) = wxcc_schemas::validate(schema, &self.body) {
                 panic!("{what}: error body breaks {schema}: {v:?}\n{}", self.body);
             }
-            assert_eq!(
-                self.body["trackingId"], tracking,
-                "{what}: trackingId differs from the header"
-            );
+            assert_eq!(self.body["trackingId"], tracking, "{what}: trackingId differs from the header");
         }
         if (400..500).contains(&self.status) {
-            assert!(
-                !self.diagnostic().is_empty(),
-                "{what}: no X-Wxcc-Mock-Diagnostic"
-            );
+            assert!(!self.diagnostic().is_empty(), "{what}: no X-Wxcc-Mock-Diagnostic");
         }
     }
 
@@ -397,10 +317,7 @@ impl Reply {
             self.body
         );
         if let Some(Err(v)) = schema.map(|s| wxcc_schemas::validate(s, &self.body)) {
-            panic!(
-                "{} {}: body breaks {:?}: {v:?}\n{}",
-                self.method, self.path, schema, self.body
-            );
+            panic!("{} {}: body breaks {:?}: {v:?}\n{}", self.method, self.path, schema, self.body);
         }
         self
     }
@@ -412,25 +329,17 @@ impl Reply {
 
     /// The `X-Wxcc-Mock-Diagnostic` header.
     pub fn diagnostic(&self) -> &str {
-        self.headers
-            .get("x-wxcc-mock-diagnostic")
-            .map_or("", String::as_str)
+        self.headers.get("x-wxcc-mock-diagnostic").map_or("", String::as_str)
     }
 
     /// The error descriptions, whatever the envelope.
     pub fn messages(&self) -> Vec<String> {
         if let Some(list) = self.body["error"]["message"].as_array() {
-            return list
-                .iter()
-                .filter_map(|m| m["description"].as_str().map(str::to_owned))
-                .collect();
+            return list.iter().filter_map(|m| m["description"].as_str().map(str::to_owned)).collect();
         }
         if let Some(m) = self.body["errorMessage"].as_str() {
             return m.split("; ").map(str::to_owned).collect();
         }
-        self.body["error"]["message"]
-            .as_str()
-            .map(|m| vec![m.to_owned()])
-            .unwrap_or_default()
+        self.body["error"]["message"].as_str().map(|m| vec![m.to_owned()]).unwrap_or_default()
     }
 }

@@ -38,10 +38,7 @@ pub struct Received {
 impl Received {
     /// One header.
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
+        self.headers.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
     }
 }
 
@@ -70,9 +67,7 @@ impl WebhookReceiver {
             let secret = secret.clone();
             let script = script.clone();
             async move {
-                let signature = headers
-                    .get("x-webexcc-signature")
-                    .and_then(|v| v.to_str().ok());
+                let signature = headers.get("x-webexcc-signature").and_then(|v| v.to_str().ok());
                 let signature_ok = match (&secret, signature) {
                     (Some(secret), Some(sig)) => Some(expected_signature(secret, &raw) == sig),
                     _ => None,
@@ -80,38 +75,20 @@ impl WebhookReceiver {
                 let body = serde_json::from_slice(&raw).unwrap_or(Value::Null);
                 let headers = headers
                     .iter()
-                    .map(|(k, v)| {
-                        (
-                            k.as_str().to_owned(),
-                            v.to_str().unwrap_or_default().to_owned(),
-                        )
-                    })
+                    .map(|(k, v)| (k.as_str().to_owned(), v.to_str().unwrap_or_default().to_owned()))
                     .collect();
-                let _ = tx.send(Received {
-                    headers,
-                    raw,
-                    body,
-                    signature_ok,
-                });
-                let (status, location) = script
-                    .lock()
-                    .expect("lock")
-                    .pop_front()
-                    .unwrap_or((200, None));
+                let _ = tx.send(Received { headers, raw, body, signature_ok });
+                let (status, location) = script.lock().expect("lock").pop_front().unwrap_or((200, None));
                 let status = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
                 let mut response = status.into_response();
                 if let Some(location) = location {
-                    response
-                        .headers_mut()
-                        .insert("location", location.parse().expect("header"));
+                    response.headers_mut().insert("location", location.parse().expect("header"));
                 }
                 response
             }
         };
         let app = axum::Router::new().route("/hook", axum::routing::post(handler));
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let url = format!("http://{}/hook", listener.local_addr().expect("addr"));
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         tokio::spawn(async move {
@@ -121,12 +98,7 @@ impl WebhookReceiver {
                 })
                 .await;
         });
-        WebhookReceiver {
-            url,
-            received,
-            statuses,
-            _stop: stop,
-        }
+        WebhookReceiver { url, received, statuses, _stop: stop }
     }
 
     /// Answers the next requests with these statuses (then 200 again); a `Location` may go with one.
@@ -191,18 +163,8 @@ impl RecordingTransport {
     }
 
     /// Queues answers for the next calls to one URL (before the general script).
-    pub fn script_for(
-        &self,
-        url: &str,
-        answers: impl IntoIterator<Item = Option<Result<Answer, String>>>,
-    ) {
-        self.recorded
-            .lock()
-            .expect("lock")
-            .by_url
-            .entry(url.to_owned())
-            .or_default()
-            .extend(answers);
+    pub fn script_for(&self, url: &str, answers: impl IntoIterator<Item = Option<Result<Answer, String>>>) {
+        self.recorded.lock().expect("lock").by_url.entry(url.to_owned()).or_default().extend(answers);
     }
 
     /// Every call so far.
@@ -236,18 +198,10 @@ impl Transport for RecordingTransport {
             let mut recorded = self.recorded.lock().expect("lock");
             let body = serde_json::from_slice(&body).unwrap_or(Value::Null);
             let scripted = recorded.by_url.get_mut(&url).and_then(VecDeque::pop_front);
-            recorded.calls.push(Call {
-                at: tokio::time::Instant::now(),
-                url,
-                headers,
-                body,
-            });
+            recorded.calls.push(Call { at: tokio::time::Instant::now(), url, headers, body });
             scripted
                 .or_else(|| recorded.script.pop_front())
-                .unwrap_or(Some(Ok(Answer {
-                    status: 200,
-                    retry_after: None,
-                })))
+                .unwrap_or(Some(Ok(Answer { status: 200, retry_after: None })))
         };
         self.notify.notify_waiters();
         Box::pin(async move {

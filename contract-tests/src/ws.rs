@@ -10,8 +10,7 @@ use wxcc_schemas::SchemaId;
 
 use crate::TestApp;
 
-type Stream =
-    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+type Stream = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 /// How long a test waits for a message before failing (a safety net, not a pause).
 pub const PATIENCE: Duration = Duration::from_secs(10);
@@ -63,38 +62,24 @@ impl Ws {
             .send()
             .await
             .expect(200, Some(SchemaId::NotificationSubscribeResponse));
-        let url = reply.body["webSocketUrl"]
-            .as_str()
-            .expect("webSocketUrl")
-            .to_owned();
+        let url = reply.body["webSocketUrl"].as_str().expect("webSocketUrl").to_owned();
         let mut ws = Ws::connect(&url).await.expect("the websocket connects");
         let welcome = ws.next().await;
-        assert_eq!(
-            welcome["type"], "Welcome",
-            "the first message is Welcome: {welcome}"
-        );
-        ws.agent_id = welcome["data"]["agentId"]
-            .as_str()
-            .unwrap_or_default()
-            .to_owned();
+        assert_eq!(welcome["type"], "Welcome", "the first message is Welcome: {welcome}");
+        ws.agent_id = welcome["data"]["agentId"].as_str().unwrap_or_default().to_owned();
         ws
     }
 
     /// Connects to a URL (without reading anything).
     pub async fn connect(url: &str) -> Result<Ws, tokio_tungstenite::tungstenite::Error> {
         let (stream, _) = tokio_tungstenite::connect_async(url).await?;
-        Ok(Ws {
-            stream,
-            agent_id: String::new(),
-        })
+        Ok(Ws { stream, agent_id: String::new() })
     }
 
     /// The next frame, keepalives included.
     pub async fn frame(&mut self) -> Frame {
         loop {
-            let next = tokio::time::timeout(PATIENCE, self.stream.next())
-                .await
-                .expect("a frame in time");
+            let next = tokio::time::timeout(PATIENCE, self.stream.next()).await.expect("a frame in time");
             match next {
                 Some(Ok(Message::Text(text))) => {
                     let value: Value = serde_json::from_str(&text).expect("JSON message");
@@ -132,12 +117,7 @@ impl Ws {
 
     /// Sends `{"keepalive":"true"}`.
     pub async fn keepalive(&mut self) {
-        self.stream
-            .send(Message::Text(
-                json!({"keepalive": "true"}).to_string().into(),
-            ))
-            .await
-            .expect("send");
+        self.stream.send(Message::Text(json!({"keepalive": "true"}).to_string().into())).await.expect("send");
     }
 
     /// Skips keepalives until the socket closes; returns the close code.

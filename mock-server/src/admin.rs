@@ -22,6 +22,19 @@ pub fn router() -> Router<AppState> {
         .route("/state", get(state))
         .route("/reset", post(reset))
         .route("/deliveries", get(deliveries))
+        .route("/violations", get(violations).delete(clear_violations))
+}
+
+/// `GET /__admin/violations`: every request that broke its schema, oldest first.
+async fn violations(request: WxccRequest) -> Json<Value> {
+    let all = request.state().violations();
+    Json(json!({ "count": all.len(), "violations": all }))
+}
+
+/// `DELETE /__admin/violations` → 204.
+async fn clear_violations(request: WxccRequest) -> StatusCode {
+    request.state().clear_violations();
+    StatusCode::NO_CONTENT
 }
 
 /// `GET /__admin/deliveries[?subscriptionId=ID]`: every webhook attempt, newest first.
@@ -47,24 +60,14 @@ async fn mint_token(request: WxccRequest) -> Result<(StatusCode, Json<Value>), A
     let state = request.state().clone();
     let body: TokenBody = request.json(SchemaId::AdminTokenRequest).await?;
     let ttl = body.ttl_seconds.unwrap_or(DEFAULT_TTL_SECONDS);
-    let minted = state
-        .mint_token(&body.email, body.scopes, ttl)
-        .ok_or_else(|| {
-            let known: Vec<&str> = state
-                .world()
-                .orgs
-                .iter()
-                .flat_map(|o| o.users.iter().map(|u| u.email.as_str()))
-                .collect();
-            ApiError::not_found(
-                format!("No user {} in the world", body.email),
-                format!(
-                    "No user has the email {}; the world's users are {}.",
-                    body.email,
-                    known.join(", ")
-                ),
-            )
-        })?;
+    let minted = state.mint_token(&body.email, body.scopes, ttl).ok_or_else(|| {
+        let known: Vec<&str> =
+            state.world().orgs.iter().flat_map(|o| o.users.iter().map(|u| u.email.as_str())).collect();
+        ApiError::not_found(
+            format!("No user {} in the world", body.email),
+            format!("No user has the email {}; the world's users are {}.", body.email, known.join(", ")),
+        )
+    })?;
     let body = serde_json::to_value(minted).unwrap_or_default();
     Ok((StatusCode::CREATED, Json(body)))
 }

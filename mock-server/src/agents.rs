@@ -191,19 +191,11 @@ impl Outcome {
     }
 
     fn ok(operation: Operation, detail: String) -> Outcome {
-        Outcome {
-            operation,
-            failure: None,
-            detail,
-        }
+        Outcome { operation, failure: None, detail }
     }
 
     fn failed(operation: Operation, reason: &'static str, detail: String) -> Outcome {
-        Outcome {
-            operation,
-            failure: Some(reason),
-            detail,
-        }
+        Outcome { operation, failure: Some(reason), detail }
     }
 }
 
@@ -250,19 +242,12 @@ pub struct Context<'a> {
 pub fn decide(ctx: Context<'_>, current: Option<&Session>, command: Command) -> Transition {
     let op = command.operation();
     let who = &ctx.user.email;
-    let unchanged = |outcome| Transition {
-        session: current.cloned(),
-        outcome,
-        events: vec![],
-    };
+    let unchanged = |outcome| Transition { session: current.cloned(), outcome, events: vec![] };
     match (current, command) {
         (Some(s), Command::Login(_)) => unchanged(Outcome::failed(
             op,
             reasons::AGENT_ALREADY_LOGGED_IN,
-            format!(
-                "{who} is already logged in (dial number {}); log out first.",
-                s.dial_number
-            ),
+            format!("{who} is already logged in (dial number {}); log out first.", s.dial_number),
         )),
         (None, Command::Login(login)) => match login_session(ctx, &login) {
             Ok(session) => {
@@ -282,10 +267,7 @@ pub fn decide(ctx: Context<'_>, current: Option<&Session>, command: Command) -> 
                     }),
                 };
                 Transition {
-                    outcome: Outcome::ok(
-                        op,
-                        format!("{who} logged in on {} and is Idle.", session.dial_number),
-                    ),
+                    outcome: Outcome::ok(op, format!("{who} logged in on {} and is Idle.", session.dial_number)),
                     session: Some(session),
                     events: vec![event],
                 }
@@ -322,15 +304,7 @@ pub fn decide(ctx: Context<'_>, current: Option<&Session>, command: Command) -> 
             reasons::AGENT_NOT_LOGGED_IN,
             format!("{who} cannot change state: they are not logged in."),
         )),
-        (
-            Some(s),
-            Command::ChangeState {
-                state,
-                aux_code_id,
-                reason,
-                by,
-            },
-        ) => {
+        (Some(s), Command::ChangeState { state, aux_code_id, reason, by }) => {
             if let Err(detail) = check_aux_code(ctx.org, state, &aux_code_id) {
                 return unchanged(Outcome::failed(op, reasons::INVALID_IDLE_CODE, detail));
             }
@@ -339,10 +313,7 @@ pub fn decide(ctx: Context<'_>, current: Option<&Session>, command: Command) -> 
                 same.last_state_change_reason = reason;
                 return Transition {
                     session: Some(same),
-                    outcome: Outcome::ok(
-                        op,
-                        format!("{who} is already {state:?}; nothing changed."),
-                    ),
+                    outcome: Outcome::ok(op, format!("{who} is already {state:?}; nothing changed.")),
                     events: vec![],
                 };
             }
@@ -380,9 +351,7 @@ pub fn decide(ctx: Context<'_>, current: Option<&Session>, command: Command) -> 
             reasons::AGENT_NOT_FOUND,
             format!("{who} has no session to reload: they are not logged in."),
         )),
-        (Some(_), Command::Reload) => {
-            unchanged(Outcome::ok(op, format!("{who}'s session was reloaded.")))
-        }
+        (Some(_), Command::Reload) => unchanged(Outcome::ok(op, format!("{who}'s session was reloaded."))),
     }
 }
 
@@ -392,39 +361,24 @@ fn login_session(ctx: Context<'_>, login: &Login) -> Result<Session, (&'static s
     let wants_agent = login.roles.iter().any(|r| r == "agent");
     let wants_supervisor = login.roles.iter().any(|r| r == "supervisor");
     if wants_agent && !user.has_role(roles::AGENT) {
-        return Err((
-            reasons::INVALID_ROLE,
-            format!("{who} has no agent licence ({}).", roles::AGENT),
-        ));
+        return Err((reasons::INVALID_ROLE, format!("{who} has no agent licence ({}).", roles::AGENT)));
     }
     if wants_supervisor && !user.has_role(roles::SUPERVISOR) {
-        return Err((
-            reasons::INVALID_ROLE,
-            format!("{who} is not a supervisor ({}).", roles::SUPERVISOR),
-        ));
+        return Err((reasons::INVALID_ROLE, format!("{who} is not a supervisor ({}).", roles::SUPERVISOR)));
     }
     let team_id = login.team_id.clone().filter(|t| !t.is_empty());
     if let Some(team) = &team_id {
         if !org.teams.iter().any(|t| &t.id == team) {
-            return Err((
-                reasons::INVALID_TEAM,
-                format!("Team {team} does not exist in {}.", org.name),
-            ));
+            return Err((reasons::INVALID_TEAM, format!("Team {team} does not exist in {}.", org.name)));
         }
         if !user.team_ids.contains(team) {
-            return Err((
-                reasons::INVALID_TEAM,
-                format!("{who} is not a member of team {team}."),
-            ));
+            return Err((reasons::INVALID_TEAM, format!("{who} is not a member of team {team}.")));
         }
     }
-    let device_type = login.device_type.clone().unwrap_or_else(|| {
-        if login.is_extension {
-            "EXTENSION".into()
-        } else {
-            "AGENT_DN".into()
-        }
-    });
+    let device_type = login
+        .device_type
+        .clone()
+        .unwrap_or_else(|| if login.is_extension { "EXTENSION".into() } else { "AGENT_DN".into() });
     match device_type.as_str() {
         "EXTENSION" if !org.dial_numbers.contains(&login.dial_number) => {
             return Err((
@@ -440,10 +394,7 @@ fn login_session(ctx: Context<'_>, login: &Login) -> Result<Session, (&'static s
         "AGENT_DN" if !is_phone_number(&login.dial_number) => {
             return Err((
                 reasons::INVALID_DIAL_NUMBER,
-                format!(
-                    "{} is not a phone number (digits, optionally after a +).",
-                    login.dial_number
-                ),
+                format!("{} is not a phone number (digits, optionally after a +).", login.dial_number),
             ));
         }
         _ => {}
@@ -451,10 +402,7 @@ fn login_session(ctx: Context<'_>, login: &Login) -> Result<Session, (&'static s
     if let Some(other) = ctx.dial_number_used_by {
         return Err((
             reasons::DUPLICATE_LOCATION,
-            format!(
-                "Dial number {} is already in use by {other}.",
-                login.dial_number
-            ),
+            format!("Dial number {} is already in use by {other}.", login.dial_number),
         ));
     }
     let default_code = org
@@ -463,17 +411,9 @@ fn login_session(ctx: Context<'_>, login: &Login) -> Result<Session, (&'static s
         .find(|a| a.is_default)
         .or_else(|| org.aux_codes.first())
         .map_or_else(|| AVAILABLE_AUX_CODE.to_owned(), |a| a.id.clone());
-    let device_id = login
-        .device_id
-        .clone()
-        .filter(|d| !d.is_empty())
-        .unwrap_or_else(|| {
-            if device_type == "BROWSER" {
-                format!("webrtc-{}", user.id)
-            } else {
-                login.dial_number.clone()
-            }
-        });
+    let device_id = login.device_id.clone().filter(|d| !d.is_empty()).unwrap_or_else(|| {
+        if device_type == "BROWSER" { format!("webrtc-{}", user.id) } else { login.dial_number.clone() }
+    });
     Ok(Session {
         agent_id: user.id.clone(),
         org_id: org.id.clone(),
@@ -503,18 +443,12 @@ fn login_session(ctx: Context<'_>, login: &Login) -> Result<Session, (&'static s
 fn check_aux_code(org: &Org, state: SubStatus, aux_code_id: &str) -> Result<(), String> {
     match state {
         SubStatus::Available if aux_code_id == AVAILABLE_AUX_CODE => Ok(()),
-        SubStatus::Available => Err(format!(
-            "Available takes auxCodeId \"0\", not \"{aux_code_id}\"."
-        )),
+        SubStatus::Available => Err(format!("Available takes auxCodeId \"0\", not \"{aux_code_id}\".")),
         SubStatus::Idle if org.aux_codes.iter().any(|a| a.id == aux_code_id) => Ok(()),
         SubStatus::Idle => Err(format!(
             "Idle code {aux_code_id} does not exist in {}; its idle codes are {}.",
             org.name,
-            org.aux_codes
-                .iter()
-                .map(|a| format!("{} ({})", a.id, a.name))
-                .collect::<Vec<_>>()
-                .join(", ")
+            org.aux_codes.iter().map(|a| format!("{} ({})", a.id, a.name)).collect::<Vec<_>>().join(", ")
         )),
     }
 }
@@ -542,13 +476,7 @@ mod tests {
 
     fn ctx<'a>(world: &'a World, email: &str, used_by: Option<&'a str>) -> Context<'a> {
         let (org, user) = world.user_by_email(email).expect("user");
-        Context {
-            org,
-            user,
-            dial_number_used_by: used_by,
-            now: 1_000,
-            new_session_id: "s-1",
-        }
+        Context { org, user, dial_number_used_by: used_by, now: 1_000, new_session_id: "s-1" }
     }
 
     #[test]
@@ -560,12 +488,7 @@ mod tests {
         assert!(t.outcome.is_success(), "{:?}", t.outcome);
         let s = t.session.expect("session");
         assert_eq!(s.sub_status, SubStatus::Idle);
-        let default = c
-            .org
-            .aux_codes
-            .iter()
-            .find(|a| a.is_default)
-            .expect("default");
+        let default = c.org.aux_codes.iter().find(|a| a.is_default).expect("default");
         assert_eq!(s.aux_code_id, default.id);
         assert_eq!(t.events.len(), 1);
         assert_eq!(t.events[0].kind, "agent:login");
@@ -576,9 +499,7 @@ mod tests {
         let world = World::default_world();
         let c = ctx(&world, "agent1@wxcc.example", None);
         let team = c.user.team_ids[0].clone();
-        let first = decide(c, None, login("1001", Some(&team)))
-            .session
-            .expect("session");
+        let first = decide(c, None, login("1001", Some(&team))).session.expect("session");
         let t = decide(c, Some(&first), login("1002", Some(&team)));
         assert_eq!(t.outcome.failure, Some(reasons::AGENT_ALREADY_LOGGED_IN));
         assert_eq!(t.session.as_ref(), Some(&first));
@@ -608,9 +529,7 @@ mod tests {
         let t = decide(c, None, change(SubStatus::Available, "0"));
         assert_eq!(t.outcome.failure, Some(reasons::AGENT_NOT_LOGGED_IN));
         let team = c.user.team_ids[0].clone();
-        let s = decide(c, None, login("1001", Some(&team)))
-            .session
-            .expect("session");
+        let s = decide(c, None, login("1001", Some(&team))).session.expect("session");
         let t = decide(c, Some(&s), change(SubStatus::Idle, "no-such-code"));
         assert_eq!(t.outcome.failure, Some(reasons::INVALID_IDLE_CODE));
         let t = decide(c, Some(&s), change(SubStatus::Available, "0"));
@@ -628,9 +547,6 @@ mod tests {
         let c = ctx(&world, "agent2@wxcc.example", None);
         let t = decide(c, None, Command::Reload);
         assert_eq!(t.outcome.failure, Some(reasons::AGENT_NOT_FOUND));
-        assert_eq!(
-            t.outcome.operation.message_types(false).0,
-            "AgentReloginFailed"
-        );
+        assert_eq!(t.outcome.operation.message_types(false).0, "AgentReloginFailed");
     }
 }

@@ -123,12 +123,7 @@ impl Operation {
 
     /// The requirement table (facts §2.3).
     pub fn requirement(self) -> Requirement {
-        let scope_only = |scope| Requirement {
-            scope,
-            roles: &[],
-            rule: Rule::Scope,
-            role_label: "",
-        };
+        let scope_only = |scope| Requirement { scope, roles: &[], rule: Rule::Scope, role_label: "" };
         match self {
             Operation::AgentLogin
             | Operation::AgentStateChange
@@ -146,17 +141,15 @@ impl Operation {
                 rule: Rule::ScopeOrRole,
                 role_label: "an administrator or supervisor role",
             },
-            Operation::SubscriptionCreate
-            | Operation::SubscriptionUpdate
-            | Operation::SubscriptionDelete => Requirement {
-                scope: "cjp:config_write",
-                roles: ADMIN_WRITE,
-                rule: Rule::ScopeAndRole,
-                role_label: "an administrator role",
-            },
-            Operation::SubscriptionList
-            | Operation::SubscriptionGet
-            | Operation::EventTypesList => Requirement {
+            Operation::SubscriptionCreate | Operation::SubscriptionUpdate | Operation::SubscriptionDelete => {
+                Requirement {
+                    scope: "cjp:config_write",
+                    roles: ADMIN_WRITE,
+                    rule: Rule::ScopeAndRole,
+                    role_label: "an administrator role",
+                }
+            }
+            Operation::SubscriptionList | Operation::SubscriptionGet | Operation::EventTypesList => Requirement {
                 scope: "cjp:config_read",
                 roles: ADMIN_READ,
                 rule: Rule::ScopeAndRole,
@@ -273,11 +266,7 @@ impl Identity {
 }
 
 fn list(items: &[String]) -> String {
-    if items.is_empty() {
-        "none".to_owned()
-    } else {
-        items.join(", ")
-    }
+    if items.is_empty() { "none".to_owned() } else { items.join(", ") }
 }
 
 /// Why authentication failed, before any identity is known.
@@ -296,18 +285,13 @@ pub fn bearer_token(header: Option<&[u8]>) -> Result<&str, AuthFailure> {
             "The request has no Authorization header; every WxCC call needs 'Authorization: Bearer <token>' (a missing header is 400, not 401).".into(),
         ));
     };
-    let text = std::str::from_utf8(raw).map_err(|_| {
-        AuthFailure::BadHeader("The Authorization header is not valid text.".into())
-    })?;
+    let text = std::str::from_utf8(raw)
+        .map_err(|_| AuthFailure::BadHeader("The Authorization header is not valid text.".into()))?;
     let mut parts = text.trim().splitn(2, ' ');
     let scheme = parts.next().unwrap_or_default();
     let token = parts.next().map(str::trim).unwrap_or_default();
     if !scheme.eq_ignore_ascii_case("bearer") {
-        let shown: String = scheme
-            .chars()
-            .filter(char::is_ascii_alphanumeric)
-            .take(16)
-            .collect();
+        let shown: String = scheme.chars().filter(char::is_ascii_alphanumeric).take(16).collect();
         return Err(AuthFailure::BadHeader(format!(
             "The Authorization header must be 'Bearer <token>', but its scheme is '{shown}'."
         )));
@@ -352,18 +336,9 @@ mod tests {
     #[test]
     fn a_missing_or_non_bearer_header_is_a_header_problem() {
         assert!(matches!(bearer_token(None), Err(AuthFailure::BadHeader(_))));
-        assert!(matches!(
-            bearer_token(Some(b"Basic abc")),
-            Err(AuthFailure::BadHeader(_))
-        ));
-        assert!(matches!(
-            bearer_token(Some(b"Bearer ")),
-            Err(AuthFailure::BadHeader(_))
-        ));
-        assert!(matches!(
-            bearer_token(Some(b"Bearer a b")),
-            Err(AuthFailure::BadHeader(_))
-        ));
+        assert!(matches!(bearer_token(Some(b"Basic abc")), Err(AuthFailure::BadHeader(_))));
+        assert!(matches!(bearer_token(Some(b"Bearer ")), Err(AuthFailure::BadHeader(_))));
+        assert!(matches!(bearer_token(Some(b"Bearer a b")), Err(AuthFailure::BadHeader(_))));
         assert_eq!(bearer_token(Some(b"bearer abc_P0A1_x")), Ok("abc_P0A1_x"));
     }
 

@@ -56,9 +56,7 @@ impl DeliveryConfig {
     /// The delay before attempt `n` (1-based retries): backoff × 2^(n-1), capped at an hour.
     pub fn delay_before_retry(&self, n: u32) -> Duration {
         let factor = 2u32.saturating_pow(n.saturating_sub(1));
-        self.backoff
-            .saturating_mul(factor)
-            .min(Duration::from_secs(3600))
+        self.backoff.saturating_mul(factor).min(Duration::from_secs(3600))
     }
 }
 
@@ -125,10 +123,7 @@ impl Transport for HttpTransport {
                 .and_then(|v| v.to_str().ok())
                 .and_then(|v| v.trim().parse::<u64>().ok())
                 .map(Duration::from_secs);
-            Ok(Answer {
-                status: response.status().as_u16(),
-                retry_after,
-            })
+            Ok(Answer { status: response.status().as_u16(), retry_after })
         })
     }
 }
@@ -194,10 +189,7 @@ impl Envelope<'_> {
                 obj.insert("comciscotimestamp".into(), json!(now));
             }
             headers.push(("x-webexcc-timestamp", now.to_string()));
-            headers.push((
-                "x-webexcc-webhook-version",
-                self.resource_version.unwrap_or_default().to_owned(),
-            ));
+            headers.push(("x-webexcc-webhook-version", self.resource_version.unwrap_or_default().to_owned()));
         }
         let bytes = Bytes::from(serde_json::to_vec(&body).unwrap_or_default());
         if let Some(secret) = self.secret {
@@ -293,28 +285,22 @@ impl Dispatcher {
             log: Mutex::new(log),
             attempts,
         };
-        Dispatcher {
-            inner: Arc::new(inner),
-        }
+        Dispatcher { inner: Arc::new(inner) }
     }
 
     /// Queues a job on its subscription's worker (started on first use). Never blocks: a full
     /// queue drops the job and logs it. Must be called inside a tokio runtime.
     pub fn enqueue(&self, job: Job) {
         let mut queues = lock(&self.inner.queues);
-        let sender = queues
-            .entry(job.subscription_id.clone())
-            .or_insert_with(|| {
-                let (tx, rx) = mpsc::channel(self.inner.config.queue_capacity);
-                tokio::spawn(worker(self.inner.clone(), rx));
-                tx
-            });
+        let sender = queues.entry(job.subscription_id.clone()).or_insert_with(|| {
+            let (tx, rx) = mpsc::channel(self.inner.config.queue_capacity);
+            tokio::spawn(worker(self.inner.clone(), rx));
+            tx
+        });
         if let Err(e) = sender.try_send(job) {
             let (job, why) = match e {
                 mpsc::error::TrySendError::Full(job) => (job, "the subscription's queue is full"),
-                mpsc::error::TrySendError::Closed(job) => {
-                    (job, "the subscription's worker stopped")
-                }
+                mpsc::error::TrySendError::Closed(job) => (job, "the subscription's worker stopped"),
             };
             if matches!(why, "the subscription's worker stopped") {
                 queues.remove(&job.subscription_id);
@@ -353,15 +339,7 @@ impl Dispatcher {
         latency_ms: u64,
         outcome: &'static str,
     ) {
-        record(
-            &self.inner,
-            job,
-            attempt,
-            status,
-            error,
-            latency_ms,
-            outcome,
-        );
+        record(&self.inner, job, attempt, status, error, latency_ms, outcome);
     }
 }
 
@@ -392,9 +370,7 @@ fn record(
 async fn worker(inner: Arc<Inner>, mut jobs: mpsc::Receiver<Job>) {
     let mut consecutive_failures = 0u32;
     while let Some(job) = jobs.recv().await {
-        let active = lock(&inner.subscriptions)
-            .by_id(&job.subscription_id)
-            .is_some_and(|s| s.status == Status::Active);
+        let active = lock(&inner.subscriptions).by_id(&job.subscription_id).is_some_and(|s| s.status == Status::Active);
         if !active {
             // Deleted or inactive since the event was queued: nothing is sent.
             continue;
@@ -404,15 +380,11 @@ async fn worker(inner: Arc<Inner>, mut jobs: mpsc::Receiver<Job>) {
         let mut retry_after = None;
         for attempt in 1..=total {
             if attempt > 1 {
-                let delay = retry_after
-                    .take()
-                    .unwrap_or_else(|| inner.config.delay_before_retry(attempt - 1));
+                let delay = retry_after.take().unwrap_or_else(|| inner.config.delay_before_retry(attempt - 1));
                 tokio::time::sleep(delay).await;
             }
             let started = tokio::time::Instant::now();
-            let sent = inner
-                .transport
-                .post(job.url.clone(), job.headers.clone(), job.body.clone());
+            let sent = inner.transport.post(job.url.clone(), job.headers.clone(), job.body.clone());
             let result = tokio::time::timeout(inner.config.timeout, sent).await;
             let latency = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
             let last = attempt == total;
@@ -426,13 +398,7 @@ async fn worker(inner: Arc<Inner>, mut jobs: mpsc::Receiver<Job>) {
                     (Some(answer.status), None)
                 }
                 Ok(Err(e)) => (None, Some(e)),
-                Err(_) => (
-                    None,
-                    Some(format!(
-                        "no answer within {} ms",
-                        inner.config.timeout.as_millis()
-                    )),
-                ),
+                Err(_) => (None, Some(format!("no answer within {} ms", inner.config.timeout.as_millis()))),
             };
             let outcome = if delivered {
                 "delivered"
@@ -441,17 +407,8 @@ async fn worker(inner: Arc<Inner>, mut jobs: mpsc::Receiver<Job>) {
             } else {
                 "retrying"
             };
-            let disabling =
-                !delivered && last && consecutive_failures + 1 >= inner.config.disable_after;
-            record(
-                &inner,
-                &job,
-                attempt,
-                status,
-                error,
-                latency,
-                if disabling { "disabled" } else { outcome },
-            );
+            let disabling = !delivered && last && consecutive_failures + 1 >= inner.config.disable_after;
+            record(&inner, &job, attempt, status, error, latency, if disabling { "disabled" } else { outcome });
             if delivered {
                 break;
             }
@@ -476,21 +433,13 @@ mod tests {
     fn the_signature_is_lower_case_hex_hmac_sha256_of_the_exact_bytes() {
         // RFC 4231 test case 2.
         let sig = sign("Jefe", b"what do ya want for nothing?");
-        assert_eq!(
-            sig,
-            "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
-        );
+        assert_eq!(sig, "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
     }
 
     #[test]
     fn back_off_doubles_from_the_first_delay() {
-        let config = DeliveryConfig {
-            backoff: Duration::from_millis(100),
-            ..DeliveryConfig::default()
-        };
-        let delays: Vec<u128> = (1..=4)
-            .map(|n| config.delay_before_retry(n).as_millis())
-            .collect();
+        let config = DeliveryConfig { backoff: Duration::from_millis(100), ..DeliveryConfig::default() };
+        let delays: Vec<u128> = (1..=4).map(|n| config.delay_before_retry(n).as_millis()).collect();
         assert_eq!(delays, vec![100, 200, 400, 800]);
     }
 
@@ -507,26 +456,13 @@ mod tests {
         let body: Value = serde_json::from_slice(&job.body).expect("json");
         assert!(body.get("comciscotimestamp").is_none());
         assert!(job.headers.iter().all(|(k, _)| !k.starts_with("x-webexcc")));
-        let v2 = Envelope {
-            version: ApiVersion::V2,
-            resource_version: Some("agent:2.0.0"),
-            secret: Some("k"),
-            ..v1
-        };
+        let v2 = Envelope { version: ApiVersion::V2, resource_version: Some("agent:2.0.0"), secret: Some("k"), ..v1 };
         let job = v2.job("http://127.0.0.1:1/", "e", "agent:login", &json!({}), 42);
         let body: Value = serde_json::from_slice(&job.body).expect("json");
         assert_eq!(body["comciscotimestamp"], 42);
-        let header = |name: &str| {
-            job.headers
-                .iter()
-                .find(|(k, _)| *k == name)
-                .map(|(_, v)| v.clone())
-        };
+        let header = |name: &str| job.headers.iter().find(|(k, _)| *k == name).map(|(_, v)| v.clone());
         assert_eq!(header("x-webexcc-timestamp").as_deref(), Some("42"));
-        assert_eq!(
-            header("x-webexcc-webhook-version").as_deref(),
-            Some("agent:2.0.0")
-        );
+        assert_eq!(header("x-webexcc-webhook-version").as_deref(), Some("agent:2.0.0"));
         assert_eq!(header("x-webexcc-signature"), Some(sign("k", &job.body)));
     }
 }

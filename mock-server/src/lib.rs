@@ -9,6 +9,7 @@
 //! - [`delivery`]: signed webhook deliveries, per-subscription queues, retries.
 //! - [`notifications`]: the agent websocket: registrations, the hub, the messages.
 //! - [`state`]: the live state behind one cloneable handle.
+//! - [`leniency`]: what the mock accepts off-contract (as the real API does), recorded as violations.
 //! - [`http`]: `build_router`, the error envelope, the extractor; [`admin`]: `/__admin`.
 //! - [`tools`]: `wxcc-mock receive` (a signature-checking webhook receiver) and `listen`.
 
@@ -18,6 +19,7 @@ pub mod auth;
 pub mod delivery;
 pub mod events;
 pub mod http;
+pub mod leniency;
 pub mod notifications;
 pub mod state;
 pub mod subscriptions;
@@ -42,6 +44,8 @@ pub struct Config {
     pub world: World,
     /// Webhook retry policy.
     pub delivery: delivery::DeliveryConfig,
+    /// Refuse off-contract requests even where the real API is lenient.
+    pub strict: bool,
 }
 
 /// Serves `state` on an already-bound listener until `shutdown` completes.
@@ -50,9 +54,7 @@ pub async fn serve(
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, build_router(state))
-        .with_graceful_shutdown(shutdown)
-        .await
+    axum::serve(listener, build_router(state)).with_graceful_shutdown(shutdown).await
 }
 
 /// Binds `config.host:config.port`, returning the listener and the address it got.

@@ -14,11 +14,7 @@ use wxcc_mock::{AppState, Config, World};
 use wxcc_schemas::SchemaId;
 
 #[derive(Debug, Parser)]
-#[command(
-    name = "wxcc-mock",
-    version,
-    about = "A local, stateful stand-in for the Webex Contact Center API"
-)]
+#[command(name = "wxcc-mock", version, about = "A local, stateful stand-in for the Webex Contact Center API")]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -76,6 +72,10 @@ struct ServeArgs {
     /// A world file to load instead of the embedded default (fixtures/world.json).
     #[arg(long, env = "WXCC_MOCK_WORLD")]
     world: Option<PathBuf>,
+    /// Refuse every request that breaks its schema, even where the real API is lenient
+    /// (capitalised roles, isExtension as a string); see GET /__admin/violations.
+    #[arg(long, env = "WXCC_MOCK_STRICT")]
+    strict: bool,
     /// Webhook attempts after the first.
     #[arg(long, env = "WXCC_MOCK_WEBHOOK_RETRIES", default_value_t = 5)]
     webhook_retries: u32,
@@ -99,8 +99,7 @@ struct ValidateArgs {
 impl ServeArgs {
     fn into_config(self) -> anyhow::Result<Config> {
         let world = match &self.world {
-            Some(path) => World::from_file(path)
-                .with_context(|| format!("loading --world {}", path.display()))?,
+            Some(path) => World::from_file(path).with_context(|| format!("loading --world {}", path.display()))?,
             None => World::default_world(),
         };
         let delivery = DeliveryConfig {
@@ -109,12 +108,7 @@ impl ServeArgs {
             disable_after: self.webhook_disable_after,
             ..DeliveryConfig::default()
         };
-        Ok(Config {
-            host: self.host,
-            port: self.port,
-            world,
-            delivery,
-        })
+        Ok(Config { host: self.host, port: self.port, world, delivery, strict: self.strict })
     }
 }
 
@@ -124,20 +118,15 @@ fn main() -> ExitCode {
         Command::Serve(args) => report(serve(args)),
         Command::Validate(args) => validate(&args),
         Command::Receive(args) => report(runtime().and_then(|rt| rt.block_on(receive(args)))),
-        Command::Listen(args) => report(runtime().and_then(|rt| {
-            rt.block_on(wxcc_mock::tools::listen(
-                &args.base_url,
-                &args.token,
-                &args.client_type,
-            ))
-        })),
+        Command::Listen(args) => report(
+            runtime()
+                .and_then(|rt| rt.block_on(wxcc_mock::tools::listen(&args.base_url, &args.token, &args.client_type))),
+        ),
     }
 }
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
-    Ok(tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?)
+    Ok(tokio::runtime::Builder::new_multi_thread().enable_all().build()?)
 }
 
 fn report(result: anyhow::Result<()>) -> ExitCode {
@@ -171,13 +160,9 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let config = args.into_config()?;
     let runtime = runtime()?;
     runtime.block_on(async move {
-        let (listener, addr) = wxcc_mock::bind(&config)
-            .await
-            .with_context(|| format!("binding {}:{}", config.host, config.port))?;
-        let options = StateOptions {
-            delivery: config.delivery,
-            ..StateOptions::default()
-        };
+        let (listener, addr) =
+            wxcc_mock::bind(&config).await.with_context(|| format!("binding {}:{}", config.host, config.port))?;
+        let options = StateOptions { delivery: config.delivery, strict: config.strict, ..StateOptions::default() };
         let state = AppState::with_clock(config.world, Clock::System, options);
         tracing::info!("listening on http://{addr}");
         wxcc_mock::serve(listener, state, shutdown_signal()).await?;
@@ -211,11 +196,7 @@ async fn shutdown_signal() {
 fn validate(args: &ValidateArgs) -> ExitCode {
     let Some(schema) = SchemaId::from_name(&args.schema) else {
         let names: Vec<&str> = SchemaId::ALL.iter().map(|s| s.name()).collect();
-        eprintln!(
-            "unknown schema '{}'; the schemas are: {}",
-            args.schema,
-            names.join(", ")
-        );
+        eprintln!("unknown schema '{}'; the schemas are: {}", args.schema, names.join(", "));
         return ExitCode::from(2);
     };
     let shown = args.file.display();

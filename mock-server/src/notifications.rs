@@ -96,77 +96,42 @@ pub const CLOSE_IDLE: u16 = 4000;
 
 impl Hub {
     fn lock(&self) -> std::sync::MutexGuard<'_, HubInner> {
-        self.inner
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.inner.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Checks the multi-login rules against open connections and stores the registration.
     /// The error is the diagnostic of a 409.
-    pub fn register(
-        &self,
-        registration: Registration,
-        config: &NotificationConfig,
-    ) -> Result<(), String> {
+    pub fn register(&self, registration: Registration, config: &NotificationConfig) -> Result<(), String> {
         let mut inner = self.lock();
         let open = inner
             .connections
             .get(&registration.agent_id)
-            .map_or(0, |c| {
-                c.iter()
-                    .filter(|c| c.client_type == registration.client_type)
-                    .count()
-            });
-        let limit = if registration.allow_multi_login {
-            config.max_multi_login
-        } else {
-            1
-        };
+            .map_or(0, |c| c.iter().filter(|c| c.client_type == registration.client_type).count());
+        let limit = if registration.allow_multi_login { config.max_multi_login } else { 1 };
         if open >= limit && !registration.force {
             return Err(format!(
                 "The agent already has {open} open connection(s) for clientType {} and allowMultiLogin {} allows {limit}; send force: true to replace {}.",
                 registration.client_type,
                 registration.allow_multi_login,
-                if registration.allow_multi_login {
-                    "the oldest"
-                } else {
-                    "them"
-                }
+                if registration.allow_multi_login { "the oldest" } else { "them" }
             ));
         }
         let now = registration.created_at;
-        inner
-            .registrations
-            .retain(|_, r| now - r.created_at < config.registration_ttl_ms);
-        inner
-            .registrations
-            .insert(registration.subscription_id.clone(), registration);
+        inner.registrations.retain(|_, r| now - r.created_at < config.registration_ttl_ms);
+        inner.registrations.insert(registration.subscription_id.clone(), registration);
         Ok(())
     }
 
     /// Takes a registration for connecting (each URL connects once); `None` if unknown or expired.
-    pub fn take(
-        &self,
-        subscription_id: &str,
-        now: i64,
-        config: &NotificationConfig,
-    ) -> Option<Registration> {
+    pub fn take(&self, subscription_id: &str, now: i64, config: &NotificationConfig) -> Option<Registration> {
         let mut inner = self.lock();
         let registration = inner.registrations.remove(subscription_id)?;
         (now - registration.created_at < config.registration_ttl_ms).then_some(registration)
     }
 
     /// Whether a registration is waiting (for refusing unknown URLs before upgrading).
-    pub fn is_registered(
-        &self,
-        subscription_id: &str,
-        now: i64,
-        config: &NotificationConfig,
-    ) -> bool {
-        self.lock()
-            .registrations
-            .get(subscription_id)
-            .is_some_and(|r| now - r.created_at < config.registration_ttl_ms)
+    pub fn is_registered(&self, subscription_id: &str, now: i64, config: &NotificationConfig) -> bool {
+        self.lock().registrations.get(subscription_id).is_some_and(|r| now - r.created_at < config.registration_ttl_ms)
     }
 
     /// Adds a connection, replacing older ones as the registration's multi-login flags say (they
@@ -180,27 +145,17 @@ impl Hub {
         let mut inner = self.lock();
         inner.next_id += 1;
         let id = inner.next_id;
-        let list = inner
-            .connections
-            .entry(registration.agent_id.clone())
-            .or_default();
+        let list = inner.connections.entry(registration.agent_id.clone()).or_default();
         let same_type: Vec<usize> = list
             .iter()
             .enumerate()
             .filter(|(_, c)| c.client_type == registration.client_type)
             .map(|(i, _)| i)
             .collect();
-        let limit = if registration.allow_multi_login {
-            config.max_multi_login
-        } else {
-            1
-        };
+        let limit = if registration.allow_multi_login { config.max_multi_login } else { 1 };
         if same_type.len() >= limit {
             if !registration.force {
-                return Err(format!(
-                    "too many connections for clientType {}",
-                    registration.client_type
-                ));
+                return Err(format!("too many connections for clientType {}", registration.client_type));
             }
             // Replace the oldest ones (all of them without multi-login) to make room.
             let excess = same_type.len() + 1 - limit;
@@ -209,17 +164,10 @@ impl Hub {
             for index in kicked.into_iter().rev() {
                 let old = list.remove(index);
                 let _ = old.tx.try_send(Outgoing::Text(message.clone()));
-                let _ = old.tx.try_send(Outgoing::Close(
-                    CLOSE_MULTI_LOGIN,
-                    "AGENT_MULTI_LOGIN".into(),
-                ));
+                let _ = old.tx.try_send(Outgoing::Close(CLOSE_MULTI_LOGIN, "AGENT_MULTI_LOGIN".into()));
             }
         }
-        list.push(Connection {
-            id,
-            client_type: registration.client_type.clone(),
-            tx,
-        });
+        list.push(Connection { id, client_type: registration.client_type.clone(), tx });
         Ok(id)
     }
 
@@ -253,11 +201,8 @@ impl Hub {
     /// Open connections per agent id (for `/__admin/state`).
     pub fn connection_counts(&self) -> Vec<(String, usize)> {
         let inner = self.lock();
-        let mut counts: Vec<(String, usize)> = inner
-            .connections
-            .iter()
-            .map(|(agent, list)| (agent.clone(), list.len()))
-            .collect();
+        let mut counts: Vec<(String, usize)> =
+            inner.connections.iter().map(|(agent, list)| (agent.clone(), list.len())).collect();
         counts.sort();
         counts
     }
@@ -384,10 +329,7 @@ pub fn outcome_message(outcome: &Outcome, ctx: &OutcomeContext<'_>) -> Value {
         (Operation::Reload, Some(s), _) => {
             session_fields(&mut data, s);
             data.insert("isExtension".into(), json!(s.is_extension));
-            data.insert(
-                "lastStateChangeReason".into(),
-                json!(s.last_state_change_reason),
-            );
+            data.insert("lastStateChangeReason".into(), json!(s.last_state_change_reason));
             data.insert("isEmergencyModalAlreadyDisplayed".into(), json!(false));
         }
         (Operation::AgentStateChange, Some(s), _) => {
@@ -412,14 +354,7 @@ pub fn outcome_message(outcome: &Outcome, ctx: &OutcomeContext<'_>) -> Value {
             data.insert("agentSessionId".into(), json!(s.agent_session_id));
             data.insert("status".into(), json!("LoggedOut"));
             data.insert("subStatus".into(), json!("LoggedOut"));
-            data.insert(
-                "loggedOutBy".into(),
-                json!(if ctx.by.id == ctx.agent.id {
-                    "SELF"
-                } else {
-                    "SUPERVISOR"
-                }),
-            );
+            data.insert("loggedOutBy".into(), json!(if ctx.by.id == ctx.agent.id { "SELF" } else { "SUPERVISOR" }));
             data.insert("roles".into(), json!(s.roles));
         }
         _ => {}
@@ -431,10 +366,7 @@ pub fn outcome_message(outcome: &Outcome, ctx: &OutcomeContext<'_>) -> Value {
 pub fn buddy_message(ctx: &OutcomeContext<'_>, buddies: &[(Session, String)]) -> Value {
     let Some(me) = ctx.after else {
         let mut data = base("BuddyAgentsRetrieveFailed", ctx);
-        data.insert(
-            "reasonCode".into(),
-            json!(reason_code(reasons::AGENT_NOT_FOUND)),
-        );
+        data.insert("reasonCode".into(), json!(reason_code(reasons::AGENT_NOT_FOUND)));
         data.insert("reason".into(), json!(reasons::AGENT_NOT_FOUND));
         return envelope("BuddyAgents", ctx, Value::Object(data));
     };

@@ -59,10 +59,7 @@ pub struct Ring<T> {
 impl<T> Ring<T> {
     /// An empty ring.
     pub fn new(capacity: usize) -> Ring<T> {
-        Ring {
-            items: VecDeque::with_capacity(capacity.min(1024)),
-            capacity: capacity.max(1),
-        }
+        Ring { items: VecDeque::with_capacity(capacity.min(1024)), capacity: capacity.max(1) }
     }
 
     /// Adds an entry, dropping the oldest if full.
@@ -105,6 +102,8 @@ pub struct StateOptions {
     pub notifications: NotificationConfig,
     /// Where webhooks go (HTTP unless a test says otherwise).
     pub transport: Arc<dyn Transport>,
+    /// Refuse every request that breaks its schema, even where the real API is lenient.
+    pub strict: bool,
 }
 
 impl Default for StateOptions {
@@ -114,8 +113,35 @@ impl Default for StateOptions {
             delivery: DeliveryConfig::default(),
             notifications: NotificationConfig::default(),
             transport: Arc::new(HttpTransport::new()),
+            strict: false,
         }
     }
+}
+
+/// A request that broke its schema, as `/__admin/violations` lists it.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ViolationRecord {
+    /// Epoch ms.
+    pub at: i64,
+    /// The request's method.
+    pub method: String,
+    /// The request's path (and query).
+    pub path: String,
+    /// The response's TrackingID.
+    pub tracking_id: String,
+    /// The schema broken.
+    pub schema: String,
+    /// JSON pointer into the body (empty for a body that is not JSON).
+    pub pointer: String,
+    /// The rule broken (`minLength`, `enum`, ..., or `json`).
+    pub rule: String,
+    /// The message, as the 400 would say it.
+    pub message: String,
+    /// Whether the mock answered anyway (a tolerated deviation, outside --strict).
+    pub accepted: bool,
+    /// The request body, cut to 2 KiB.
+    pub body: String,
 }
 
 /// One decided agent command, as `/__admin/state` shows it.
@@ -161,6 +187,7 @@ struct Inner {
     subscriptions: Arc<Mutex<SubscriptionStore>>,
     hub: Hub,
     dispatcher: Dispatcher,
+    violations: Mutex<Ring<ViolationRecord>>,
 }
 
 /// The mock's state: the loaded world plus everything that changes.
@@ -211,25 +238,20 @@ impl AppState {
             events: Ring::new(options.log_capacity),
         };
         let subscriptions = Arc::new(Mutex::new(SubscriptionStore::default()));
-        let dispatcher = Dispatcher::new(
-            options.delivery.clone(),
-            options.transport.clone(),
-            subscriptions.clone(),
-            clock.clone(),
-        );
+        let dispatcher =
+            Dispatcher::new(options.delivery.clone(), options.transport.clone(), subscriptions.clone(), clock.clone());
         let inner = Inner {
             tokens: Mutex::new(world_tokens(&world)),
             world,
             clock,
-            options,
             agents: Mutex::new(agents),
             subscriptions,
             hub: Hub::default(),
             dispatcher,
+            violations: Mutex::new(Ring::new(options.log_capacity)),
+            options,
         };
-        AppState {
-            inner: Arc::new(inner),
-        }
+        AppState { inner: Arc::new(inner) }
     }
 
     /// The loaded world.
@@ -264,38 +286,15 @@ impl AppState {
     }
 
     /// Mints a token for a world user; `None` if no user has that email.
-    pub fn mint_token(
-        &self,
-        email: &str,
-        scopes: Vec<String>,
-        ttl_seconds: i64,
-    ) -> Option<MintedToken> {
+    pub fn mint_token(&self, email: &str, scopes: Vec<String>, ttl_seconds: i64) -> Option<MintedToken> {
         let world = &self.inner.world;
-        let (org_idx, org) = world
-            .orgs
-            .iter()
-            .enumerate()
-            .find(|(_, o)| o.users.iter().any(|u| u.email.eq_ignore_ascii_case(email)))?;
-        let (user_idx, user) = org
-            .users
-            .iter()
-            .enumerate()
-            .find(|(_, u)| u.email.eq_ignore_ascii_case(email))?;
-        let access_token = format!(
-            "{}_{}_{}",
-            uuid::Uuid::new_v4().simple(),
-            org.cluster,
-            org.id
-        );
-        let expires_at = self
-            .now_ms()
-            .saturating_add(ttl_seconds.saturating_mul(1000));
-        let record = TokenRecord {
-            org: org_idx,
-            user: user_idx,
-            scopes: scopes.clone().into(),
-            expires_at: Some(expires_at),
-        };
+        let (org_idx, org) =
+            world.orgs.iter().enumerate().find(|(_, o)| o.users.iter().any(|u| u.email.eq_ignore_ascii_case(email)))?;
+        let (user_idx, user) = org.users.iter().enumerate().find(|(_, u)| u.email.eq_ignore_ascii_case(email))?;
+        let access_token = format!("{}_{}_{}", uuid::Uuid::new_v4().simple(), org.cluster, org.id);
+        let expires_at = self.now_ms().saturating_add(ttl_seconds.saturating_mul(1000));
+        let record =
+            TokenRecord { org: org_idx, user: user_idx, scopes: scopes.clone().into(), expires_at: Some(expires_at) };
         lock(&self.inner.tokens).insert(access_token.clone(), record);
         Some(MintedToken {
             access_token,
@@ -328,11 +327,7 @@ impl AppState {
             Command::Login(login) if login.device_type.as_deref() != Some("BROWSER") => store
                 .sessions
                 .values()
-                .find(|s| {
-                    s.org_id == org.id
-                        && s.agent_id != target.id
-                        && s.dial_number == login.dial_number
-                })
+                .find(|s| s.org_id == org.id && s.agent_id != target.id && s.dial_number == login.dial_number)
                 .map(|s| s.email.clone()),
             _ => None,
         };
@@ -399,13 +394,7 @@ impl AppState {
             };
             for name in events::names_for(event, sub) {
                 let id = uuid::Uuid::new_v4().to_string();
-                let job = envelope.job(
-                    &sub.destination_url,
-                    &id,
-                    name,
-                    &events::data_for(event, name),
-                    now,
-                );
+                let job = envelope.job(&sub.destination_url, &id, name, &events::data_for(event, name), now);
                 self.inner.dispatcher.enqueue(job);
             }
         }
@@ -413,13 +402,7 @@ impl AppState {
 
     /// Answers `POST /v1/agents/buddyList`: pushes the org's other logged-in agents (optionally
     /// only those in `state`) to the caller's websockets.
-    pub fn buddy_list(
-        &self,
-        org_idx: usize,
-        caller: &User,
-        state: Option<SubStatus>,
-        tracking_id: &str,
-    ) {
+    pub fn buddy_list(&self, org_idx: usize, caller: &User, state: Option<SubStatus>, tracking_id: &str) {
         let org = &self.inner.world.orgs[org_idx];
         let store = lock(&self.inner.agents);
         let me = store.sessions.get(&caller.id).cloned();
@@ -429,10 +412,11 @@ impl AppState {
             .filter(|s| s.org_id == org.id && s.agent_id != caller.id)
             .filter(|s| state.is_none_or(|wanted| s.sub_status == wanted))
             .map(|s| {
-                let name = org.users.iter().find(|u| u.id == s.agent_id).map_or_else(
-                    || s.email.clone(),
-                    |u| format!("{} {}", u.first_name, u.last_name),
-                );
+                let name = org
+                    .users
+                    .iter()
+                    .find(|u| u.id == s.agent_id)
+                    .map_or_else(|| s.email.clone(), |u| format!("{} {}", u.first_name, u.last_name));
                 (s.clone(), name)
             })
             .collect();
@@ -464,6 +448,32 @@ impl AppState {
         &self.inner.dispatcher
     }
 
+    /// Whether off-contract requests are refused even where the real API is lenient.
+    pub fn strict(&self) -> bool {
+        self.inner.options.strict
+    }
+
+    /// Records contract violations of one request.
+    pub fn record_violations(&self, records: impl IntoIterator<Item = ViolationRecord>) {
+        let mut log = lock(&self.inner.violations);
+        for record in records {
+            log.push(record);
+        }
+    }
+
+    /// Every recorded violation, oldest first.
+    pub fn violations(&self) -> Vec<ViolationRecord> {
+        let log = lock(&self.inner.violations);
+        let mut all: Vec<ViolationRecord> = log.newest_first().cloned().collect();
+        all.reverse();
+        all
+    }
+
+    /// Forgets every recorded violation.
+    pub fn clear_violations(&self) {
+        lock(&self.inner.violations).clear();
+    }
+
     /// The session of an agent, if logged in.
     pub fn session(&self, agent_id: &str) -> Option<Session> {
         lock(&self.inner.agents).sessions.get(agent_id).cloned()
@@ -485,6 +495,7 @@ impl AppState {
         *lock(&self.inner.subscriptions) = SubscriptionStore::default();
         self.inner.hub.clear();
         self.inner.dispatcher.clear();
+        self.clear_violations();
     }
 
     /// The world and the live state, for `GET /__admin/state`.
@@ -545,18 +556,10 @@ fn world_tokens(world: &World) -> HashMap<String, TokenRecord> {
     let mut tokens = HashMap::new();
     for spec in &world.tokens {
         let found = world.orgs.iter().enumerate().find_map(|(oi, o)| {
-            o.users
-                .iter()
-                .position(|u| u.email.eq_ignore_ascii_case(&spec.email))
-                .map(|ui| (oi, ui))
+            o.users.iter().position(|u| u.email.eq_ignore_ascii_case(&spec.email)).map(|ui| (oi, ui))
         });
         if let Some((org, user)) = found {
-            let record = TokenRecord {
-                org,
-                user,
-                scopes: spec.scopes.clone().into(),
-                expires_at: spec.expires_at,
-            };
+            let record = TokenRecord { org, user, scopes: spec.scopes.clone().into(), expires_at: spec.expires_at };
             tokens.insert(spec.access_token.clone(), record);
         }
     }
@@ -573,37 +576,23 @@ mod tests {
         for i in 0..5 {
             ring.push(i);
         }
-        assert_eq!(
-            ring.newest_first().copied().collect::<Vec<_>>(),
-            vec![4, 3, 2]
-        );
+        assert_eq!(ring.newest_first().copied().collect::<Vec<_>>(), vec![4, 3, 2]);
     }
 
     #[test]
     fn minted_tokens_expire_on_the_clock() {
         let clock = Clock::manual(1_000_000);
-        let state = AppState::with_clock(
-            World::default_world(),
-            clock.clone(),
-            StateOptions::default(),
-        );
-        let minted = state
-            .mint_token("agent2@wxcc.example", vec!["cjp:user".into()], 60)
-            .expect("user");
+        let state = AppState::with_clock(World::default_world(), clock.clone(), StateOptions::default());
+        let minted = state.mint_token("agent2@wxcc.example", vec!["cjp:user".into()], 60).expect("user");
         assert!(state.identify(&minted.access_token).is_ok());
         clock.advance_ms(60_000);
-        assert!(matches!(
-            state.identify(&minted.access_token),
-            Err(AuthFailure::BadToken(_))
-        ));
+        assert!(matches!(state.identify(&minted.access_token), Err(AuthFailure::BadToken(_))));
     }
 
     #[test]
     fn reset_forgets_minted_tokens_but_keeps_world_tokens() {
         let state = AppState::new(World::default_world());
-        let minted = state
-            .mint_token("agent2@wxcc.example", vec![], 60)
-            .expect("user");
+        let minted = state.mint_token("agent2@wxcc.example", vec![], 60).expect("user");
         state.reset();
         assert!(state.identify(&minted.access_token).is_err());
         let world_token = state.world().tokens[0].access_token.clone();

@@ -194,37 +194,20 @@ impl SubscriptionStore {
 
     /// One subscription of `org_id` in `version`'s namespace.
     pub fn get(&self, org_id: &str, version: ApiVersion, id: &str) -> Option<&Subscription> {
-        self.by_id
-            .get(id)
-            .filter(|s| s.org_id == org_id && s.version == version)
+        self.by_id.get(id).filter(|s| s.org_id == org_id && s.version == version)
     }
 
     /// The org's subscriptions in one namespace (oldest first) and the org's total across all.
     pub fn list(&self, org_id: &str, version: ApiVersion) -> (Vec<Subscription>, usize) {
-        let mut all: Vec<&Subscription> =
-            self.by_id.values().filter(|s| s.org_id == org_id).collect();
+        let mut all: Vec<&Subscription> = self.by_id.values().filter(|s| s.org_id == org_id).collect();
         all.sort_by_key(|s| s.seq);
         let total = all.len();
-        (
-            all.into_iter()
-                .filter(|s| s.version == version)
-                .cloned()
-                .collect(),
-            total,
-        )
+        (all.into_iter().filter(|s| s.version == version).cloned().collect(), total)
     }
 
     /// Applies a patch; `None` if there is no such subscription.
-    pub fn update(
-        &mut self,
-        w: Write<'_>,
-        id: &str,
-        patch: SubscriptionPatch,
-    ) -> Option<Subscription> {
-        let sub = self
-            .by_id
-            .get_mut(id)
-            .filter(|s| s.org_id == w.org_id && s.version == w.version)?;
+    pub fn update(&mut self, w: Write<'_>, id: &str, patch: SubscriptionPatch) -> Option<Subscription> {
+        let sub = self.by_id.get_mut(id).filter(|s| s.org_id == w.org_id && s.version == w.version)?;
         if let Some(d) = patch.description {
             sub.description = Some(d);
         }
@@ -268,11 +251,8 @@ impl SubscriptionStore {
 
     /// Active subscriptions of `org_id`, oldest first.
     pub fn active_in(&self, org_id: &str) -> Vec<&Subscription> {
-        let mut subs: Vec<&Subscription> = self
-            .by_id
-            .values()
-            .filter(|s| s.org_id == org_id && s.status == Status::Active)
-            .collect();
+        let mut subs: Vec<&Subscription> =
+            self.by_id.values().filter(|s| s.org_id == org_id && s.status == Status::Active).collect();
         subs.sort_by_key(|s| s.seq);
         subs
     }
@@ -304,20 +284,11 @@ pub fn check_destination_url(raw: &str) -> Result<(), String> {
         }
         let is_domain = matches!(url.host(), Some(url::Host::Domain(_)));
         let tld = host.rsplit('.').next().unwrap_or_default();
-        if !is_domain
-            || !host.contains('.')
-            || tld.len() < 2
-            || !tld.chars().all(|c| c.is_ascii_alphabetic())
-        {
-            return Err(format!(
-                "must name a host on a top-level domain such as .com (got {host})"
-            ));
+        if !is_domain || !host.contains('.') || tld.len() < 2 || !tld.chars().all(|c| c.is_ascii_alphabetic()) {
+            return Err(format!("must name a host on a top-level domain such as .com (got {host})"));
         }
     } else if !matches!(url.scheme(), "http" | "https") {
-        return Err(format!(
-            "must use https or, for loopback, http (got {})",
-            url.scheme()
-        ));
+        return Err(format!("must use https or, for loopback, http (got {})", url.scheme()));
     }
     if !url.username().is_empty() || url.password().is_some() {
         return Err("must not contain userinfo (user:password@)".into());
@@ -370,12 +341,7 @@ mod tests {
     #[test]
     fn lookups_never_cross_organisations() {
         let mut store = SubscriptionStore::default();
-        let w = Write {
-            org_id: "org-a",
-            version: ApiVersion::V1,
-            by: "a@x.example",
-            now: 1,
-        };
+        let w = Write { org_id: "org-a", version: ApiVersion::V1, by: "a@x.example", now: 1 };
         let sub = store.create(
             w,
             NewSubscription {
@@ -389,15 +355,8 @@ mod tests {
         );
         assert!(store.get("org-b", ApiVersion::V1, &sub.id).is_none());
         assert!(!store.delete("org-b", ApiVersion::V1, &sub.id));
-        let other = Write {
-            org_id: "org-b",
-            ..w
-        };
-        assert!(
-            store
-                .update(other, &sub.id, SubscriptionPatch::default())
-                .is_none()
-        );
+        let other = Write { org_id: "org-b", ..w };
+        assert!(store.update(other, &sub.id, SubscriptionPatch::default()).is_none());
         assert_eq!(store.list("org-b", ApiVersion::V1).1, 0);
         assert_eq!(store.list("org-a", ApiVersion::V1).1, 1);
     }

@@ -33,10 +33,7 @@ pub fn describe_delivery(headers: &HeaderMap, raw: &[u8], secret: Option<&str>) 
     );
     if let Some(stamp) = header("x-webexcc-timestamp") {
         let matches = stamp.parse::<i64>().ok() == body["comciscotimestamp"].as_i64();
-        line.push_str(&format!(
-            " timestamp={stamp}{}",
-            if matches { "" } else { " (DIFFERS FROM BODY)" }
-        ));
+        line.push_str(&format!(" timestamp={stamp}{}", if matches { "" } else { " (DIFFERS FROM BODY)" }));
     }
     if let Some(version) = header("x-webexcc-webhook-version") {
         line.push_str(&format!(" version={version}"));
@@ -59,55 +56,32 @@ pub async fn receive(
         let secret = secret.clone();
         let failures = failures.clone();
         async move {
-            let failing = failures
-                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
-                .is_ok();
-            let status = if failing {
-                StatusCode::INTERNAL_SERVER_ERROR
-            } else {
-                StatusCode::OK
-            };
-            println!(
-                "{} -> {}",
-                describe_delivery(&headers, &raw, secret.as_deref()),
-                status.as_u16()
-            );
+            let failing = failures.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1)).is_ok();
+            let status = if failing { StatusCode::INTERNAL_SERVER_ERROR } else { StatusCode::OK };
+            println!("{} -> {}", describe_delivery(&headers, &raw, secret.as_deref()), status.as_u16());
             status
         }
     };
     let app = axum::Router::new().fallback(axum::routing::post(handler));
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await
+    axum::serve(listener, app).with_graceful_shutdown(shutdown).await
 }
 
 /// Subscribes `token`'s agent to notifications at `base_url` and prints every message (but
 /// keepalives) until the socket closes. Sends a keepalive every 4 s.
 pub async fn listen(base_url: &str, token: &str, client_type: &str) -> anyhow::Result<()> {
     let client = reqwest::Client::new();
-    let body =
-        json!({"clientType": client_type, "isKeepAliveEnabled": true, "allowMultiLogin": true});
+    let body = json!({"clientType": client_type, "isKeepAliveEnabled": true, "allowMultiLogin": true});
     let response = client
-        .post(format!(
-            "{}/v1/notification/subscribe",
-            base_url.trim_end_matches('/')
-        ))
+        .post(format!("{}/v1/notification/subscribe", base_url.trim_end_matches('/')))
         .bearer_auth(token)
         .json(&body)
         .send()
         .await?;
     let status = response.status();
-    let diagnostic = response
-        .headers()
-        .get("x-wxcc-mock-diagnostic")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
+    let diagnostic = response.headers().get("x-wxcc-mock-diagnostic").and_then(|v| v.to_str().ok()).map(str::to_owned);
     let answer: Value = response.json().await.unwrap_or(Value::Null);
     if !status.is_success() {
-        anyhow::bail!(
-            "subscribe answered {status}: {}",
-            diagnostic.unwrap_or_else(|| answer.to_string())
-        );
+        anyhow::bail!("subscribe answered {status}: {}", diagnostic.unwrap_or_else(|| answer.to_string()));
     }
     let url = answer["webSocketUrl"].as_str().unwrap_or_default();
     let (socket, _) = tokio_tungstenite::connect_async(url).await?;
@@ -146,15 +120,9 @@ mod tests {
         let raw = br#"{"type":"agent:login","id":"e1","source":"/com/cisco/wxcc/s1","data":{}}"#;
         let mut headers = HeaderMap::new();
         assert!(describe_delivery(&headers, raw, Some("k")).contains("signature=MISSING"));
-        headers.insert(
-            "x-webexcc-signature",
-            sign("k", raw).parse().expect("header"),
-        );
+        headers.insert("x-webexcc-signature", sign("k", raw).parse().expect("header"));
         let line = describe_delivery(&headers, raw, Some("k"));
-        assert!(
-            line.starts_with("agent:login id=e1 source=/com/cisco/wxcc/s1 signature=valid"),
-            "{line}"
-        );
+        assert!(line.starts_with("agent:login id=e1 source=/com/cisco/wxcc/s1 signature=valid"), "{line}");
         assert!(describe_delivery(&headers, raw, Some("other")).contains("signature=INVALID"));
         headers.insert("x-webexcc-timestamp", "5".parse().expect("header"));
         assert!(describe_delivery(&headers, raw, Some("k")).contains("(DIFFERS FROM BODY)"));

@@ -179,10 +179,8 @@ impl World {
 
     /// Reads and checks a world file.
     pub fn from_file(path: &Path) -> Result<World, WorldError> {
-        let text = std::fs::read_to_string(path).map_err(|source| WorldError::Io {
-            path: path.display().to_string(),
-            source,
-        })?;
+        let text = std::fs::read_to_string(path)
+            .map_err(|source| WorldError::Io { path: path.display().to_string(), source })?;
         World::from_json(&text)
     }
 
@@ -193,12 +191,9 @@ impl World {
 
     /// Finds a user by email (case-insensitive), with their organisation.
     pub fn user_by_email(&self, email: &str) -> Option<(&Org, &User)> {
-        self.orgs.iter().find_map(|org| {
-            org.users
-                .iter()
-                .find(|u| u.email.eq_ignore_ascii_case(email))
-                .map(|u| (org, u))
-        })
+        self.orgs
+            .iter()
+            .find_map(|org| org.users.iter().find(|u| u.email.eq_ignore_ascii_case(email)).map(|u| (org, u)))
     }
 
     /// Finds an organisation by id.
@@ -218,20 +213,14 @@ impl World {
                 return bad(format!("org id {} appears twice", org.id));
             }
             if org.cluster.is_empty() || !org.cluster.chars().all(|c| c.is_ascii_alphanumeric()) {
-                return bad(format!(
-                    "org {}: cluster must be letters and digits",
-                    org.id
-                ));
+                return bad(format!("org {}: cluster must be letters and digits", org.id));
             }
             if org.aux_codes.iter().filter(|a| a.is_default).count() > 1 {
                 return bad(format!("org {}: more than one default idle code", org.id));
             }
             for team in &org.teams {
                 if !org.sites.iter().any(|s| s.id == team.site_id) {
-                    return bad(format!(
-                        "team {} names unknown site {}",
-                        team.id, team.site_id
-                    ));
+                    return bad(format!("team {} names unknown site {}", team.id, team.site_id));
                 }
             }
             for user in &org.users {
@@ -252,10 +241,7 @@ impl World {
             let expected_suffix = format!("_{}_{}", org.cluster, org.id);
             let opaque = token.access_token.strip_suffix(&expected_suffix);
             if opaque.is_none_or(|o| o.is_empty() || o.contains('_')) {
-                return bad(format!(
-                    "token {} must have the shape <opaque>{expected_suffix}",
-                    token.access_token
-                ));
+                return bad(format!("token {} must have the shape <opaque>{expected_suffix}", token.access_token));
             }
         }
         Ok(())
@@ -273,9 +259,7 @@ mod tests {
         let forum = world
             .tokens
             .iter()
-            .find(|t| {
-                t.email == "agent1@wxcc.example" && t.scopes.iter().any(|s| s == "cjp:config_write")
-            })
+            .find(|t| t.email == "agent1@wxcc.example" && t.scopes.iter().any(|s| s == "cjp:config_write"))
             .expect("the forum-case token");
         let (_, user) = world.user_by_email(&forum.email).expect("user");
         assert!(!user.has_any_role(&[roles::CC_ADMIN, roles::FULL_ADMIN]));

@@ -34,9 +34,8 @@ fn lines(reader: impl std::io::Read + Send + 'static) -> mpsc::Receiver<String> 
 /// Waits for a line containing `marker` and returns what follows it.
 fn wait_for(lines: &mpsc::Receiver<String>, marker: &str) -> String {
     loop {
-        let line = lines
-            .recv_timeout(Duration::from_secs(30))
-            .unwrap_or_else(|_| panic!("no line with {marker:?} in time"));
+        let line =
+            lines.recv_timeout(Duration::from_secs(30)).unwrap_or_else(|_| panic!("no line with {marker:?} in time"));
         if let Some(rest) = line.split(marker).nth(1) {
             return rest.to_owned();
         }
@@ -45,21 +44,14 @@ fn wait_for(lines: &mpsc::Receiver<String>, marker: &str) -> String {
 
 fn spawn(args: &[&str], env: &[(&str, &str)]) -> Running {
     let mut command = binary();
-    command
-        .args(args)
-        .stderr(Stdio::piped())
-        .stdout(Stdio::piped());
+    command.args(args).stderr(Stdio::piped()).stdout(Stdio::piped());
     for (k, v) in env {
         command.env(k, v);
     }
     let mut child = command.spawn().expect("spawn wxcc-mock");
     let stderr = lines(child.stderr.take().expect("stderr"));
     let stdout = lines(child.stdout.take().expect("stdout"));
-    Running {
-        child,
-        stderr,
-        stdout,
-    }
+    Running { child, stderr, stdout }
 }
 
 /// Starts `serve` on port 0 and returns it with the address it logged.
@@ -74,10 +66,7 @@ fn start(extra: &[&str], env: &[(&str, &str)]) -> (Child, String, mpsc::Receiver
 
 fn stop(mut child: Child) -> std::process::ExitStatus {
     let pid = child.id().to_string();
-    let killed = Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .expect("kill");
+    let killed = Command::new("kill").args(["-TERM", &pid]).status().expect("kill");
     assert!(killed.success());
     child.wait().expect("wait")
 }
@@ -85,9 +74,7 @@ fn stop(mut child: Child) -> std::process::ExitStatus {
 #[tokio::test]
 async fn serve_logs_its_address_answers_and_stops_cleanly_on_sigterm() {
     let (child, addr, lines) = start(&[], &[]);
-    let health = reqwest::get(format!("http://{addr}/__admin/health"))
-        .await
-        .expect("health");
+    let health = reqwest::get(format!("http://{addr}/__admin/health")).await.expect("health");
     assert_eq!(health.status().as_u16(), 200);
     let status = stop(child);
     assert!(status.success(), "exit status {status:?}");
@@ -102,16 +89,9 @@ async fn serve_loads_another_world_from_a_file_named_by_an_env_var() {
     world["orgs"][0]["name"] = serde_json::json!("Renamed Org");
     let path = std::env::temp_dir().join(format!("wxcc-world-{}.json", std::process::id()));
     std::fs::write(&path, world.to_string()).expect("write world");
-    let (child, addr, _) = start(
-        &[],
-        &[("WXCC_MOCK_WORLD", path.to_str().expect("utf-8 path"))],
-    );
-    let state: serde_json::Value = reqwest::get(format!("http://{addr}/__admin/state"))
-        .await
-        .expect("state")
-        .json()
-        .await
-        .expect("json");
+    let (child, addr, _) = start(&[], &[("WXCC_MOCK_WORLD", path.to_str().expect("utf-8 path"))]);
+    let state: serde_json::Value =
+        reqwest::get(format!("http://{addr}/__admin/state")).await.expect("state").json().await.expect("json");
     assert_eq!(state["orgs"][0]["name"], "Renamed Org");
     assert!(stop(child).success());
     let _ = std::fs::remove_file(path);
@@ -120,16 +100,9 @@ async fn serve_loads_another_world_from_a_file_named_by_an_env_var() {
 #[test]
 fn serve_refuses_an_inconsistent_world_with_a_clear_message() {
     let path = std::env::temp_dir().join(format!("wxcc-bad-world-{}.json", std::process::id()));
-    std::fs::write(
-        &path,
-        r#"{"orgs": [{"id": "not-a-uuid", "name": "x", "cluster": "P0A1", "users": []}]}"#,
-    )
-    .expect("write");
-    let out = binary()
-        .args(["serve", "--port", "0", "--world"])
-        .arg(&path)
-        .output()
-        .expect("run");
+    std::fs::write(&path, r#"{"orgs": [{"id": "not-a-uuid", "name": "x", "cluster": "P0A1", "users": []}]}"#)
+        .expect("write");
+    let out = binary().args(["serve", "--port", "0", "--world"]).arg(&path).output().expect("run");
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("not a uuid"), "{stderr}");
@@ -145,60 +118,35 @@ fn validate(schema: &str, document: &str) -> (i32, String) {
         .spawn()
         .expect("spawn");
     // The binary may exit before reading (unknown schema): a broken pipe is fine then.
-    let _ = child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(document.as_bytes());
+    let _ = child.stdin.take().expect("stdin").write_all(document.as_bytes());
     let out = child.wait_with_output().expect("wait");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     (out.status.code().unwrap_or(-1), text)
 }
 
 #[test]
 fn validate_exits_0_for_a_valid_document() {
-    let body =
-        r#"{"name":"crm1","eventTypes":["agent:login"],"destinationUrl":"https://x.example/h"}"#;
+    let body = r#"{"name":"crm1","eventTypes":["agent:login"],"destinationUrl":"https://x.example/h"}"#;
     let (code, text) = validate("subscription-create-request", body);
     assert_eq!(code, 0, "{text}");
-    assert!(
-        text.contains("valid against subscription-create-request"),
-        "{text}"
-    );
+    assert!(text.contains("valid against subscription-create-request"), "{text}");
 }
 
 #[test]
 fn validate_exits_1_and_names_each_pointer_for_an_invalid_document() {
-    let body =
-        r#"{"name":"crm","eventTypes":[],"destinationUrl":"https://x.example/h","secret":"12345"}"#;
+    let body = r#"{"name":"crm","eventTypes":[],"destinationUrl":"https://x.example/h","secret":"12345"}"#;
     let (code, text) = validate("subscription-create-request", body);
     assert_eq!(code, 1, "{text}");
-    assert!(
-        text.contains("-: /secret: must be at least 32 characters [minLength]"),
-        "{text}"
-    );
-    assert!(
-        text.contains("-: /name: must be at least 4 characters"),
-        "{text}"
-    );
-    assert!(
-        text.contains("-: /eventTypes: must have at least 1 item"),
-        "{text}"
-    );
+    assert!(text.contains("-: /secret: must be at least 32 characters [minLength]"), "{text}");
+    assert!(text.contains("-: /name: must be at least 4 characters"), "{text}");
+    assert!(text.contains("-: /eventTypes: must have at least 1 item"), "{text}");
 }
 
 #[test]
 fn validate_exits_2_for_an_unknown_schema_or_a_non_json_file() {
     let (code, text) = validate("no-such-schema", "{}");
     assert_eq!(code, 2);
-    assert!(
-        text.contains("agent-login-request"),
-        "lists the schemas: {text}"
-    );
+    assert!(text.contains("agent-login-request"), "lists the schemas: {text}");
     let (code, text) = validate("agent-login-request", "{oops");
     assert_eq!(code, 2);
     assert!(text.contains("not JSON"), "{text}");
@@ -210,13 +158,9 @@ async fn the_readme_tour_shows_results_on_a_listener_and_signed_webhooks_at_a_re
     let secret = "0123456789abcdef0123456789abcdef";
     let receiver = spawn(&["receive", "--port", "0", "--secret", secret], &[]);
     let hook = wait_for(&receiver.stderr, "receiving webhooks on ");
-    let world: serde_json::Value =
-        serde_json::from_str(include_str!("../../fixtures/world.json")).expect("world");
+    let world: serde_json::Value = serde_json::from_str(include_str!("../../fixtures/world.json")).expect("world");
     let org = world["orgs"][0]["id"].as_str().expect("org id").to_owned();
-    let team = world["orgs"][0]["teams"][1]["id"]
-        .as_str()
-        .expect("team")
-        .to_owned();
+    let team = world["orgs"][0]["teams"][1]["id"].as_str().expect("team").to_owned();
     let agent = format!("agent2_P0A1_{org}");
     let admin = format!("admin-full_P0A1_{org}");
     let base = format!("http://{addr}");
@@ -236,13 +180,8 @@ async fn the_readme_tour_shows_results_on_a_listener_and_signed_webhooks_at_a_re
         .expect("create");
     assert_eq!(created.status().as_u16(), 201);
     let login = json!({"dialNumber": "1002", "teamId": team, "roles": ["agent"], "deviceType": "EXTENSION"});
-    let accepted = client
-        .post(format!("{base}/v1/agents/login"))
-        .bearer_auth(&agent)
-        .json(&login)
-        .send()
-        .await
-        .expect("login");
+    let accepted =
+        client.post(format!("{base}/v1/agents/login")).bearer_auth(&agent).json(&login).send().await.expect("login");
     assert_eq!(accepted.status().as_u16(), 202);
 
     let message = wait_for(&listener.stdout, "\"type\":\"StationLogin\"");

@@ -122,19 +122,8 @@ schemas! {
 
 /// The v2 resource versions and the event types each offers (`GET /v2/event-types`).
 pub const RESOURCE_VERSIONS: &[(&str, &[&str])] = &[
-    (
-        "agent:1.0.0",
-        &["agent:login", "agent:logout", "agent:state_change"],
-    ),
-    (
-        "agent:2.0.0",
-        &[
-            "agent:login",
-            "agent:logout",
-            "agent:channel_state_change",
-            "agent:channelType_state_change",
-        ],
-    ),
+    ("agent:1.0.0", &["agent:login", "agent:logout", "agent:state_change"]),
+    ("agent:2.0.0", &["agent:login", "agent:logout", "agent:channel_state_change", "agent:channelType_state_change"]),
     (
         "task:1.0.0",
         &[
@@ -154,19 +143,13 @@ pub const RESOURCE_VERSIONS: &[(&str, &[&str])] = &[
             "task:origin-updated",
         ],
     ),
-    (
-        "task-message:1.0.0",
-        &["task-message:appended", "task-message:append-failed"],
-    ),
+    ("task-message:1.0.0", &["task-message:appended", "task-message:append-failed"]),
     ("capture:1.0.0", &["capture:available"]),
 ];
 
 /// The event types a v2 `resourceVersion` offers; `None` for an unknown version.
 pub fn event_types_of(resource_version: &str) -> Option<&'static [&'static str]> {
-    RESOURCE_VERSIONS
-        .iter()
-        .find(|(v, _)| *v == resource_version)
-        .map(|(_, names)| *names)
+    RESOURCE_VERSIONS.iter().find(|(v, _)| *v == resource_version).map(|(_, names)| *names)
 }
 
 impl SchemaId {
@@ -206,11 +189,7 @@ pub struct Violation {
 
 impl fmt::Display for Violation {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let pointer = if self.pointer.is_empty() {
-            "/"
-        } else {
-            &self.pointer
-        };
+        let pointer = if self.pointer.is_empty() { "/" } else { &self.pointer };
         write!(f, "{pointer}: {}", self.message)
     }
 }
@@ -225,16 +204,11 @@ static COMPILED: LazyLock<Compiled> = LazyLock::new(|| {
     let documents: Vec<Value> = SchemaId::ALL
         .iter()
         .map(|id| {
-            serde_json::from_str(id.source())
-                .unwrap_or_else(|e| panic!("schemas/json/{id}.json is not JSON: {e}"))
+            serde_json::from_str(id.source()).unwrap_or_else(|e| panic!("schemas/json/{id}.json is not JSON: {e}"))
         })
         .collect();
     let registry = jsonschema::Registry::new()
-        .extend(
-            SchemaId::ALL
-                .iter()
-                .map(|id| (id.uri(), documents[*id as usize].clone())),
-        )
+        .extend(SchemaId::ALL.iter().map(|id| (id.uri(), documents[*id as usize].clone())))
         .and_then(|builder| builder.prepare())
         .unwrap_or_else(|e| panic!("the schema registry does not build: {e}"));
     let validators = SchemaId::ALL
@@ -247,10 +221,7 @@ static COMPILED: LazyLock<Compiled> = LazyLock::new(|| {
                 .unwrap_or_else(|e| panic!("schemas/json/{id}.json does not compile: {e}"))
         })
         .collect();
-    Compiled {
-        documents,
-        validators,
-    }
+    Compiled { documents, validators }
 });
 
 /// Compiles every schema now rather than on first use (call it at start-up).
@@ -264,8 +235,7 @@ pub fn validate(id: SchemaId, instance: &Value) -> Result<(), Vec<Violation>> {
     if validator.is_valid(instance) {
         return Ok(());
     }
-    let mut violations: Vec<Violation> =
-        validator.iter_errors(instance).flat_map(describe).collect();
+    let mut violations: Vec<Violation> = validator.iter_errors(instance).flat_map(describe).collect();
     violations.sort_by(|a, b| a.pointer.cmp(&b.pointer).then(a.message.cmp(&b.message)));
     violations.dedup();
     Err(violations)
@@ -277,12 +247,7 @@ pub fn event_types_v1() -> &'static [String] {
     static NAMES: LazyLock<Vec<String>> = LazyLock::new(|| {
         SchemaId::Common.document()["$defs"]["eventTypeV1"]["enum"]
             .as_array()
-            .map(|values| {
-                values
-                    .iter()
-                    .filter_map(|v| v.as_str().map(str::to_owned))
-                    .collect()
-            })
+            .map(|values| values.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect())
             .unwrap_or_default()
     });
     &NAMES
@@ -290,19 +255,11 @@ pub fn event_types_v1() -> &'static [String] {
 
 fn describe(error: jsonschema::ValidationError<'_>) -> Vec<Violation> {
     let pointer = error.instance_path().as_str().to_owned();
-    let one = |rule: &str, message: String| {
-        vec![Violation {
-            pointer: pointer.clone(),
-            rule: rule.to_owned(),
-            message,
-        }]
-    };
+    let one =
+        |rule: &str, message: String| vec![Violation { pointer: pointer.clone(), rule: rule.to_owned(), message }];
     match error.kind() {
         ValidationErrorKind::Required { property } => {
-            let name = property
-                .as_str()
-                .map(str::to_owned)
-                .unwrap_or_else(|| property.to_string());
+            let name = property.as_str().map(str::to_owned).unwrap_or_else(|| property.to_string());
             vec![Violation {
                 pointer: format!("{pointer}/{}", escape_pointer(&name)),
                 rule: "required".into(),
@@ -318,38 +275,28 @@ fn describe(error: jsonschema::ValidationError<'_>) -> Vec<Violation> {
                 message: "is not an allowed property".into(),
             })
             .collect(),
-        ValidationErrorKind::MinLength { limit } => one(
-            "minLength",
-            format!("must be at least {limit} character{}", plural(*limit)),
-        ),
-        ValidationErrorKind::MaxLength { limit } => one(
-            "maxLength",
-            format!("must be at most {limit} character{}", plural(*limit)),
-        ),
-        ValidationErrorKind::MinItems { limit } => one(
-            "minItems",
-            format!("must have at least {limit} item{}", plural(*limit)),
-        ),
-        ValidationErrorKind::MaxItems { limit } => one(
-            "maxItems",
-            format!("must have at most {limit} item{}", plural(*limit)),
-        ),
+        ValidationErrorKind::MinLength { limit } => {
+            one("minLength", format!("must be at least {limit} character{}", plural(*limit)))
+        }
+        ValidationErrorKind::MaxLength { limit } => {
+            one("maxLength", format!("must be at most {limit} character{}", plural(*limit)))
+        }
+        ValidationErrorKind::MinItems { limit } => {
+            one("minItems", format!("must have at least {limit} item{}", plural(*limit)))
+        }
+        ValidationErrorKind::MaxItems { limit } => {
+            one("maxItems", format!("must have at most {limit} item{}", plural(*limit)))
+        }
         ValidationErrorKind::Type { kind } => {
             let expected = match kind {
                 TypeKind::Single(t) => t.to_string(),
-                TypeKind::Multiple(set) => set
-                    .iter()
-                    .map(|t| t.to_string())
-                    .collect::<Vec<_>>()
-                    .join(" or "),
+                TypeKind::Multiple(set) => set.iter().map(|t| t.to_string()).collect::<Vec<_>>().join(" or "),
             };
             one("type", format!("must be of type {expected}"))
         }
         ValidationErrorKind::Enum { options } => {
-            let all: Vec<String> = options
-                .as_array()
-                .map(|o| o.iter().map(Value::to_string).collect())
-                .unwrap_or_default();
+            let all: Vec<String> =
+                options.as_array().map(|o| o.iter().map(Value::to_string).collect()).unwrap_or_default();
             let message = if all.len() <= 6 {
                 format!("must be one of {}", all.join(", "))
             } else {
@@ -362,25 +309,13 @@ fn describe(error: jsonschema::ValidationError<'_>) -> Vec<Violation> {
             };
             one("enum", message)
         }
-        ValidationErrorKind::Constant { expected_value } => {
-            one("const", format!("must be {expected_value}"))
-        }
-        ValidationErrorKind::Format { format } => {
-            one("format", format!("must be a valid {format}"))
-        }
-        ValidationErrorKind::Pattern { pattern } => {
-            one("pattern", format!("must match the pattern {pattern}"))
-        }
+        ValidationErrorKind::Constant { expected_value } => one("const", format!("must be {expected_value}")),
+        ValidationErrorKind::Format { format } => one("format", format!("must be a valid {format}")),
+        ValidationErrorKind::Pattern { pattern } => one("pattern", format!("must match the pattern {pattern}")),
         ValidationErrorKind::FalseSchema => one("false", "is not allowed here".into()),
-        ValidationErrorKind::Minimum { limit } => {
-            one("minimum", format!("must be at least {limit}"))
-        }
-        ValidationErrorKind::Maximum { limit } => {
-            one("maximum", format!("must be at most {limit}"))
-        }
-        ValidationErrorKind::UniqueItems => {
-            one("uniqueItems", "must not contain duplicates".into())
-        }
+        ValidationErrorKind::Minimum { limit } => one("minimum", format!("must be at least {limit}")),
+        ValidationErrorKind::Maximum { limit } => one("maximum", format!("must be at most {limit}")),
+        ValidationErrorKind::UniqueItems => one("uniqueItems", "must not contain duplicates".into()),
         _ => one("schema", error.to_string()),
     }
 }
@@ -402,11 +337,7 @@ mod tests {
     fn every_schema_compiles_and_has_an_id_matching_its_file() {
         for id in SchemaId::ALL {
             assert_eq!(id.document()["$id"], json!(id.uri()), "{id}");
-            assert_eq!(
-                id.document()["$schema"],
-                json!("https://json-schema.org/draft/2020-12/schema"),
-                "{id}"
-            );
+            assert_eq!(id.document()["$schema"], json!("https://json-schema.org/draft/2020-12/schema"), "{id}");
         }
         init();
     }
@@ -442,30 +373,25 @@ mod tests {
     }
 
     #[test]
-    fn roles_compare_case_insensitively_and_agents_need_a_team() {
-        let ok =
-            json!({"dialNumber": "1001", "teamId": "t", "roles": ["Agent"], "isExtension": "true"});
+    fn the_contract_wants_lower_case_roles_and_a_boolean_is_extension_and_agents_need_a_team() {
+        let ok = json!({"dialNumber": "1001", "teamId": "t", "roles": ["agent"], "isExtension": true});
         assert_eq!(validate(SchemaId::AgentLoginRequest, &ok), Ok(()));
-        let supervisor = json!({"dialNumber": "1001", "roles": ["SUPERVISOR"]});
+        let supervisor = json!({"dialNumber": "1001", "roles": ["supervisor"]});
         assert_eq!(validate(SchemaId::AgentLoginRequest, &supervisor), Ok(()));
-        let no_team = json!({"dialNumber": "1001", "roles": ["agent"]});
+        let sample = json!({"dialNumber": "1001", "teamId": "t", "roles": ["Agent"], "isExtension": "true"});
+        let v = validate(SchemaId::AgentLoginRequest, &sample).unwrap_err();
+        let found: Vec<(&str, &str)> = v.iter().map(|v| (v.pointer.as_str(), v.rule.as_str())).collect();
+        assert_eq!(found, vec![("/isExtension", "type"), ("/roles/0", "enum")]);
+        let no_team = json!({"dialNumber": "1001", "roles": ["Agent"]});
         let v = validate(SchemaId::AgentLoginRequest, &no_team).unwrap_err();
-        assert_eq!(v[0].pointer, "/teamId");
-        let bad_role = json!({"dialNumber": "1001", "teamId": "t", "roles": ["boss"]});
-        let v = validate(SchemaId::AgentLoginRequest, &bad_role).unwrap_err();
-        assert_eq!(v[0].pointer, "/roles/0");
+        assert!(v.iter().any(|v| v.pointer == "/teamId"), "{v:?}");
     }
 
     #[test]
     fn formats_are_checked() {
-        let body =
-            json!({"name": "aaaa", "eventTypes": ["agent:login"], "destinationUrl": "not a uri"});
+        let body = json!({"name": "aaaa", "eventTypes": ["agent:login"], "destinationUrl": "not a uri"});
         let v = validate(SchemaId::SubscriptionCreateRequest, &body).unwrap_err();
-        assert!(
-            v.iter()
-                .any(|v| v.pointer == "/destinationUrl" && v.rule == "format"),
-            "{v:?}"
-        );
+        assert!(v.iter().any(|v| v.pointer == "/destinationUrl" && v.rule == "format"), "{v:?}");
     }
 
     #[test]
@@ -480,26 +406,16 @@ mod tests {
         let defs = &SchemaId::Common.document()["$defs"];
         let versions: Vec<&str> = RESOURCE_VERSIONS.iter().map(|(v, _)| *v).collect();
         assert_eq!(defs["resourceVersion"]["enum"], json!(versions));
-        let mut names: Vec<&str> = RESOURCE_VERSIONS
-            .iter()
-            .flat_map(|(_, n)| n.iter().copied())
-            .collect();
+        let mut names: Vec<&str> = RESOURCE_VERSIONS.iter().flat_map(|(_, n)| n.iter().copied()).collect();
         names.sort_unstable();
         names.dedup();
-        let mut schema_names: Vec<&str> = defs["eventTypeV2"]["enum"]
-            .as_array()
-            .expect("enum")
-            .iter()
-            .filter_map(|v| v.as_str())
-            .collect();
+        let mut schema_names: Vec<&str> =
+            defs["eventTypeV2"]["enum"].as_array().expect("enum").iter().filter_map(|v| v.as_str()).collect();
         schema_names.sort_unstable();
         assert_eq!(names, schema_names);
         let v1: Vec<&str> = event_types_v1().iter().map(String::as_str).collect();
         for name in v1 {
-            assert!(
-                schema_names.contains(&name),
-                "{name} is missing from the v2 list"
-            );
+            assert!(schema_names.contains(&name), "{name} is missing from the v2 list");
         }
     }
 
@@ -507,10 +423,7 @@ mod tests {
     fn names_round_trip() {
         for id in SchemaId::ALL {
             assert_eq!(SchemaId::from_name(id.name()), Some(*id));
-            assert_eq!(
-                SchemaId::from_name(&format!("{}.json", id.name())),
-                Some(*id)
-            );
+            assert_eq!(SchemaId::from_name(&format!("{}.json", id.name())), Some(*id));
         }
         assert_eq!(SchemaId::from_name("nope"), None);
     }

@@ -25,17 +25,9 @@ pub struct Mutated {
 
 /// Destination URLs the server accepts: HTTPS on a public-looking domain, or loopback.
 pub fn destination_url() -> impl Strategy<Value = String> {
-    let https = (
-        "[a-z]{1,12}",
-        prop::sample::select(vec!["com", "example", "io", "net"]),
-        "[a-z0-9/_-]{0,24}",
-    )
+    let https = ("[a-z]{1,12}", prop::sample::select(vec!["com", "example", "io", "net"]), "[a-z0-9/_-]{0,24}")
         .prop_map(|(host, tld, path)| format!("https://hooks.{host}.{tld}/{path}"));
-    let loopback = (
-        prop::sample::select(vec!["127.0.0.1", "localhost"]),
-        1024u16..,
-        "[a-z0-9/_-]{0,16}",
-    )
+    let loopback = (prop::sample::select(vec!["127.0.0.1", "localhost"]), 1024u16.., "[a-z0-9/_-]{0,16}")
         .prop_map(|(host, port, path)| format!("http://{host}:{port}/{path}"));
     prop_oneof![3 => https, 1 => loopback]
 }
@@ -93,18 +85,13 @@ pub fn subscription_update() -> impl Strategy<Value = Value> {
 pub fn agent_login(team_id: String) -> impl Strategy<Value = Value> {
     (
         "[0-9]{4,10}",
-        prop::sample::select(vec!["agent", "Agent", "AGENT"]),
-        prop::sample::select(vec![
-            json!(true),
-            json!(false),
-            json!("true"),
-            json!("false"),
-        ]),
+        prop::sample::select(vec![json!(["agent"]), json!(["agent", "supervisor"])]),
+        any::<bool>(),
         prop::sample::select(vec!["AGENT_DN", "EXTENSION", "BROWSER"]),
     )
-        .prop_map(move |(dial, role, is_ext, device)| {
+        .prop_map(move |(dial, roles, is_ext, device)| {
             json!({
-                "dialNumber": dial, "teamId": team_id, "roles": [role],
+                "dialNumber": dial, "teamId": team_id, "roles": roles,
                 "isExtension": is_ext, "deviceType": device,
             })
         })
@@ -112,17 +99,12 @@ pub fn agent_login(team_id: String) -> impl Strategy<Value = Value> {
 
 /// Bodies of `PUT /v1/agents/session/state` with one of the given idle codes.
 pub fn agent_state_change(idle_codes: Vec<String>) -> impl Strategy<Value = Value> {
-    let idle = prop::sample::select(idle_codes)
-        .prop_map(|code| json!({ "state": "Idle", "auxCodeId": code }));
+    let idle = prop::sample::select(idle_codes).prop_map(|code| json!({ "state": "Idle", "auxCodeId": code }));
     let available = Just(json!({ "state": "Available", "auxCodeId": "0" }));
-    (
-        prop_oneof![idle, available],
-        proptest::option::of(text(0, 40)),
-    )
-        .prop_map(|(mut body, reason)| {
-            insert_some(&mut body, "lastStateChangeReason", reason);
-            body
-        })
+    (prop_oneof![idle, available], proptest::option::of(text(0, 40))).prop_map(|(mut body, reason)| {
+        insert_some(&mut body, "lastStateChangeReason", reason);
+        body
+    })
 }
 
 /// Bodies of `PUT|POST /v1/agents/logout`.
@@ -146,18 +128,12 @@ pub fn mutations(schema: SchemaId, valid: &Value) -> Vec<Mutated> {
     let Some(body) = valid.as_object() else {
         return out;
     };
-    let required: Vec<&str> = doc["required"]
-        .as_array()
-        .map(|r| r.iter().filter_map(Value::as_str).collect())
-        .unwrap_or_default();
+    let required: Vec<&str> =
+        doc["required"].as_array().map(|r| r.iter().filter_map(Value::as_str).collect()).unwrap_or_default();
     for name in &required {
         let mut value = body.clone();
         if value.remove(*name).is_some() {
-            out.push(Mutated {
-                value: Value::Object(value),
-                pointer: format!("/{name}"),
-                rule: "required",
-            });
+            out.push(Mutated { value: Value::Object(value), pointer: format!("/{name}"), rule: "required" });
         }
     }
     let Some(properties) = doc["properties"].as_object() else {
@@ -168,11 +144,7 @@ pub fn mutations(schema: SchemaId, valid: &Value) -> Vec<Mutated> {
         for (rule, replacement) in breakers(prop_schema) {
             let mut value: Map<String, Value> = body.clone();
             value.insert(name.clone(), replacement);
-            out.push(Mutated {
-                value: Value::Object(value),
-                pointer: format!("/{name}"),
-                rule,
-            });
+            out.push(Mutated { value: Value::Object(value), pointer: format!("/{name}"), rule });
         }
     }
     out
@@ -206,22 +178,13 @@ fn breakers(schema: &Value) -> Vec<(&'static str, Value)> {
     let kind = schema.get("type").and_then(Value::as_str);
     match kind {
         Some("string") | Some("array") | Some("object") | Some("integer") | Some("boolean") => {
-            let wrong = if kind == Some("string") {
-                json!(42)
-            } else {
-                json!("not-the-right-type")
-            };
+            let wrong = if kind == Some("string") { json!(42) } else { json!("not-the-right-type") };
             out.push(("type", wrong));
         }
         _ if schema.get("enum").is_some() => out.push(("enum", json!("not-an-allowed-value"))),
         _ => {}
     }
-    let limit = |key: &str| {
-        schema
-            .get(key)
-            .and_then(Value::as_u64)
-            .and_then(|n| usize::try_from(n).ok())
-    };
+    let limit = |key: &str| schema.get(key).and_then(Value::as_u64).and_then(|n| usize::try_from(n).ok());
     if let Some(min) = limit("minLength").filter(|m| *m > 0) {
         out.push(("minLength", json!("x".repeat(min - 1))));
     }
@@ -239,10 +202,7 @@ fn breakers(schema: &Value) -> Vec<(&'static str, Value)> {
         if let Some(max) = limit("maxItems") {
             out.push(("maxItems", Value::Array(vec![item.clone(); max + 1])));
         }
-        if resolve(schema.get("items").unwrap_or(&Value::Null))
-            .get("enum")
-            .is_some()
-        {
+        if resolve(schema.get("items").unwrap_or(&Value::Null)).get("enum").is_some() {
             out.push(("enum", json!(["not-an-allowed-value"])));
         }
     }
@@ -250,12 +210,7 @@ fn breakers(schema: &Value) -> Vec<(&'static str, Value)> {
 }
 
 fn sample_item(item_schema: &Value) -> Value {
-    item_schema
-        .get("enum")
-        .and_then(|e| e.as_array())
-        .and_then(|e| e.first())
-        .cloned()
-        .unwrap_or_else(|| json!("item"))
+    item_schema.get("enum").and_then(|e| e.as_array()).and_then(|e| e.first()).cloned().unwrap_or_else(|| json!("item"))
 }
 
 #[cfg(test)]
@@ -297,9 +252,6 @@ mod tests {
     #[test]
     fn the_update_schema_forbids_renaming() {
         let all = mutations(SchemaId::SubscriptionUpdateRequest, &json!({}));
-        assert!(
-            all.iter()
-                .any(|m| m.pointer == "/name" && m.rule == "false")
-        );
+        assert!(all.iter().any(|m| m.pointer == "/name" && m.rule == "false"));
     }
 }

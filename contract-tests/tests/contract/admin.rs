@@ -16,30 +16,18 @@ async fn health_is_200() {
 #[tokio::test]
 async fn minting_a_token_answers_201_with_the_users_roles_and_the_token_works() {
     let app = TestApp::new();
-    let body = json!({"email": "admin@wxcc.example", "scopes": ["cjp:config_write", "cjp:config_read"], "ttlSeconds": 60});
-    let reply = app
-        .post("/__admin/tokens")
-        .json(&body)
-        .send()
-        .await
-        .expect(201, Some(SchemaId::AdminTokenResponse));
+    let body =
+        json!({"email": "admin@wxcc.example", "scopes": ["cjp:config_write", "cjp:config_read"], "ttlSeconds": 60});
+    let reply = app.post("/__admin/tokens").json(&body).send().await.expect(201, Some(SchemaId::AdminTokenResponse));
     let minted = reply.body;
     let org = app.org_of("admin@wxcc.example");
     assert_eq!(minted["orgId"], org);
     assert_eq!(minted["userId"], app.user_id("admin@wxcc.example"));
     assert_eq!(minted["roles"], json!(["cjp.admin", "cjp.agent"]));
-    assert_eq!(
-        minted["expiresAt"],
-        wxcc_contract_tests::TEST_EPOCH_MS + 60_000
-    );
+    assert_eq!(minted["expiresAt"], wxcc_contract_tests::TEST_EPOCH_MS + 60_000);
     let token = minted["accessToken"].as_str().expect("token");
     assert!(token.ends_with(&format!("_P0A1_{org}")), "{token}");
-    app.post("/v1/subscriptions")
-        .bearer(token)
-        .json(&subscription_body("minted"))
-        .send()
-        .await
-        .expect(201, None);
+    app.post("/v1/subscriptions").bearer(token).json(&subscription_body("minted")).send().await.expect(201, None);
 }
 
 #[tokio::test]
@@ -51,44 +39,19 @@ async fn minting_for_an_unknown_email_is_404_and_a_bad_body_is_400() {
         .send()
         .await
         .expect(404, None);
-    assert!(
-        reply.diagnostic().contains("agent1@wxcc.example"),
-        "lists the known users: {}",
-        reply.diagnostic()
-    );
-    let reply = app
-        .post("/__admin/tokens")
-        .json(&json!({"email": "admin@wxcc.example"}))
-        .send()
-        .await
-        .expect(400, None);
-    assert!(
-        reply.body["error"]["message"]
-            .as_str()
-            .unwrap_or_default()
-            .contains("/scopes: is required")
-    );
+    assert!(reply.diagnostic().contains("agent1@wxcc.example"), "lists the known users: {}", reply.diagnostic());
+    let reply =
+        app.post("/__admin/tokens").json(&json!({"email": "admin@wxcc.example"})).send().await.expect(400, None);
+    assert!(reply.body["error"]["message"].as_str().unwrap_or_default().contains("/scopes: is required"));
 }
 
 #[tokio::test]
 async fn a_negative_ttl_mints_an_already_expired_token() {
     let app = TestApp::new();
     let body = json!({"email": "agent2@wxcc.example", "scopes": ["cjp:user"], "ttlSeconds": -1});
-    let reply = app
-        .post("/__admin/tokens")
-        .json(&body)
-        .send()
-        .await
-        .expect(201, None);
-    let token = reply.body["accessToken"]
-        .as_str()
-        .expect("token")
-        .to_owned();
-    app.post("/v1/agents/reload")
-        .bearer(&token)
-        .send()
-        .await
-        .expect(401, None);
+    let reply = app.post("/__admin/tokens").json(&body).send().await.expect(201, None);
+    let token = reply.body["accessToken"].as_str().expect("token").to_owned();
+    app.post("/v1/agents/reload").bearer(&token).send().await.expect(401, None);
 }
 
 #[tokio::test]
@@ -106,12 +69,13 @@ async fn state_shows_the_world_and_the_live_state() {
     }
     assert_eq!(state["agentSessions"], json!([]));
     assert_eq!(state["subscriptions"], json!([]));
-    assert!(state["tokens"].as_array().expect("tokens").iter().any(|t| {
-        t["accessToken"]
-            .as_str()
-            .unwrap_or_default()
-            .starts_with("forum-case-agent1_")
-    }));
+    assert!(
+        state["tokens"]
+            .as_array()
+            .expect("tokens")
+            .iter()
+            .any(|t| { t["accessToken"].as_str().unwrap_or_default().starts_with("forum-case-agent1_") })
+    );
 }
 
 #[tokio::test]
@@ -120,12 +84,7 @@ async fn reset_returns_to_the_loaded_world() {
     let admin = app.world_token("admin-full");
     let agent = app.world_token("agent2");
     let minted = app.token("agent2@wxcc.example", &["cjp:user"]);
-    app.post("/v1/subscriptions")
-        .bearer(&admin)
-        .json(&subscription_body("gone soon"))
-        .send()
-        .await
-        .expect(201, None);
+    app.post("/v1/subscriptions").bearer(&admin).json(&subscription_body("gone soon")).send().await.expect(201, None);
     app.post("/v1/agents/login")
         .bearer(&agent)
         .json(&login_body(&app, "agent2@wxcc.example", "1002"))
@@ -142,16 +101,8 @@ async fn reset_returns_to_the_loaded_world() {
     assert_eq!(after["agentSessions"], json!([]));
     assert_eq!(after["agentOutcomes"], json!([]));
     assert_eq!(after["orgs"], before["orgs"]);
-    app.post("/v1/agents/reload")
-        .bearer(&minted)
-        .send()
-        .await
-        .expect(401, None);
-    app.post("/v1/agents/reload")
-        .bearer(&agent)
-        .send()
-        .await
-        .expect(202, None);
+    app.post("/v1/agents/reload").bearer(&minted).send().await.expect(401, None);
+    app.post("/v1/agents/reload").bearer(&agent).send().await.expect(202, None);
 }
 
 #[tokio::test]

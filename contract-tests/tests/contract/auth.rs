@@ -12,55 +12,23 @@ fn every_operation(app: &TestApp, email: &str) -> Vec<(&'static str, String, Opt
     let unknown = "/v1/subscriptions/00000000-0000-4000-8000-000000000000";
     let unknown_v2 = "/v2/subscriptions/00000000-0000-4000-8000-000000000000";
     vec![
-        (
-            "POST",
-            "/v1/agents/login".into(),
-            Some(login_body(app, email, "1001")),
-        ),
-        (
-            "PUT",
-            "/v1/agents/logout".into(),
-            Some(json!({"logoutReason": "done"})),
-        ),
-        (
-            "POST",
-            "/v1/agents/logout".into(),
-            Some(json!({"logoutReason": "done"})),
-        ),
-        (
-            "PUT",
-            "/v1/agents/session/state".into(),
-            Some(json!({"state": "Available", "auxCodeId": "0"})),
-        ),
+        ("POST", "/v1/agents/login".into(), Some(login_body(app, email, "1001"))),
+        ("PUT", "/v1/agents/logout".into(), Some(json!({"logoutReason": "done"}))),
+        ("POST", "/v1/agents/logout".into(), Some(json!({"logoutReason": "done"}))),
+        ("PUT", "/v1/agents/session/state".into(), Some(json!({"state": "Available", "auxCodeId": "0"}))),
         ("POST", "/v1/agents/reload".into(), None),
-        (
-            "POST",
-            "/v1/subscriptions".into(),
-            Some(subscription_body("auth table")),
-        ),
+        ("POST", "/v1/subscriptions".into(), Some(subscription_body("auth table"))),
         ("GET", "/v1/subscriptions".into(), None),
         ("GET", unknown.into(), None),
         ("PATCH", unknown.into(), Some(json!({"description": "x"}))),
         ("DELETE", unknown.into(), None),
         ("GET", "/v1/event-types".into(), None),
-        (
-            "POST",
-            "/v1/agents/buddyList".into(),
-            Some(json!({"agentProfileId": "p", "mediaType": "telephony"})),
-        ),
-        (
-            "POST",
-            "/v1/notification/subscribe".into(),
-            Some(json!({"clientType": "Auth", "allowMultiLogin": true})),
-        ),
+        ("POST", "/v1/agents/buddyList".into(), Some(json!({"agentProfileId": "p", "mediaType": "telephony"}))),
+        ("POST", "/v1/notification/subscribe".into(), Some(json!({"clientType": "Auth", "allowMultiLogin": true}))),
         ("POST", "/v2/subscriptions".into(), Some(v2_body())),
         ("GET", "/v2/subscriptions".into(), None),
         ("GET", unknown_v2.into(), None),
-        (
-            "PATCH",
-            unknown_v2.into(),
-            Some(json!({"resourceVersion": "agent:1.0.0"})),
-        ),
+        ("PATCH", unknown_v2.into(), Some(json!({"resourceVersion": "agent:1.0.0"}))),
         ("DELETE", unknown_v2.into(), None),
         ("GET", "/v2/event-types".into(), None),
     ]
@@ -72,13 +40,7 @@ fn v2_body() -> Value {
     body
 }
 
-async fn call(
-    app: &TestApp,
-    method: &str,
-    path: &str,
-    body: &Option<Value>,
-    auth: Option<&str>,
-) -> u16 {
+async fn call(app: &TestApp, method: &str, path: &str, body: &Option<Value>, auth: Option<&str>) -> u16 {
     let mut request = app.request(method, path);
     if let Some(auth) = auth {
         request = request.header("authorization", auth);
@@ -94,22 +56,9 @@ async fn a_missing_or_malformed_authorization_header_is_400_on_every_route() {
     let app = TestApp::new();
     let token = app.world_token("admin-full");
     for (method, path, body) in every_operation(&app, "admin@wxcc.example") {
-        assert_eq!(
-            call(&app, method, &path, &body, None).await,
-            400,
-            "{method} {path} without a header"
-        );
-        for bad in [
-            token.clone(),
-            format!("Basic {token}"),
-            "Bearer".into(),
-            format!("Bearer {token} extra"),
-        ] {
-            assert_eq!(
-                call(&app, method, &path, &body, Some(&bad)).await,
-                400,
-                "{method} {path} with '{bad}'"
-            );
+        assert_eq!(call(&app, method, &path, &body, None).await, 400, "{method} {path} without a header");
+        for bad in [token.clone(), format!("Basic {token}"), "Bearer".into(), format!("Bearer {token} extra")] {
+            assert_eq!(call(&app, method, &path, &body, Some(&bad)).await, 400, "{method} {path} with '{bad}'");
         }
     }
 }
@@ -120,11 +69,7 @@ async fn an_unknown_or_expired_token_is_401_on_every_route() {
     let expired = app.world_token("agent2-expired");
     let org = app.org_of("admin@wxcc.example");
     for (method, path, body) in every_operation(&app, "admin@wxcc.example") {
-        for token in [
-            "nonsense".to_owned(),
-            format!("forged_P0A1_{org}"),
-            expired.clone(),
-        ] {
+        for token in ["nonsense".to_owned(), format!("forged_P0A1_{org}"), expired.clone()] {
             let status = call(&app, method, &path, &body, Some(&format!("Bearer {token}"))).await;
             assert_eq!(status, 401, "{method} {path} with {token}");
         }
@@ -134,39 +79,18 @@ async fn an_unknown_or_expired_token_is_401_on_every_route() {
 #[tokio::test]
 async fn an_expired_token_is_explained() {
     let app = TestApp::new();
-    let reply = app
-        .post("/v1/agents/reload")
-        .bearer(&app.world_token("agent2-expired"))
-        .send()
-        .await
-        .expect(401, None);
-    assert!(
-        reply.diagnostic().contains("agent2@wxcc.example"),
-        "{}",
-        reply.diagnostic()
-    );
-    assert!(
-        reply.diagnostic().contains("expired"),
-        "{}",
-        reply.diagnostic()
-    );
+    let reply = app.post("/v1/agents/reload").bearer(&app.world_token("agent2-expired")).send().await.expect(401, None);
+    assert!(reply.diagnostic().contains("agent2@wxcc.example"), "{}", reply.diagnostic());
+    assert!(reply.diagnostic().contains("expired"), "{}", reply.diagnostic());
 }
 
 #[tokio::test]
 async fn a_minted_token_stops_working_when_it_expires() {
     let app = TestApp::new();
     let token = app.token("agent2@wxcc.example", &["cjp:user"]);
-    app.post("/v1/agents/reload")
-        .bearer(&token)
-        .send()
-        .await
-        .expect(202, None);
+    app.post("/v1/agents/reload").bearer(&token).send().await.expect(202, None);
     app.clock().advance_ms(3_600_000);
-    app.post("/v1/agents/reload")
-        .bearer(&token)
-        .send()
-        .await
-        .expect(401, None);
+    app.post("/v1/agents/reload").bearer(&token).send().await.expect(401, None);
 }
 
 #[tokio::test]
@@ -175,10 +99,7 @@ async fn the_administrator_with_every_scope_passes_auth_everywhere() {
     let token = app.world_token("admin-full");
     for (method, path, body) in every_operation(&app, "admin@wxcc.example") {
         let status = call(&app, method, &path, &body, Some(&format!("Bearer {token}"))).await;
-        assert!(
-            [200, 201, 202, 404].contains(&status),
-            "{method} {path} -> {status}"
-        );
+        assert!([200, 201, 202, 404].contains(&status), "{method} {path} -> {status}");
     }
 }
 
@@ -203,30 +124,11 @@ async fn scopes_without_the_administrator_role_are_403_on_subscriptions_and_202_
 async fn the_administrator_role_without_the_write_scope_is_403_on_writes_only() {
     let app = TestApp::new();
     let token = app.world_token("admin-read-only");
-    let reply = app
-        .post("/v1/subscriptions")
-        .bearer(&token)
-        .json(&subscription_body("nope"))
-        .send()
-        .await;
+    let reply = app.post("/v1/subscriptions").bearer(&token).json(&subscription_body("nope")).send().await;
     let reply = reply.expect(403, None);
-    assert!(
-        reply
-            .diagnostic()
-            .contains("lacks the scope cjp:config_write"),
-        "{}",
-        reply.diagnostic()
-    );
-    app.get("/v1/subscriptions")
-        .bearer(&token)
-        .send()
-        .await
-        .expect(200, None);
-    app.get("/v1/event-types")
-        .bearer(&token)
-        .send()
-        .await
-        .expect(200, None);
+    assert!(reply.diagnostic().contains("lacks the scope cjp:config_write"), "{}", reply.diagnostic());
+    app.get("/v1/subscriptions").bearer(&token).send().await.expect(200, None);
+    app.get("/v1/event-types").bearer(&token).send().await.expect(200, None);
 }
 
 #[tokio::test]
@@ -234,18 +136,8 @@ async fn a_token_without_cjp_user_cannot_log_in() {
     let app = TestApp::new();
     let token = app.token("agent1@wxcc.example", &["cjp:config_read"]);
     let body = login_body(&app, "agent1@wxcc.example", "1001");
-    let reply = app
-        .post("/v1/agents/login")
-        .bearer(&token)
-        .json(&body)
-        .send()
-        .await
-        .expect(403, None);
-    assert!(
-        reply.diagnostic().contains("cjp:user"),
-        "{}",
-        reply.diagnostic()
-    );
+    let reply = app.post("/v1/agents/login").bearer(&token).json(&body).send().await.expect(403, None);
+    assert!(reply.diagnostic().contains("cjp:user"), "{}", reply.diagnostic());
     assert_eq!(reply.body["errorType"], "Forbidden");
 }
 
@@ -253,54 +145,25 @@ async fn a_token_without_cjp_user_cannot_log_in() {
 async fn a_supervisor_may_log_out_without_cjp_user_because_logout_accepts_roles() {
     let app = TestApp::new();
     let token = app.token("supervisor@wxcc.example", &[]);
-    app.post("/v1/agents/logout")
-        .bearer(&token)
-        .json(&json!({"logoutReason": "x"}))
-        .send()
-        .await
-        .expect(202, None);
+    app.post("/v1/agents/logout").bearer(&token).json(&json!({"logoutReason": "x"})).send().await.expect(202, None);
     let agent = app.token("agent2@wxcc.example", &[]);
-    app.post("/v1/agents/logout")
-        .bearer(&agent)
-        .json(&json!({"logoutReason": "x"}))
-        .send()
-        .await
-        .expect(403, None);
+    app.post("/v1/agents/logout").bearer(&agent).json(&json!({"logoutReason": "x"})).send().await.expect(403, None);
 }
 
 #[tokio::test]
 async fn authorization_is_checked_before_the_body() {
     let app = TestApp::new();
     let agent = app.world_token("forum-case-agent1");
-    for (method, path) in [
-        ("POST", "/v1/subscriptions"),
-        ("PATCH", "/v1/subscriptions/x"),
-    ] {
-        let status = app
-            .request(method, path)
-            .bearer(&agent)
-            .raw(b"{not json".to_vec(), "application/json")
-            .send()
-            .await
-            .status;
+    for (method, path) in [("POST", "/v1/subscriptions"), ("PATCH", "/v1/subscriptions/x")] {
+        let status =
+            app.request(method, path).bearer(&agent).raw(b"{not json".to_vec(), "application/json").send().await.status;
         assert_eq!(status, 403, "{method} {path}");
-        let status = app
-            .request(method, path)
-            .bearer("junk")
-            .raw(b"{not json".to_vec(), "application/json")
-            .send()
-            .await
-            .status;
+        let status =
+            app.request(method, path).bearer("junk").raw(b"{not json".to_vec(), "application/json").send().await.status;
         assert_eq!(status, 401, "{method} {path}");
     }
     let no_scope = app.token("agent1@wxcc.example", &[]);
-    let status = app
-        .post("/v1/agents/login")
-        .bearer(&no_scope)
-        .json(&json!({"dialNumber": 5}))
-        .send()
-        .await
-        .status;
+    let status = app.post("/v1/agents/login").bearer(&no_scope).json(&json!({"dialNumber": 5})).send().await.status;
     assert_eq!(status, 403);
 }
 
@@ -310,33 +173,14 @@ async fn an_org_id_query_parameter_naming_another_organisation_is_403() {
     let token = app.world_token("admin-full");
     let globex = app.org_of("admin@globex.example");
     let own = app.org_of("admin@wxcc.example");
-    let reply = app
-        .get(&format!("/v1/subscriptions?orgId={globex}"))
-        .bearer(&token)
-        .send()
-        .await
-        .expect(403, None);
-    assert!(
-        reply.diagnostic().contains(&globex),
-        "{}",
-        reply.diagnostic()
-    );
-    app.get(&format!("/v1/subscriptions?orgId={own}"))
-        .bearer(&token)
-        .send()
-        .await
-        .expect(200, None);
+    let reply = app.get(&format!("/v1/subscriptions?orgId={globex}")).bearer(&token).send().await.expect(403, None);
+    assert!(reply.diagnostic().contains(&globex), "{}", reply.diagnostic());
+    app.get(&format!("/v1/subscriptions?orgId={own}")).bearer(&token).send().await.expect(200, None);
 }
 
 // ---- The auth table as a property: random roles, random scopes, random operation. ----
 
-const SCOPES: &[&str] = &[
-    "cjp:config",
-    "cjp:config_read",
-    "cjp:config_write",
-    "cjp:user",
-    "spark:people_read",
-];
+const SCOPES: &[&str] = &["cjp:config", "cjp:config_read", "cjp:config_write", "cjp:user", "spark:people_read"];
 const ROLES: &[&str] = &[
     "cjp.admin",
     "id_full_admin",

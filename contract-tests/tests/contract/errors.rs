@@ -10,25 +10,12 @@ use crate::subscription_body;
 async fn malformed_json_is_400_in_each_services_envelope() {
     let app = TestApp::new();
     let admin = app.world_token("admin-full");
-    let reply = app
-        .post("/v1/subscriptions")
-        .bearer(&admin)
-        .raw(b"{\"name\": ".to_vec(), "application/json")
-        .send()
-        .await;
+    let reply =
+        app.post("/v1/subscriptions").bearer(&admin).raw(b"{\"name\": ".to_vec(), "application/json").send().await;
     let reply = reply.expect(400, Some(SchemaId::ErrorResult));
     assert_eq!(reply.messages(), vec!["Body is invalid JSON."]);
-    assert!(
-        reply.diagnostic().contains("not valid JSON"),
-        "{}",
-        reply.diagnostic()
-    );
-    let reply = app
-        .post("/v1/agents/login")
-        .bearer(&admin)
-        .raw(b"[1,".to_vec(), "application/json")
-        .send()
-        .await;
+    assert!(reply.diagnostic().contains("not valid JSON"), "{}", reply.diagnostic());
+    let reply = app.post("/v1/agents/login").bearer(&admin).raw(b"[1,".to_vec(), "application/json").send().await;
     reply.expect(400, Some(SchemaId::AgentErrorResponse));
 }
 
@@ -36,39 +23,15 @@ async fn malformed_json_is_400_in_each_services_envelope() {
 async fn wrong_types_and_a_missing_body_are_400() {
     let app = TestApp::new();
     let admin = app.world_token("admin-full");
-    let reply = app
-        .post("/v1/subscriptions")
-        .bearer(&admin)
-        .json(&json!([1, 2]))
-        .send()
-        .await
-        .expect(400, None);
+    let reply = app.post("/v1/subscriptions").bearer(&admin).json(&json!([1, 2])).send().await.expect(400, None);
     assert_eq!(reply.messages(), vec!["/: must be of type object"]);
-    let reply = app
-        .post("/v1/subscriptions")
-        .bearer(&admin)
-        .send()
-        .await
-        .expect(400, None);
-    assert!(
-        reply.diagnostic().contains("no body"),
-        "{}",
-        reply.diagnostic()
-    );
+    let reply = app.post("/v1/subscriptions").bearer(&admin).send().await.expect(400, None);
+    assert!(reply.diagnostic().contains("no body"), "{}", reply.diagnostic());
     let body = json!({"name": ["x"], "eventTypes": "agent:login", "destinationUrl": 7});
-    let reply = app
-        .post("/v1/subscriptions")
-        .bearer(&admin)
-        .json(&body)
-        .send()
-        .await
-        .expect(400, None);
+    let reply = app.post("/v1/subscriptions").bearer(&admin).json(&body).send().await.expect(400, None);
     let messages = reply.messages();
     for pointer in ["/name:", "/eventTypes:", "/destinationUrl:"] {
-        assert!(
-            messages.iter().any(|m| m.starts_with(pointer)),
-            "{pointer} in {messages:?}"
-        );
+        assert!(messages.iter().any(|m| m.starts_with(pointer)), "{pointer} in {messages:?}");
     }
 }
 
@@ -78,12 +41,7 @@ async fn a_huge_body_is_413_and_nothing_is_stored() {
     let admin = app.world_token("admin-full");
     let mut body = subscription_body("huge");
     body["description"] = json!("x".repeat(300 * 1024));
-    app.post("/v1/subscriptions")
-        .bearer(&admin)
-        .json(&body)
-        .send()
-        .await
-        .expect(413, Some(SchemaId::ErrorResult));
+    app.post("/v1/subscriptions").bearer(&admin).json(&body).send().await.expect(413, Some(SchemaId::ErrorResult));
     assert_eq!(app.admin_state().await["subscriptions"], json!([]));
 }
 
@@ -103,56 +61,26 @@ async fn a_non_json_content_type_is_415() {
 #[tokio::test]
 async fn unknown_routes_are_404_and_wrong_methods_405_in_the_envelope() {
     let app = TestApp::new();
-    let reply = app
-        .get("/v1/no-such-thing")
-        .send()
-        .await
-        .expect(404, Some(SchemaId::ApiErrorResponse));
+    let reply = app.get("/v1/no-such-thing").send().await.expect(404, Some(SchemaId::ApiErrorResponse));
     assert_eq!(reply.body["error"]["key"], "404");
-    app.get("/v1/subscriptions/a/b")
-        .send()
-        .await
-        .expect(404, Some(SchemaId::ErrorResult));
-    let reply = app
-        .delete("/v1/agents/login")
-        .send()
-        .await
-        .expect(405, Some(SchemaId::AgentErrorResponse));
+    app.get("/v1/subscriptions/a/b").send().await.expect(404, Some(SchemaId::ErrorResult));
+    let reply = app.delete("/v1/agents/login").send().await.expect(405, Some(SchemaId::AgentErrorResponse));
     assert_eq!(reply.headers.get("allow").map(String::as_str), Some("POST"));
-    app.put("/v1/subscriptions")
-        .send()
-        .await
-        .expect(405, Some(SchemaId::ErrorResult));
-    app.delete("/v1/event-types")
-        .send()
-        .await
-        .expect(405, Some(SchemaId::ErrorResult));
+    app.put("/v1/subscriptions").send().await.expect(405, Some(SchemaId::ErrorResult));
+    app.delete("/v1/event-types").send().await.expect(405, Some(SchemaId::ErrorResult));
 }
 
 #[tokio::test]
 async fn the_tracking_id_is_echoed_or_made_with_the_services_prefix() {
     let app = TestApp::new();
     let admin = app.world_token("admin-full");
-    let reply = app
-        .get("/v1/subscriptions")
-        .bearer(&admin)
-        .header("TrackingId", "MY_APP_1234")
-        .send()
-        .await
-        .expect(200, None);
+    let reply =
+        app.get("/v1/subscriptions").bearer(&admin).header("TrackingId", "MY_APP_1234").send().await.expect(200, None);
     assert_eq!(reply.tracking_id(), "MY_APP_1234");
     let reply = app.get("/v1/subscriptions").bearer(&admin).send().await;
-    assert!(
-        reply.tracking_id().starts_with("NOTIFS_"),
-        "{}",
-        reply.tracking_id()
-    );
+    assert!(reply.tracking_id().starts_with("NOTIFS_"), "{}", reply.tracking_id());
     let reply = app.post("/v1/agents/reload").bearer(&admin).send().await;
-    assert!(
-        reply.tracking_id().starts_with("AQM_"),
-        "{}",
-        reply.tracking_id()
-    );
+    assert!(reply.tracking_id().starts_with("AQM_"), "{}", reply.tracking_id());
     let uuid = reply.tracking_id().trim_start_matches("AQM_");
     assert!(uuid::Uuid::parse_str(uuid).is_ok(), "{uuid}");
 }
@@ -160,12 +88,7 @@ async fn the_tracking_id_is_echoed_or_made_with_the_services_prefix() {
 #[tokio::test]
 async fn diagnostics_are_plain_ascii_even_for_odd_input() {
     let app = TestApp::new();
-    let reply = app
-        .get("/v1/event-types")
-        .header("authorization", "Bearer ünïcödé")
-        .send()
-        .await
-        .expect(401, None);
+    let reply = app.get("/v1/event-types").header("authorization", "Bearer ünïcödé").send().await.expect(401, None);
     assert!(reply.diagnostic().is_ascii());
 }
 
@@ -173,12 +96,7 @@ async fn diagnostics_are_plain_ascii_even_for_odd_input() {
 async fn a_burst_of_bad_requests_leaves_the_state_as_it_was() {
     let app = TestApp::new();
     let admin = app.world_token("admin-full");
-    app.post("/v1/subscriptions")
-        .bearer(&admin)
-        .json(&subscription_body("keeper"))
-        .send()
-        .await
-        .expect(201, None);
+    app.post("/v1/subscriptions").bearer(&admin).json(&subscription_body("keeper")).send().await.expect(201, None);
     let before = app.admin_state().await;
     let bodies: Vec<Vec<u8>> = vec![
         b"".to_vec(),
@@ -195,13 +113,8 @@ async fn a_burst_of_bad_requests_leaves_the_state_as_it_was() {
             ("PUT", "/v1/agents/session/state"),
             ("PATCH", "/v1/subscriptions/x"),
         ] {
-            let status = app
-                .request(method, path)
-                .bearer(&admin)
-                .raw(body.clone(), "application/json")
-                .send()
-                .await
-                .status;
+            let status =
+                app.request(method, path).bearer(&admin).raw(body.clone(), "application/json").send().await.status;
             assert!((400..500).contains(&status), "{method} {path} -> {status}");
         }
     }

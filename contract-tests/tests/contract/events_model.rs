@@ -52,36 +52,21 @@ struct Model {
 }
 
 /// What one call should produce: the websocket (outer, inner) types, and the webhook event.
-type Expectation = (
-    (&'static str, &'static str),
-    Option<(&'static str, &'static str)>,
-);
+type Expectation = ((&'static str, &'static str), Option<(&'static str, &'static str)>);
 
 impl Model {
     fn apply(&mut self, call: &Call, codes: &[String], default_code: &str) -> Expectation {
         match call {
             Call::Login { agent, dial } => {
-                let taken = self
-                    .sessions
-                    .iter()
-                    .any(|(a, (d, _))| a != agent && d == dial);
+                let taken = self.sessions.iter().any(|(a, (d, _))| a != agent && d == dial);
                 if self.sessions.contains_key(agent) || taken {
                     return (("StationLogin", "AgentStationLoginFailed"), None);
                 }
-                self.sessions.insert(
-                    *agent,
-                    ((*dial).to_owned(), Sub::Idle(default_code.to_owned())),
-                );
-                (
-                    ("StationLogin", "AgentStationLoginSuccess"),
-                    Some(("agent:login", "agent:login")),
-                )
+                self.sessions.insert(*agent, ((*dial).to_owned(), Sub::Idle(default_code.to_owned())));
+                (("StationLogin", "AgentStationLoginSuccess"), Some(("agent:login", "agent:login")))
             }
             Call::Logout { agent } => match self.sessions.remove(agent) {
-                Some(_) => (
-                    ("Logout", "AgentLogoutSuccess"),
-                    Some(("agent:logout", "agent:logout")),
-                ),
+                Some(_) => (("Logout", "AgentLogoutSuccess"), Some(("agent:logout", "agent:logout"))),
                 None => (("Logout", "AgentLogoutFailed"), None),
             },
             Call::Available { agent } => self.change(*agent, Sub::Available),
@@ -111,39 +96,23 @@ impl Model {
             return (ok, None);
         }
         *current = to;
-        (
-            ok,
-            Some(("agent:state_change", "agent:channel_state_change")),
-        )
+        (ok, Some(("agent:state_change", "agent:channel_state_change")))
     }
 }
 
 async fn run(calls: Vec<Call>) -> Result<(), TestCaseError> {
     let transport = RecordingTransport::new();
     let options = StateOptions {
-        delivery: DeliveryConfig {
-            retries: 0,
-            ..DeliveryConfig::default()
-        },
+        delivery: DeliveryConfig { retries: 0, ..DeliveryConfig::default() },
         transport: transport.clone(),
         ..StateOptions::default()
     };
     let app = TestApp::with_options(World::default_world(), options);
     let admin = app.world_token("admin-full");
     let v1 = json!({"name": "v1 sink", "eventTypes": ["agent:login", "agent:logout", "agent:state_change"], "destinationUrl": V1_URL});
-    app.post("/v1/subscriptions")
-        .bearer(&admin)
-        .json(&v1)
-        .send()
-        .await
-        .expect(201, None);
+    app.post("/v1/subscriptions").bearer(&admin).json(&v1).send().await.expect(201, None);
     let v2 = json!({"name": "v2 sink", "eventTypes": ["agent:login", "agent:logout", "agent:channel_state_change"], "destinationUrl": V2_URL, "resourceVersion": "agent:2.0.0"});
-    app.post("/v2/subscriptions")
-        .bearer(&admin)
-        .json(&v2)
-        .send()
-        .await
-        .expect(201, None);
+    app.post("/v2/subscriptions").bearer(&admin).json(&v2).send().await.expect(201, None);
 
     // One in-process websocket connection per agent, straight on the hub.
     let mut sockets = Vec::new();
@@ -159,20 +128,12 @@ async fn run(calls: Vec<Call>) -> Result<(), TestCaseError> {
             force: false,
             created_at: 0,
         };
-        app.state()
-            .notifications()
-            .connect(&registration, tx, app.state().notification_config())
-            .expect("connect");
+        app.state().notifications().connect(&registration, tx, app.state().notification_config()).expect("connect");
         sockets.push(rx);
     }
 
     let org = &app.world().orgs[0];
-    let default_code = org
-        .aux_codes
-        .iter()
-        .find(|a| a.is_default)
-        .map(|a| a.id.clone())
-        .unwrap_or_default();
+    let default_code = org.aux_codes.iter().find(|a| a.is_default).map(|a| a.id.clone()).unwrap_or_default();
     let codes: Vec<String> = org.aux_codes.iter().take(2).map(|a| a.id.clone()).collect();
     let tokens: Vec<String> = AGENTS.iter().map(|e| app.token(e, &["cjp:user"])).collect();
     let mut model = Model::default();
@@ -187,11 +148,7 @@ async fn run(calls: Vec<Call>) -> Result<(), TestCaseError> {
             | Call::Idle { agent, .. }
             | Call::Reload { agent } => *agent,
         };
-        let team = app
-            .world()
-            .user_by_email(AGENTS[agent])
-            .map(|(_, u)| u.team_ids[0].clone())
-            .unwrap_or_default();
+        let team = app.world().user_by_email(AGENTS[agent]).map(|(_, u)| u.team_ids[0].clone()).unwrap_or_default();
         let (method, path, body) = match call {
             Call::Login { dial, .. } => (
                 "POST",
@@ -199,31 +156,16 @@ async fn run(calls: Vec<Call>) -> Result<(), TestCaseError> {
                 json!({"dialNumber": dial, "teamId": team, "roles": ["agent"], "deviceType": "EXTENSION"}),
             ),
             Call::Logout { .. } => ("PUT", "/v1/agents/logout", json!({"logoutReason": "model"})),
-            Call::Available { .. } => (
-                "PUT",
-                "/v1/agents/session/state",
-                json!({"state": "Available", "auxCodeId": "0"}),
-            ),
+            Call::Available { .. } => {
+                ("PUT", "/v1/agents/session/state", json!({"state": "Available", "auxCodeId": "0"}))
+            }
             Call::Idle { code, .. } => {
-                let id = codes
-                    .get(*code)
-                    .cloned()
-                    .unwrap_or_else(|| "no-such-code".into());
-                (
-                    "PUT",
-                    "/v1/agents/session/state",
-                    json!({"state": "Idle", "auxCodeId": id}),
-                )
+                let id = codes.get(*code).cloned().unwrap_or_else(|| "no-such-code".into());
+                ("PUT", "/v1/agents/session/state", json!({"state": "Idle", "auxCodeId": id}))
             }
             Call::Reload { .. } => ("POST", "/v1/agents/reload", json!({})),
         };
-        let status = app
-            .request(method, path)
-            .bearer(&tokens[agent])
-            .json(&body)
-            .send()
-            .await
-            .status;
+        let status = app.request(method, path).bearer(&tokens[agent]).json(&body).send().await.status;
         prop_assert_eq!(status, 202);
         let (ws, event) = model.apply(call, &codes, &default_code);
         expected_ws[agent].push(ws);
@@ -242,10 +184,8 @@ async fn run(calls: Vec<Call>) -> Result<(), TestCaseError> {
                 v["data"]["type"].as_str().unwrap_or_default().to_owned(),
             ));
         }
-        let want: Vec<(String, String)> = expected_ws[agent]
-            .iter()
-            .map(|(a, b)| ((*a).to_owned(), (*b).to_owned()))
-            .collect();
+        let want: Vec<(String, String)> =
+            expected_ws[agent].iter().map(|(a, b)| ((*a).to_owned(), (*b).to_owned())).collect();
         prop_assert_eq!(got, want, "websocket of {}", AGENTS[agent]);
     }
 
@@ -256,26 +196,10 @@ async fn run(calls: Vec<Call>) -> Result<(), TestCaseError> {
     let calls = transport.calls();
     prop_assert_eq!(calls.len(), total, "each event exactly once");
     let names = |url: &str| -> Vec<String> {
-        calls
-            .iter()
-            .filter(|c| c.url == url)
-            .map(|c| c.body["type"].as_str().unwrap_or_default().to_owned())
-            .collect()
+        calls.iter().filter(|c| c.url == url).map(|c| c.body["type"].as_str().unwrap_or_default().to_owned()).collect()
     };
-    prop_assert_eq!(
-        names(V1_URL),
-        expected_v1
-            .iter()
-            .map(|s| (*s).to_owned())
-            .collect::<Vec<_>>()
-    );
-    prop_assert_eq!(
-        names(V2_URL),
-        expected_v2
-            .iter()
-            .map(|s| (*s).to_owned())
-            .collect::<Vec<_>>()
-    );
+    prop_assert_eq!(names(V1_URL), expected_v1.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>());
+    prop_assert_eq!(names(V2_URL), expected_v2.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>());
     Ok(())
 }
 

@@ -8,18 +8,12 @@ use wxcc_schemas::SchemaId;
 use crate::login_body;
 
 #[tokio::test]
-async fn agent_calls_are_accepted_but_registering_a_webhook_is_forbidden_for_lack_of_an_admin_role()
-{
+async fn agent_calls_are_accepted_but_registering_a_webhook_is_forbidden_for_lack_of_an_admin_role() {
     let app = TestApp::spawn().await;
     let token = app.world_token("forum-case-agent1");
     let me = "agent1@wxcc.example";
 
-    app.post("/v1/agents/login")
-        .bearer(&token)
-        .json(&login_body(&app, me, "1001"))
-        .send()
-        .await
-        .expect(202, None);
+    app.post("/v1/agents/login").bearer(&token).json(&login_body(&app, me, "1001")).send().await.expect(202, None);
     app.put("/v1/agents/session/state")
         .bearer(&token)
         .json(&json!({"state": "Available", "auxCodeId": "0"}))
@@ -58,37 +52,14 @@ async fn agent_calls_are_accepted_but_registering_a_webhook_is_forbidden_for_lac
 
     // The three agent calls were all decided: login and state change succeeded, then logout.
     let state = app.admin_state().await;
-    let kinds: Vec<&str> = state["agentOutcomes"]
-        .as_array()
-        .expect("outcomes")
-        .iter()
-        .filter_map(|o| o["type"].as_str())
-        .collect();
-    assert_eq!(
-        kinds,
-        vec![
-            "AgentLogoutSuccess",
-            "AgentStateChangeSuccess",
-            "AgentStationLoginSuccess"
-        ]
-    );
+    let kinds: Vec<&str> =
+        state["agentOutcomes"].as_array().expect("outcomes").iter().filter_map(|o| o["type"].as_str()).collect();
+    assert_eq!(kinds, vec!["AgentLogoutSuccess", "AgentStateChangeSuccess", "AgentStationLoginSuccess"]);
 
     // The same request from the administrator is judged on its body: now it is 400, naming both faults.
     let admin = app.world_token("admin-full");
-    let reply = app
-        .post("/v1/subscriptions")
-        .bearer(&admin)
-        .json(&forum_body)
-        .send()
-        .await
-        .expect(400, None);
+    let reply = app.post("/v1/subscriptions").bearer(&admin).json(&forum_body).send().await.expect(400, None);
     let messages = reply.messages();
-    assert!(
-        messages.iter().any(|m| m.starts_with("/eventTypes/0:")),
-        "{messages:?}"
-    );
-    assert!(
-        messages.contains(&"/secret: must be at least 32 characters".to_owned()),
-        "{messages:?}"
-    );
+    assert!(messages.iter().any(|m| m.starts_with("/eventTypes/0:")), "{messages:?}");
+    assert!(messages.contains(&"/secret: must be at least 32 characters".to_owned()), "{messages:?}");
 }

@@ -12,6 +12,7 @@ mod readme;
 mod snapshots;
 mod subscriptions;
 mod subscriptions_v2;
+mod violations;
 mod webhooks;
 
 use serde_json::{Value, json};
@@ -44,9 +45,5 @@ pub fn subscription_body(name: &str) -> Value {
 
 /// Runs an async block on a fresh current-thread runtime (for proptest bodies).
 pub fn block_on<F: std::future::Future>(future: F) -> F::Output {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime")
-        .block_on(future)
+    tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime").block_on(future)
 }

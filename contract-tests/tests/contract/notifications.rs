@@ -29,27 +29,16 @@ async fn subscribe_answers_200_with_a_url_on_the_mocks_own_host() {
     let id = reply.body["subscriptionId"].as_str().expect("id");
     assert!(id.starts_with("AgentDesktop-"), "{id}");
     let base = app.base_url().expect("socket").replace("http://", "ws://");
-    assert_eq!(
-        reply.body["webSocketUrl"],
-        format!("{base}/v1/notification/subscription/{id}")
-    );
+    assert_eq!(reply.body["webSocketUrl"], format!("{base}/v1/notification/subscription/{id}"));
 }
 
 #[tokio::test]
 async fn subscribe_needs_cjp_user_or_a_supervisor_role_and_multi_login_needs_a_client_type() {
     let app = TestApp::new();
     let no_scope = app.token("agent2@wxcc.example", &["cjp:config_read"]);
-    app.post("/v1/notification/subscribe")
-        .bearer(&no_scope)
-        .send()
-        .await
-        .expect(403, Some(SchemaId::ApiErrorResponse));
+    app.post("/v1/notification/subscribe").bearer(&no_scope).send().await.expect(403, Some(SchemaId::ApiErrorResponse));
     let supervisor = app.token("supervisor@wxcc.example", &[]);
-    app.post("/v1/notification/subscribe")
-        .bearer(&supervisor)
-        .send()
-        .await
-        .expect(200, None);
+    app.post("/v1/notification/subscribe").bearer(&supervisor).send().await.expect(200, None);
     let reply = app
         .post("/v1/notification/subscribe")
         .bearer(&app.world_token("agent2"))
@@ -57,21 +46,9 @@ async fn subscribe_needs_cjp_user_or_a_supervisor_role_and_multi_login_needs_a_c
         .send()
         .await
         .expect(400, None);
-    assert_eq!(
-        reply.messages(),
-        vec!["/clientType: is required when allowMultiLogin is true"]
-    );
-    let reply = app
-        .post("/v1/notification/subscribe")
-        .bearer(&app.world_token("agent2"))
-        .send()
-        .await;
-    assert!(
-        reply.expect(200, None).body["subscriptionId"]
-            .as_str()
-            .unwrap_or_default()
-            .starts_with("DefaultClient-")
-    );
+    assert_eq!(reply.messages(), vec!["/clientType: is required when allowMultiLogin is true"]);
+    let reply = app.post("/v1/notification/subscribe").bearer(&app.world_token("agent2")).send().await;
+    assert!(reply.expect(200, None).body["subscriptionId"].as_str().unwrap_or_default().starts_with("DefaultClient-"));
 }
 
 #[tokio::test]
@@ -82,13 +59,8 @@ async fn the_agent_flow_arrives_on_the_websocket_as_the_real_messages() {
     let mut ws = Ws::open(&app, &token, &desktop()).await;
     assert_eq!(ws.agent_id, app.user_id(me));
 
-    let login = app
-        .post("/v1/agents/login")
-        .bearer(&token)
-        .json(&login_body(&app, me, "1002"))
-        .send()
-        .await
-        .expect(202, None);
+    let login =
+        app.post("/v1/agents/login").bearer(&token).json(&login_body(&app, me, "1002")).send().await.expect(202, None);
     let m = ws.next().await;
     assert_eq!(
         (m["type"].as_str(), m["data"]["type"].as_str()),
@@ -113,56 +85,27 @@ async fn the_agent_flow_arrives_on_the_websocket_as_the_real_messages() {
     assert_eq!(m["data"]["subStatus"], "Available");
     assert_eq!(m["data"]["changedBy"], Value::Null);
 
-    app.post("/v1/agents/login")
-        .bearer(&token)
-        .json(&login_body(&app, me, "1002"))
-        .send()
-        .await
-        .expect(202, None);
+    app.post("/v1/agents/login").bearer(&token).json(&login_body(&app, me, "1002")).send().await.expect(202, None);
     let m = ws.next().await;
     assert_eq!(m["data"]["type"], "AgentStationLoginFailed");
     assert_eq!(m["data"]["reason"], "AGENT_ALREADY_LOGGED_IN");
 
-    app.post("/v1/agents/reload")
-        .bearer(&token)
-        .send()
-        .await
-        .expect(202, None);
+    app.post("/v1/agents/reload").bearer(&token).send().await.expect(202, None);
     let m = ws.next().await;
-    assert_eq!(
-        (m["type"].as_str(), m["data"]["subStatus"].as_str()),
-        (Some("AgentReloginSuccess"), Some("Available"))
-    );
+    assert_eq!((m["type"].as_str(), m["data"]["subStatus"].as_str()), (Some("AgentReloginSuccess"), Some("Available")));
 
-    app.post("/v1/agents/logout")
-        .bearer(&token)
-        .json(&json!({"logoutReason": "done"}))
-        .send()
-        .await
-        .expect(202, None);
+    app.post("/v1/agents/logout").bearer(&token).json(&json!({"logoutReason": "done"})).send().await.expect(202, None);
     let m = ws.next().await;
-    assert_eq!(
-        (m["type"].as_str(), m["data"]["type"].as_str()),
-        (Some("Logout"), Some("AgentLogoutSuccess"))
-    );
+    assert_eq!((m["type"].as_str(), m["data"]["type"].as_str()), (Some("Logout"), Some("AgentLogoutSuccess")));
 
-    app.post("/v1/agents/reload")
-        .bearer(&token)
-        .send()
-        .await
-        .expect(202, None);
+    app.post("/v1/agents/reload").bearer(&token).send().await.expect(202, None);
     let m = ws.next().await;
     assert_eq!(
         (m["type"].as_str(), m["data"]["reason"].as_str()),
         (Some("AgentReloginFailed"), Some("AGENT_NOT_FOUND"))
     );
 
-    app.put("/v1/agents/logout")
-        .bearer(&token)
-        .json(&json!({"logoutReason": "again"}))
-        .send()
-        .await
-        .expect(202, None);
+    app.put("/v1/agents/logout").bearer(&token).json(&json!({"logoutReason": "again"})).send().await.expect(202, None);
     assert_eq!(ws.next().await["data"]["type"], "AgentLogoutFailed");
 }
 
@@ -180,14 +123,8 @@ async fn every_socket_of_the_agent_gets_the_result_and_a_supervisors_change_reac
         .send()
         .await
         .expect(202, None);
-    assert_eq!(
-        first.next().await["data"]["type"],
-        "AgentStationLoginSuccess"
-    );
-    assert_eq!(
-        second.next().await["data"]["type"],
-        "AgentStationLoginSuccess"
-    );
+    assert_eq!(first.next().await["data"]["type"], "AgentStationLoginSuccess");
+    assert_eq!(second.next().await["data"]["type"], "AgentStationLoginSuccess");
 
     let body = json!({"state": "Available", "auxCodeId": "0", "agentId": app.user_id("agent2@wxcc.example")});
     app.put("/v1/agents/session/state")
@@ -208,12 +145,7 @@ async fn buddy_list_arrives_on_the_socket() {
     let token = app.world_token("agent2");
     let mut ws = Ws::open(&app, &token, &desktop()).await;
     let body = json!({"agentProfileId": "profile-1", "mediaType": "telephony"});
-    app.post("/v1/agents/buddyList")
-        .bearer(&token)
-        .json(&body)
-        .send()
-        .await
-        .expect(202, None);
+    app.post("/v1/agents/buddyList").bearer(&token).json(&body).send().await.expect(202, None);
     assert_eq!(ws.next().await["data"]["type"], "BuddyAgentsRetrieveFailed");
 
     let other = app.world_token("forum-case-agent1");
@@ -230,63 +162,31 @@ async fn buddy_list_arrives_on_the_socket() {
         .await
         .expect(202, None);
     assert_eq!(ws.next().await["data"]["type"], "AgentStationLoginSuccess");
-    app.post("/v1/agents/buddyList")
-        .bearer(&token)
-        .json(&body)
-        .send()
-        .await
-        .expect(202, None);
+    app.post("/v1/agents/buddyList").bearer(&token).json(&body).send().await.expect(202, None);
     let m = ws.next().await;
     assert_eq!(m["type"], "BuddyAgents");
     let list = m["data"]["agentList"].as_array().expect("list");
     assert_eq!(list.len(), 1);
     assert_eq!(list[0]["agentName"], "Alice Agent");
     assert_eq!(list[0]["dn"], "1001");
-    let available_only =
-        json!({"agentProfileId": "profile-1", "mediaType": "telephony", "state": "Available"});
-    app.post("/v1/agents/buddyList")
-        .bearer(&token)
-        .json(&available_only)
-        .send()
-        .await
-        .expect(202, None);
+    let available_only = json!({"agentProfileId": "profile-1", "mediaType": "telephony", "state": "Available"});
+    app.post("/v1/agents/buddyList").bearer(&token).json(&available_only).send().await.expect(202, None);
     assert_eq!(ws.next().await["data"]["agentList"], json!([]));
-    app.post("/v1/agents/buddyList")
-        .bearer(&token)
-        .json(&json!({"mediaType": "fax"}))
-        .send()
-        .await
-        .expect(400, None);
+    app.post("/v1/agents/buddyList").bearer(&token).json(&json!({"mediaType": "fax"})).send().await.expect(400, None);
 }
 
 #[tokio::test]
 async fn unknown_and_used_subscription_urls_are_refused() {
     let app = TestApp::spawn().await;
     let base = app.base_url().expect("socket").replace("http://", "ws://");
-    let unknown = format!(
-        "{base}/v1/notification/subscription/AgentDesktop-00000000-0000-4000-8000-000000000000"
-    );
+    let unknown = format!("{base}/v1/notification/subscription/AgentDesktop-00000000-0000-4000-8000-000000000000");
     assert!(Ws::connect(&unknown).await.is_err());
-    app.get("/v1/notification/subscription/nope")
-        .send()
-        .await
-        .expect(404, Some(SchemaId::ApiErrorResponse));
+    app.get("/v1/notification/subscription/nope").send().await.expect(404, Some(SchemaId::ApiErrorResponse));
 
-    let reply = app
-        .post("/v1/notification/subscribe")
-        .bearer(&app.world_token("agent2"))
-        .json(&desktop())
-        .send()
-        .await;
-    let url = reply.expect(200, None).body["webSocketUrl"]
-        .as_str()
-        .expect("url")
-        .to_owned();
+    let reply = app.post("/v1/notification/subscribe").bearer(&app.world_token("agent2")).json(&desktop()).send().await;
+    let url = reply.expect(200, None).body["webSocketUrl"].as_str().expect("url").to_owned();
     let _first = Ws::connect(&url).await.expect("first connection");
-    assert!(
-        Ws::connect(&url).await.is_err(),
-        "a subscription URL connects once"
-    );
+    assert!(Ws::connect(&url).await.is_err(), "a subscription URL connects once");
 }
 
 #[tokio::test]
@@ -294,18 +194,8 @@ async fn without_multi_login_a_second_connection_needs_force_and_replaces_the_fi
     let app = TestApp::spawn().await;
     let token = app.world_token("agent2");
     let mut first = Ws::open(&app, &token, &desktop()).await;
-    let reply = app
-        .post("/v1/notification/subscribe")
-        .bearer(&token)
-        .json(&desktop())
-        .send()
-        .await
-        .expect(409, None);
-    assert!(
-        reply.diagnostic().contains("force"),
-        "{}",
-        reply.diagnostic()
-    );
+    let reply = app.post("/v1/notification/subscribe").bearer(&token).json(&desktop()).send().await.expect(409, None);
+    assert!(reply.diagnostic().contains("force"), "{}", reply.diagnostic());
     // Another clientType is a separate group.
     let _other = Ws::open(&app, &token, &json!({"clientType": "Widget"})).await;
 
@@ -314,11 +204,7 @@ async fn without_multi_login_a_second_connection_needs_force_and_replaces_the_fi
     let kicked = first.next().await;
     assert_eq!(kicked["type"], "AGENT_MULTI_LOGIN");
     assert_eq!(first.closed().await, CLOSE_MULTI_LOGIN);
-    app.post("/v1/agents/reload")
-        .bearer(&token)
-        .send()
-        .await
-        .expect(202, None);
+    app.post("/v1/agents/reload").bearer(&token).send().await.expect(202, None);
     assert_eq!(second.next().await["type"], "AgentReloginFailed");
 }
 
@@ -331,18 +217,9 @@ async fn multi_login_allows_ten_connections_and_force_replaces_the_oldest() {
     for _ in 0..10 {
         sockets.push(Ws::open(&app, &token, &multi).await);
     }
-    app.post("/v1/notification/subscribe")
-        .bearer(&token)
-        .json(&multi)
-        .send()
-        .await
-        .expect(409, None);
-    let _eleventh = Ws::open(
-        &app,
-        &token,
-        &json!({"clientType": DESKTOP, "allowMultiLogin": true, "force": true}),
-    )
-    .await;
+    app.post("/v1/notification/subscribe").bearer(&token).json(&multi).send().await.expect(409, None);
+    let _eleventh =
+        Ws::open(&app, &token, &json!({"clientType": DESKTOP, "allowMultiLogin": true, "force": true})).await;
     assert_eq!(sockets[0].next().await["type"], "AGENT_MULTI_LOGIN");
     let state = app.admin_state().await;
     assert_eq!(state["notificationConnections"][0]["connections"], 10);
@@ -353,33 +230,14 @@ async fn the_server_sends_keepalives_and_drops_a_silent_client_only_when_keepali
     let app = TestApp::spawn().await;
     let token = app.world_token("agent2");
     let start = tokio::time::Instant::now();
-    let mut silent = Ws::open(
-        &app,
-        &token,
-        &json!({"clientType": "A", "isKeepAliveEnabled": true}),
-    )
-    .await;
+    let mut silent = Ws::open(&app, &token, &json!({"clientType": "A", "isKeepAliveEnabled": true})).await;
     let code = silent.closed().await;
     assert_eq!(code, CLOSE_IDLE);
-    assert!(
-        start.elapsed() >= Duration::from_secs(16),
-        "dropped after {:?}",
-        start.elapsed()
-    );
+    assert!(start.elapsed() >= Duration::from_secs(16), "dropped after {:?}", start.elapsed());
 
     // A client that answers keep-alives stays, and one without keep-alive is never dropped.
-    let mut chatty = Ws::open(
-        &app,
-        &token,
-        &json!({"clientType": "B", "isKeepAliveEnabled": true}),
-    )
-    .await;
-    let mut quiet = Ws::open(
-        &app,
-        &token,
-        &json!({"clientType": "C", "isKeepAliveEnabled": false}),
-    )
-    .await;
+    let mut chatty = Ws::open(&app, &token, &json!({"clientType": "B", "isKeepAliveEnabled": true})).await;
+    let mut quiet = Ws::open(&app, &token, &json!({"clientType": "C", "isKeepAliveEnabled": false})).await;
     let started = tokio::time::Instant::now();
     let mut keepalives = 0;
     while keepalives < 15 {
@@ -393,10 +251,7 @@ async fn the_server_sends_keepalives_and_drops_a_silent_client_only_when_keepali
     }
     assert!(started.elapsed() >= Duration::from_secs(60));
     for _ in 0..15 {
-        assert_eq!(
-            quiet.frame().await,
-            wxcc_contract_tests::ws::Frame::Json(json!({"keepalive": "true"}))
-        );
+        assert_eq!(quiet.frame().await, wxcc_contract_tests::ws::Frame::Json(json!({"keepalive": "true"})));
     }
 }
 

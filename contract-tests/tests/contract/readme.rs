@@ -8,25 +8,14 @@ const README: &str = include_str!("../../../README.md");
 #[test]
 fn every_token_in_the_readme_is_a_world_token() {
     let app = TestApp::new();
-    let known: Vec<&str> = app
-        .world()
-        .tokens
-        .iter()
-        .map(|t| t.access_token.as_str())
-        .collect();
+    let known: Vec<&str> = app.world().tokens.iter().map(|t| t.access_token.as_str()).collect();
     let shown: Vec<&str> = README
         .split(|c: char| c == '`' || c == '"' || c.is_whitespace())
         .filter(|w| w.contains("_P0A") && !w.contains('$'))
         .collect();
-    assert!(
-        shown.len() >= 8,
-        "the README lists the world's tokens: {shown:?}"
-    );
+    assert!(shown.len() >= 8, "the README lists the world's tokens: {shown:?}");
     for token in shown {
-        assert!(
-            known.contains(&token),
-            "README shows {token}, which the world does not have"
-        );
+        assert!(known.contains(&token), "README shows {token}, which the world does not have");
     }
 }
 
@@ -35,16 +24,9 @@ fn the_tours_ids_are_the_worlds() {
     let app = TestApp::new();
     let org = &app.world().orgs[0];
     assert!(README.contains(&format!("ORG={}", org.id)));
-    let sales = org
-        .teams
-        .iter()
-        .find(|t| t.name == "Sales")
-        .expect("Sales team");
+    let sales = org.teams.iter().find(|t| t.name == "Sales").expect("Sales team");
     assert!(README.contains(&format!("TEAM={}", sales.id)));
     for token in ["forum-case-agent1", "admin-full"] {
-        assert!(
-            README.contains(&format!("\"{token}_P0A1_$ORG\"")),
-            "{token}"
-        );
+        assert!(README.contains(&format!("\"{token}_P0A1_$ORG\"")), "{token}");
     }
 }

@@ -34,47 +34,27 @@ async fn create_answers_201_with_the_subscription_and_never_the_secret() {
     assert_eq!(data["createdTime"], wxcc_contract_tests::TEST_EPOCH_MS);
     assert!(data.get("secret").is_none());
     let id = data["id"].as_str().expect("id");
-    let read = app
-        .get(&format!("/v1/subscriptions/{id}"))
-        .bearer(&token)
-        .send()
-        .await;
+    let read = app.get(&format!("/v1/subscriptions/{id}")).bearer(&token).send().await;
     let read = read.expect(200, Some(SchemaId::SubscriptionResponse));
     assert_eq!(read.body["data"], *data);
-    assert!(
-        !String::from_utf8_lossy(&read.raw).contains("0123456789abcdef"),
-        "the secret leaked"
-    );
+    assert!(!String::from_utf8_lossy(&read.raw).contains("0123456789abcdef"), "the secret leaked");
     let state = app.admin_state().await;
     assert_eq!(state["subscriptions"][0]["hasSecret"], true);
-    assert!(
-        !state
-            .to_string()
-            .contains("0123456789abcdef0123456789abcdef"),
-        "the secret leaked via admin"
-    );
+    assert!(!state.to_string().contains("0123456789abcdef0123456789abcdef"), "the secret leaked via admin");
 }
 
 #[tokio::test]
 async fn list_counts_and_returns_the_orgs_subscriptions_oldest_first() {
     let app = TestApp::new();
     let token = app.world_token("admin-full");
-    let empty = app
-        .get("/v1/subscriptions")
-        .bearer(&token)
-        .send()
-        .await
-        .expect(200, Some(SchemaId::SubscriptionListResponse));
+    let empty =
+        app.get("/v1/subscriptions").bearer(&token).send().await.expect(200, Some(SchemaId::SubscriptionListResponse));
     assert_eq!(empty.body["meta"]["subscriptionCount"], 0);
     assert_eq!(empty.body["data"], json!([]));
     let a = create(&app, &token, &subscription_body("first")).await;
     let b = create(&app, &token, &subscription_body("second")).await;
-    let list = app
-        .get("/v1/subscriptions")
-        .bearer(&token)
-        .send()
-        .await
-        .expect(200, Some(SchemaId::SubscriptionListResponse));
+    let list =
+        app.get("/v1/subscriptions").bearer(&token).send().await.expect(200, Some(SchemaId::SubscriptionListResponse));
     assert_eq!(list.body["meta"]["subscriptionCount"], 2);
     assert_eq!(list.body["meta"]["orgId"], app.org_of("admin@wxcc.example"));
     assert_eq!(list.body["data"], json!([a["data"], b["data"]]));
@@ -87,14 +67,8 @@ async fn patch_changes_what_it_names_and_refuses_a_new_name() {
     let created = create(&app, &token, &subscription_body("original")).await;
     let id = created["data"]["id"].as_str().expect("id").to_owned();
     app.clock().advance_ms(5_000);
-    let patch =
-        json!({"status": "inactive", "eventTypes": ["agent:login"], "description": "changed"});
-    let reply = app
-        .patch(&format!("/v1/subscriptions/{id}"))
-        .bearer(&token)
-        .json(&patch)
-        .send()
-        .await;
+    let patch = json!({"status": "inactive", "eventTypes": ["agent:login"], "description": "changed"});
+    let reply = app.patch(&format!("/v1/subscriptions/{id}")).bearer(&token).json(&patch).send().await;
     let data = reply.expect(200, Some(SchemaId::SubscriptionResponse)).body["data"].clone();
     assert_eq!(data["status"], "inactive");
     assert_eq!(data["eventTypes"], json!(["agent:login"]));
@@ -102,27 +76,12 @@ async fn patch_changes_what_it_names_and_refuses_a_new_name() {
     assert_eq!(data["name"], "original");
     assert_eq!(data["destinationUrl"], created["data"]["destinationUrl"]);
     assert_eq!(data["createdTime"], created["data"]["createdTime"]);
-    assert_eq!(
-        data["lastUpdatedTime"],
-        wxcc_contract_tests::TEST_EPOCH_MS + 5_000
-    );
+    assert_eq!(data["lastUpdatedTime"], wxcc_contract_tests::TEST_EPOCH_MS + 5_000);
 
-    let rename = app
-        .patch(&format!("/v1/subscriptions/{id}"))
-        .bearer(&token)
-        .json(&json!({"name": "renamed"}))
-        .send()
-        .await;
-    assert_eq!(
-        rename.expect(400, None).messages(),
-        vec!["/name: is not allowed here"]
-    );
-    let read = app
-        .get(&format!("/v1/subscriptions/{id}"))
-        .bearer(&token)
-        .send()
-        .await
-        .expect(200, None);
+    let rename =
+        app.patch(&format!("/v1/subscriptions/{id}")).bearer(&token).json(&json!({"name": "renamed"})).send().await;
+    assert_eq!(rename.expect(400, None).messages(), vec!["/name: is not allowed here"]);
+    let read = app.get(&format!("/v1/subscriptions/{id}")).bearer(&token).send().await.expect(200, None);
     assert_eq!(read.body["data"]["name"], "original");
 }
 
@@ -131,44 +90,23 @@ async fn delete_answers_204_without_a_body_and_the_subscription_is_gone() {
     let app = TestApp::new();
     let token = app.world_token("admin-full");
     let created = create(&app, &token, &subscription_body("short-lived")).await;
-    let path = format!(
-        "/v1/subscriptions/{}",
-        created["data"]["id"].as_str().expect("id")
-    );
-    let reply = app
-        .delete(&path)
-        .bearer(&token)
-        .send()
-        .await
-        .expect(204, None);
+    let path = format!("/v1/subscriptions/{}", created["data"]["id"].as_str().expect("id"));
+    let reply = app.delete(&path).bearer(&token).send().await.expect(204, None);
     assert!(reply.raw.is_empty());
     app.get(&path).bearer(&token).send().await.expect(404, None);
-    app.delete(&path)
-        .bearer(&token)
-        .send()
-        .await
-        .expect(404, None);
+    app.delete(&path).bearer(&token).send().await.expect(404, None);
 }
 
 #[tokio::test]
 async fn an_unknown_id_is_404_in_the_error_result_envelope() {
     let app = TestApp::new();
     let token = app.world_token("admin-full");
-    for (method, body) in [
-        ("GET", None),
-        ("PATCH", Some(json!({"description": "x"}))),
-        ("DELETE", None),
-    ] {
-        let mut request = app
-            .request(method, &format!("/v1/subscriptions/{UNKNOWN}"))
-            .bearer(&token);
+    for (method, body) in [("GET", None), ("PATCH", Some(json!({"description": "x"}))), ("DELETE", None)] {
+        let mut request = app.request(method, &format!("/v1/subscriptions/{UNKNOWN}")).bearer(&token);
         if let Some(body) = &body {
             request = request.json(body);
         }
-        let reply = request
-            .send()
-            .await
-            .expect(404, Some(SchemaId::ErrorResult));
+        let reply = request.send().await.expect(404, Some(SchemaId::ErrorResult));
         assert_eq!(reply.body["error"]["key"], 404, "{method}");
     }
 }
@@ -176,25 +114,13 @@ async fn an_unknown_id_is_404_in_the_error_result_envelope() {
 #[tokio::test]
 async fn event_types_list_the_real_v1_names() {
     let app = TestApp::new();
-    let reply = app
-        .get("/v1/event-types")
-        .bearer(&app.world_token("admin-full"))
-        .send()
-        .await;
+    let reply = app.get("/v1/event-types").bearer(&app.world_token("admin-full")).send().await;
     let body = reply.expect(200, Some(SchemaId::EventTypesResponse)).body;
-    let names: Vec<&str> = body["data"]
-        .as_array()
-        .expect("data")
-        .iter()
-        .filter_map(|e| e["name"].as_str())
-        .collect();
+    let names: Vec<&str> = body["data"].as_array().expect("data").iter().filter_map(|e| e["name"].as_str()).collect();
     assert!(names.contains(&"agent:state_change"));
     assert!(!names.contains(&"agent:stateChange"));
     assert!(!names.contains(&"task:created"));
-    assert_eq!(
-        body["data"][0],
-        json!({"name": "agent:login", "resource": "agent", "action": "login"})
-    );
+    assert_eq!(body["data"][0], json!({"name": "agent:login", "resource": "agent", "action": "login"}));
 }
 
 #[tokio::test]
@@ -212,24 +138,10 @@ async fn destination_urls_must_be_https_on_443_with_a_path_except_loopback() {
     ] {
         let mut body = subscription_body("bad url");
         body["destinationUrl"] = json!(url);
-        let reply = app
-            .post("/v1/subscriptions")
-            .bearer(&token)
-            .json(&body)
-            .send()
-            .await
-            .expect(400, None);
-        assert!(
-            reply.messages()[0].starts_with("/destinationUrl: "),
-            "{url}: {:?}",
-            reply.messages()
-        );
+        let reply = app.post("/v1/subscriptions").bearer(&token).json(&body).send().await.expect(400, None);
+        assert!(reply.messages()[0].starts_with("/destinationUrl: "), "{url}: {:?}", reply.messages());
     }
-    for url in [
-        "http://127.0.0.1:9999/hook",
-        "http://localhost:3000/",
-        "https://hooks.example.com/",
-    ] {
+    for url in ["http://127.0.0.1:9999/hook", "http://localhost:3000/", "https://hooks.example.com/"] {
         let mut body = subscription_body("good url");
         body["destinationUrl"] = json!(url);
         create(&app, &token, &body).await;

@@ -19,20 +19,9 @@ async fn create_needs_a_resource_version_and_answers_with_it() {
     let admin = app.world_token("admin-full");
     let mut body = v2_body("v2 hook");
     body.as_object_mut().map(|o| o.remove("resourceVersion"));
-    let reply = app
-        .post("/v2/subscriptions")
-        .bearer(&admin)
-        .json(&body)
-        .send()
-        .await
-        .expect(400, None);
+    let reply = app.post("/v2/subscriptions").bearer(&admin).json(&body).send().await.expect(400, None);
     assert_eq!(reply.messages(), vec!["/resourceVersion: is required"]);
-    let created = app
-        .post("/v2/subscriptions")
-        .bearer(&admin)
-        .json(&v2_body("v2 hook"))
-        .send()
-        .await;
+    let created = app.post("/v2/subscriptions").bearer(&admin).json(&v2_body("v2 hook")).send().await;
     let created = created.expect(201, Some(SchemaId::SubscriptionV2Response));
     assert_eq!(created.body["data"]["resourceVersion"], "agent:2.0.0");
     assert!(created.body["data"].get("secret").is_none());
@@ -44,67 +33,31 @@ async fn event_types_must_belong_to_the_resource_version() {
     let admin = app.world_token("admin-full");
     let mut body = v2_body("mismatch");
     body["eventTypes"] = json!(["agent:login", "agent:state_change"]);
-    let reply = app
-        .post("/v2/subscriptions")
-        .bearer(&admin)
-        .json(&body)
-        .send()
-        .await
-        .expect(400, None);
+    let reply = app.post("/v2/subscriptions").bearer(&admin).json(&body).send().await.expect(400, None);
     assert!(
-        reply.messages()[0].starts_with(
-            "/eventTypes/1: agent:state_change is not an event type of resourceVersion agent:2.0.0"
-        ),
+        reply.messages()[0]
+            .starts_with("/eventTypes/1: agent:state_change is not an event type of resourceVersion agent:2.0.0"),
         "{:?}",
         reply.messages()
     );
     body["resourceVersion"] = json!("agent:1.0.0");
-    app.post("/v2/subscriptions")
-        .bearer(&admin)
-        .json(&body)
-        .send()
-        .await
-        .expect(201, None);
+    app.post("/v2/subscriptions").bearer(&admin).json(&body).send().await.expect(201, None);
 }
 
 #[tokio::test]
 async fn patch_needs_the_resource_version_too_and_rechecks_the_kept_event_types() {
     let app = TestApp::new();
     let admin = app.world_token("admin-full");
-    let created = app
-        .post("/v2/subscriptions")
-        .bearer(&admin)
-        .json(&v2_body("patchable"))
-        .send()
-        .await
-        .expect(201, None);
-    let path = format!(
-        "/v2/subscriptions/{}",
-        created.body["data"]["id"].as_str().expect("id")
-    );
-    let reply = app
-        .patch(&path)
-        .bearer(&admin)
-        .json(&json!({"status": "inactive"}))
-        .send()
-        .await
-        .expect(400, None);
+    let created =
+        app.post("/v2/subscriptions").bearer(&admin).json(&v2_body("patchable")).send().await.expect(201, None);
+    let path = format!("/v2/subscriptions/{}", created.body["data"]["id"].as_str().expect("id"));
+    let reply = app.patch(&path).bearer(&admin).json(&json!({"status": "inactive"})).send().await.expect(400, None);
     assert_eq!(reply.messages(), vec!["/resourceVersion: is required"]);
     // agent:channel_state_change is not offered by agent:1.0.0.
-    app.patch(&path)
-        .bearer(&admin)
-        .json(&json!({"resourceVersion": "agent:1.0.0"}))
-        .send()
-        .await
-        .expect(400, None);
+    app.patch(&path).bearer(&admin).json(&json!({"resourceVersion": "agent:1.0.0"})).send().await.expect(400, None);
     let ok = json!({"resourceVersion": "agent:2.0.0", "status": "inactive"});
-    let reply = app
-        .patch(&path)
-        .bearer(&admin)
-        .json(&ok)
-        .send()
-        .await
-        .expect(200, Some(SchemaId::SubscriptionV2Response));
+    let reply =
+        app.patch(&path).bearer(&admin).json(&ok).send().await.expect(200, Some(SchemaId::SubscriptionV2Response));
     assert_eq!(reply.body["data"]["status"], "inactive");
 }
 
@@ -112,37 +65,14 @@ async fn patch_needs_the_resource_version_too_and_rechecks_the_kept_event_types(
 async fn v1_and_v2_are_separate_namespaces_but_the_count_covers_both() {
     let app = TestApp::new();
     let admin = app.world_token("admin-full");
-    let v1 = app
-        .post("/v1/subscriptions")
-        .bearer(&admin)
-        .json(&subscription_body("first"))
-        .send()
-        .await
-        .expect(201, None);
-    let v2 = app
-        .post("/v2/subscriptions")
-        .bearer(&admin)
-        .json(&v2_body("second"))
-        .send()
-        .await
-        .expect(201, None);
+    let v1 =
+        app.post("/v1/subscriptions").bearer(&admin).json(&subscription_body("first")).send().await.expect(201, None);
+    let v2 = app.post("/v2/subscriptions").bearer(&admin).json(&v2_body("second")).send().await.expect(201, None);
     let v1_id = v1.body["data"]["id"].as_str().expect("id");
     let v2_id = v2.body["data"]["id"].as_str().expect("id");
-    app.get(&format!("/v1/subscriptions/{v2_id}"))
-        .bearer(&admin)
-        .send()
-        .await
-        .expect(404, None);
-    app.get(&format!("/v2/subscriptions/{v1_id}"))
-        .bearer(&admin)
-        .send()
-        .await
-        .expect(404, None);
-    app.delete(&format!("/v1/subscriptions/{v2_id}"))
-        .bearer(&admin)
-        .send()
-        .await
-        .expect(404, None);
+    app.get(&format!("/v1/subscriptions/{v2_id}")).bearer(&admin).send().await.expect(404, None);
+    app.get(&format!("/v2/subscriptions/{v1_id}")).bearer(&admin).send().await.expect(404, None);
+    app.delete(&format!("/v1/subscriptions/{v2_id}")).bearer(&admin).send().await.expect(404, None);
     app.patch(&format!("/v2/subscriptions/{v1_id}"))
         .bearer(&admin)
         .json(&json!({"resourceVersion": "agent:1.0.0"}))
@@ -150,12 +80,8 @@ async fn v1_and_v2_are_separate_namespaces_but_the_count_covers_both() {
         .await
         .expect(404, None);
 
-    let list1 = app
-        .get("/v1/subscriptions")
-        .bearer(&admin)
-        .send()
-        .await
-        .expect(200, Some(SchemaId::SubscriptionListResponse));
+    let list1 =
+        app.get("/v1/subscriptions").bearer(&admin).send().await.expect(200, Some(SchemaId::SubscriptionListResponse));
     let list2 = app
         .get("/v2/subscriptions")
         .bearer(&admin)
@@ -166,39 +92,19 @@ async fn v1_and_v2_are_separate_namespaces_but_the_count_covers_both() {
     assert_eq!(list2.body["data"].as_array().map(Vec::len), Some(1));
     assert_eq!(list1.body["meta"]["subscriptionCount"], 2);
     assert_eq!(list2.body["meta"]["subscriptionCount"], 2);
-    app.delete(&format!("/v2/subscriptions/{v2_id}"))
-        .bearer(&admin)
-        .send()
-        .await
-        .expect(204, None);
-    let list1 = app
-        .get("/v1/subscriptions")
-        .bearer(&admin)
-        .send()
-        .await
-        .expect(200, None);
+    app.delete(&format!("/v2/subscriptions/{v2_id}")).bearer(&admin).send().await.expect(204, None);
+    let list1 = app.get("/v1/subscriptions").bearer(&admin).send().await.expect(200, None);
     assert_eq!(list1.body["meta"]["subscriptionCount"], 1);
 }
 
 #[tokio::test]
 async fn v2_event_types_list_the_resource_versions() {
     let app = TestApp::new();
-    let reply = app
-        .get("/v2/event-types")
-        .bearer(&app.world_token("admin-full"))
-        .send()
-        .await;
+    let reply = app.get("/v2/event-types").bearer(&app.world_token("admin-full")).send().await;
     let body = reply.expect(200, Some(SchemaId::EventTypesV2Response)).body;
-    let versions = body["meta"]["resourceVersionList"]
-        .as_array()
-        .expect("list");
+    let versions = body["meta"]["resourceVersionList"].as_array().expect("list");
     assert!(versions.contains(&json!({"resource": "agent", "version": "2.0.0"})));
-    let names: Vec<&str> = body["data"]
-        .as_array()
-        .expect("data")
-        .iter()
-        .filter_map(|e| e["name"].as_str())
-        .collect();
+    let names: Vec<&str> = body["data"].as_array().expect("data").iter().filter_map(|e| e["name"].as_str()).collect();
     assert!(names.contains(&"agent:channel_state_change"));
     assert!(names.contains(&"agent:state_change"));
 }
@@ -213,9 +119,5 @@ async fn v2_needs_the_same_scopes_and_roles() {
         .send()
         .await
         .expect(403, Some(SchemaId::ErrorResult));
-    app.get("/v2/event-types")
-        .bearer(&agent)
-        .send()
-        .await
-        .expect(403, None);
+    app.get("/v2/event-types").bearer(&agent).send().await.expect(403, None);
 }

@@ -29,13 +29,7 @@ fn fast(retries: u32, disable_after: u32) -> StateOptions {
     }
 }
 
-async fn subscribe(
-    app: &TestApp,
-    version: &str,
-    url: &str,
-    types: &[&str],
-    secret: Option<&str>,
-) -> String {
+async fn subscribe(app: &TestApp, version: &str, url: &str, types: &[&str], secret: Option<&str>) -> String {
     let mut body = json!({"name": "receiver", "eventTypes": types, "destinationUrl": url});
     if let Some(secret) = secret {
         body["secret"] = json!(secret);
@@ -43,37 +37,20 @@ async fn subscribe(
     if version == "v2" {
         body["resourceVersion"] = json!("agent:2.0.0");
     }
-    let reply = app
-        .post(&format!("/{version}/subscriptions"))
-        .bearer(&app.world_token("admin-full"))
-        .json(&body)
-        .send()
-        .await;
-    reply.expect(201, None).body["data"]["id"]
-        .as_str()
-        .expect("id")
-        .to_owned()
+    let reply =
+        app.post(&format!("/{version}/subscriptions")).bearer(&app.world_token("admin-full")).json(&body).send().await;
+    reply.expect(201, None).body["data"]["id"].as_str().expect("id").to_owned()
 }
 
 async fn login(app: &TestApp) {
     let token = app.world_token("agent2");
-    app.post("/v1/agents/login")
-        .bearer(&token)
-        .json(&login_body(app, ME, "1002"))
-        .send()
-        .await
-        .expect(202, None);
+    app.post("/v1/agents/login").bearer(&token).json(&login_body(app, ME, "1002")).send().await.expect(202, None);
 }
 
 async fn available(app: &TestApp) {
     let token = app.world_token("agent2");
     let body = json!({"state": "Available", "auxCodeId": "0"});
-    app.put("/v1/agents/session/state")
-        .bearer(&token)
-        .json(&body)
-        .send()
-        .await
-        .expect(202, None);
+    app.put("/v1/agents/session/state").bearer(&token).json(&body).send().await.expect(202, None);
 }
 
 fn check_envelope(body: &Value) {
@@ -86,24 +63,13 @@ fn check_envelope(body: &Value) {
 async fn a_v1_subscription_receives_signed_cloud_events_for_agent_transitions() {
     let app = TestApp::spawn().await;
     let mut receiver = WebhookReceiver::start(Some(SECRET)).await;
-    let id = subscribe(
-        &app,
-        "v1",
-        &receiver.url,
-        &["agent:login", "agent:state_change"],
-        Some(SECRET),
-    )
-    .await;
+    let id = subscribe(&app, "v1", &receiver.url, &["agent:login", "agent:state_change"], Some(SECRET)).await;
     login(&app).await;
     available(&app).await;
 
     let first = receiver.next().await;
     check_envelope(&first.body);
-    assert_eq!(
-        first.signature_ok,
-        Some(true),
-        "the signature covers the exact bytes"
-    );
+    assert_eq!(first.signature_ok, Some(true), "the signature covers the exact bytes");
     assert_eq!(first.header("x-webexcc-signature").map(str::len), Some(64));
     assert_eq!(first.header("content-type"), Some("application/json"));
     assert_eq!(first.body["type"], "agent:login");
@@ -111,10 +77,7 @@ async fn a_v1_subscription_receives_signed_cloud_events_for_agent_transitions() 
     assert_eq!(first.body["comciscoorgid"], app.org_of(ME));
     assert_eq!(first.body["data"]["agentId"], app.user_id(ME));
     assert_eq!(first.body["data"]["destination"], "1002");
-    assert!(
-        first.body.get("comciscotimestamp").is_none(),
-        "v1 has no timestamp"
-    );
+    assert!(first.body.get("comciscotimestamp").is_none(), "v1 has no timestamp");
     assert!(first.header("x-webexcc-timestamp").is_none());
 
     let second = receiver.next().await;
@@ -128,11 +91,7 @@ async fn a_v1_subscription_receives_signed_cloud_events_for_agent_transitions() 
 async fn a_v2_subscription_gets_the_timestamp_in_body_and_header_and_the_v2_names() {
     let app = TestApp::spawn().await;
     let mut receiver = WebhookReceiver::start(Some(SECRET)).await;
-    let types = [
-        "agent:login",
-        "agent:channel_state_change",
-        "agent:channelType_state_change",
-    ];
+    let types = ["agent:login", "agent:channel_state_change", "agent:channelType_state_change"];
     subscribe(&app, "v2", &receiver.url, &types, Some(SECRET)).await;
     login(&app).await;
     available(&app).await;
@@ -141,28 +100,17 @@ async fn a_v2_subscription_gets_the_timestamp_in_body_and_header_and_the_v2_name
         let got = receiver.next().await;
         check_envelope(&got.body);
         assert_eq!(got.signature_ok, Some(true));
-        let stamp = got.body["comciscotimestamp"]
-            .as_i64()
-            .expect("v2 timestamp");
-        assert_eq!(
-            got.header("x-webexcc-timestamp"),
-            Some(stamp.to_string().as_str())
-        );
+        let stamp = got.body["comciscotimestamp"].as_i64().expect("v2 timestamp");
+        assert_eq!(got.header("x-webexcc-timestamp"), Some(stamp.to_string().as_str()));
         assert_eq!(got.header("x-webexcc-webhook-version"), Some("agent:2.0.0"));
-        seen.push((
-            got.body["type"].as_str().unwrap_or_default().to_owned(),
-            got.body["data"]["currentState"].clone(),
-        ));
+        seen.push((got.body["type"].as_str().unwrap_or_default().to_owned(), got.body["data"]["currentState"].clone()));
     }
     assert_eq!(
         seen,
         vec![
             ("agent:login".to_owned(), json!("idle")),
             ("agent:channel_state_change".to_owned(), json!("available")),
-            (
-                "agent:channelType_state_change".to_owned(),
-                json!("Available")
-            ),
+            ("agent:channelType_state_change".to_owned(), json!("Available")),
         ]
     );
 }
@@ -175,10 +123,7 @@ async fn without_a_secret_there_is_no_signature_and_unsubscribed_types_are_not_s
     login(&app).await;
     available(&app).await;
     let got = receiver.next().await;
-    assert_eq!(
-        got.body["type"], "agent:state_change",
-        "the login was not subscribed to"
-    );
+    assert_eq!(got.body["type"], "agent:state_change", "the login was not subscribed to");
     assert!(got.header("x-webexcc-signature").is_none());
 }
 
@@ -188,14 +133,8 @@ async fn other_organisations_and_inactive_subscriptions_receive_nothing() {
     let mut ours = WebhookReceiver::start(None).await;
     let mut theirs = WebhookReceiver::start(None).await;
     let mut paused = WebhookReceiver::start(None).await;
-    let globex =
-        json!({"name": "globex", "eventTypes": ["agent:login"], "destinationUrl": theirs.url});
-    app.post("/v1/subscriptions")
-        .bearer(&app.world_token("globex-admin"))
-        .json(&globex)
-        .send()
-        .await
-        .expect(201, None);
+    let globex = json!({"name": "globex", "eventTypes": ["agent:login"], "destinationUrl": theirs.url});
+    app.post("/v1/subscriptions").bearer(&app.world_token("globex-admin")).json(&globex).send().await.expect(201, None);
     let paused_id = subscribe(&app, "v1", &paused.url, &["agent:login"], None).await;
     let admin = app.world_token("admin-full");
     app.patch(&format!("/v1/subscriptions/{paused_id}"))
@@ -209,11 +148,7 @@ async fn other_organisations_and_inactive_subscriptions_receive_nothing() {
     let got = ours.next().await;
     assert_eq!(got.body["type"], "agent:login");
     // Every delivery of the event was queued before the one we waited for was received.
-    app.state()
-        .dispatcher()
-        .attempts(None)
-        .iter()
-        .for_each(|a| assert_eq!(a.url, ours.url));
+    app.state().dispatcher().attempts(None).iter().for_each(|a| assert_eq!(a.url, ours.url));
     assert!(theirs.try_next().is_none());
     assert!(paused.try_next().is_none());
 }
@@ -223,14 +158,7 @@ async fn a_failing_receiver_gets_retries_and_then_an_inactive_subscription() {
     let app = TestApp::spawn_with(fast(2, 2)).await;
     let mut receiver = WebhookReceiver::start(None).await;
     receiver.answer_with(&[(500, None); 6]);
-    let id = subscribe(
-        &app,
-        "v1",
-        &receiver.url,
-        &["agent:login", "agent:logout", "agent:state_change"],
-        None,
-    )
-    .await;
+    let id = subscribe(&app, "v1", &receiver.url, &["agent:login", "agent:logout", "agent:state_change"], None).await;
     let mut attempts = app.state().dispatcher().watch();
     login(&app).await;
     available(&app).await;
@@ -239,22 +167,13 @@ async fn a_failing_receiver_gets_retries_and_then_an_inactive_subscription() {
         receiver.next().await;
     }
     attempts.wait_for(|n| *n >= 6).await.expect("attempt log");
-    let log = app
-        .get(&format!("/__admin/deliveries?subscriptionId={id}"))
-        .send()
-        .await
-        .expect(200, None)
-        .body;
+    let log = app.get(&format!("/__admin/deliveries?subscriptionId={id}")).send().await.expect(200, None).body;
     let entries = log["deliveries"].as_array().expect("deliveries");
     let outline: Vec<(u64, u64, &str)> = entries
         .iter()
         .rev()
         .map(|a| {
-            (
-                a["attempt"].as_u64().unwrap_or(0),
-                a["status"].as_u64().unwrap_or(0),
-                a["outcome"].as_str().unwrap_or(""),
-            )
+            (a["attempt"].as_u64().unwrap_or(0), a["status"].as_u64().unwrap_or(0), a["outcome"].as_str().unwrap_or(""))
         })
         .collect();
     assert_eq!(
@@ -277,18 +196,8 @@ async fn a_failing_receiver_gets_retries_and_then_an_inactive_subscription() {
     assert_eq!(sub.body["data"]["status"], "inactive");
     // Inactive: the next event is not sent at all.
     let token = app.world_token("agent2");
-    app.put("/v1/agents/logout")
-        .bearer(&token)
-        .json(&json!({"logoutReason": "x"}))
-        .send()
-        .await
-        .expect(202, None);
-    let after = app
-        .get(&format!("/__admin/deliveries?subscriptionId={id}"))
-        .send()
-        .await
-        .expect(200, None)
-        .body;
+    app.put("/v1/agents/logout").bearer(&token).json(&json!({"logoutReason": "x"})).send().await.expect(202, None);
+    let after = app.get(&format!("/__admin/deliveries?subscriptionId={id}")).send().await.expect(200, None).body;
     assert_eq!(after["deliveries"].as_array().map(Vec::len), Some(6));
 }
 
@@ -297,23 +206,11 @@ async fn a_success_resets_the_failure_count() {
     let app = TestApp::spawn_with(fast(0, 2)).await;
     let mut receiver = WebhookReceiver::start(None).await;
     receiver.answer_with(&[(500, None), (200, None), (500, None)]);
-    let id = subscribe(
-        &app,
-        "v1",
-        &receiver.url,
-        &["agent:login", "agent:logout", "agent:state_change"],
-        None,
-    )
-    .await;
+    let id = subscribe(&app, "v1", &receiver.url, &["agent:login", "agent:logout", "agent:state_change"], None).await;
     login(&app).await;
     available(&app).await;
     let token = app.world_token("agent2");
-    app.put("/v1/agents/logout")
-        .bearer(&token)
-        .json(&json!({"logoutReason": "x"}))
-        .send()
-        .await
-        .expect(202, None);
+    app.put("/v1/agents/logout").bearer(&token).json(&json!({"logoutReason": "x"})).send().await.expect(202, None);
     for _ in 0..3 {
         receiver.next().await;
     }
@@ -325,10 +222,7 @@ async fn a_success_resets_the_failure_count() {
         .send()
         .await
         .expect(200, None);
-    assert_eq!(
-        sub.body["data"]["status"], "active",
-        "fail, succeed, fail is not two consecutive failures"
-    );
+    assert_eq!(sub.body["data"]["status"], "active", "fail, succeed, fail is not two consecutive failures");
 }
 
 #[tokio::test]
@@ -350,9 +244,7 @@ async fn redirects_are_not_followed_and_count_as_failures() {
 #[tokio::test]
 async fn an_unreachable_receiver_is_logged_with_the_error() {
     let app = TestApp::spawn_with(fast(0, 5)).await;
-    let closed = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
+    let closed = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let url = format!("http://{}/hook", closed.local_addr().expect("addr"));
     drop(closed);
     let id = subscribe(&app, "v1", &url, &["agent:login"], None).await;
@@ -381,10 +273,7 @@ fn recorded(transport: &Arc<RecordingTransport>, retries: u32, disable_after: u3
 }
 
 fn fail(status: u16) -> Option<Result<Answer, String>> {
-    Some(Ok(Answer {
-        status,
-        retry_after: None,
-    }))
+    Some(Ok(Answer { status, retry_after: None }))
 }
 
 #[tokio::test(start_paused = true)]
@@ -392,20 +281,10 @@ async fn back_off_doubles_from_the_configured_first_delay() {
     let transport = RecordingTransport::new();
     transport.script(vec![fail(500), fail(503), fail(500), fail(500)]);
     let app = TestApp::with_options(World::default_world(), recorded(&transport, 5, 3));
-    subscribe(
-        &app,
-        "v1",
-        "https://hooks.example.com/x",
-        &["agent:login"],
-        None,
-    )
-    .await;
+    subscribe(&app, "v1", "https://hooks.example.com/x", &["agent:login"], None).await;
     login(&app).await;
     let calls = transport.wait_calls(5).await;
-    let gaps: Vec<u128> = calls
-        .windows(2)
-        .map(|w| (w[1].at - w[0].at).as_millis())
-        .collect();
+    let gaps: Vec<u128> = calls.windows(2).map(|w| (w[1].at - w[0].at).as_millis()).collect();
     assert_eq!(gaps, vec![1000, 2000, 4000, 8000]);
     assert_eq!(calls[4].body, calls[0].body, "a retry sends the same event");
 }
@@ -413,19 +292,9 @@ async fn back_off_doubles_from_the_configured_first_delay() {
 #[tokio::test(start_paused = true)]
 async fn a_429_retry_after_is_honoured_instead_of_the_back_off() {
     let transport = RecordingTransport::new();
-    transport.script(vec![Some(Ok(Answer {
-        status: 429,
-        retry_after: Some(Duration::from_secs(7)),
-    }))]);
+    transport.script(vec![Some(Ok(Answer { status: 429, retry_after: Some(Duration::from_secs(7)) }))]);
     let app = TestApp::with_options(World::default_world(), recorded(&transport, 5, 3));
-    subscribe(
-        &app,
-        "v1",
-        "https://hooks.example.com/x",
-        &["agent:login"],
-        None,
-    )
-    .await;
+    subscribe(&app, "v1", "https://hooks.example.com/x", &["agent:login"], None).await;
     login(&app).await;
     let calls = transport.wait_calls(2).await;
     assert_eq!((calls[1].at - calls[0].at).as_secs(), 7);
@@ -436,14 +305,7 @@ async fn a_receiver_that_never_answers_times_out_after_five_seconds() {
     let transport = RecordingTransport::new();
     transport.script(vec![None]);
     let app = TestApp::with_options(World::default_world(), recorded(&transport, 1, 3));
-    let id = subscribe(
-        &app,
-        "v1",
-        "https://hooks.example.com/x",
-        &["agent:login"],
-        None,
-    )
-    .await;
+    let id = subscribe(&app, "v1", "https://hooks.example.com/x", &["agent:login"], None).await;
     let mut attempts = app.state().dispatcher().watch();
     login(&app).await;
     let calls = transport.wait_calls(2).await;
@@ -462,55 +324,17 @@ async fn a_retrying_subscription_holds_back_its_own_events_but_not_anyone_elses(
     let fast = "https://fast.example.com/x";
     transport.script_for(slow, vec![fail(500)]);
     let app = TestApp::with_options(World::default_world(), recorded(&transport, 5, 3));
-    subscribe(
-        &app,
-        "v1",
-        slow,
-        &["agent:login", "agent:state_change"],
-        None,
-    )
-    .await;
-    subscribe(
-        &app,
-        "v1",
-        fast,
-        &["agent:login", "agent:state_change"],
-        None,
-    )
-    .await;
+    subscribe(&app, "v1", slow, &["agent:login", "agent:state_change"], None).await;
+    subscribe(&app, "v1", fast, &["agent:login", "agent:state_change"], None).await;
     login(&app).await;
     available(&app).await;
     let calls = transport.wait_calls(5).await;
-    let order: Vec<(String, String)> = calls
-        .iter()
-        .map(|c| {
-            (
-                c.url.clone(),
-                c.body["type"].as_str().unwrap_or_default().to_owned(),
-            )
-        })
-        .collect();
-    let slow_types: Vec<&str> = order
-        .iter()
-        .filter(|(u, _)| u == slow)
-        .map(|(_, t)| t.as_str())
-        .collect();
-    assert_eq!(
-        slow_types,
-        vec!["agent:login", "agent:login", "agent:state_change"],
-        "in order, after the retry"
-    );
-    let fast_calls: Vec<&wxcc_contract_tests::webhooks::Call> =
-        calls.iter().filter(|c| c.url == fast).collect();
+    let order: Vec<(String, String)> =
+        calls.iter().map(|c| (c.url.clone(), c.body["type"].as_str().unwrap_or_default().to_owned())).collect();
+    let slow_types: Vec<&str> = order.iter().filter(|(u, _)| u == slow).map(|(_, t)| t.as_str()).collect();
+    assert_eq!(slow_types, vec!["agent:login", "agent:login", "agent:state_change"], "in order, after the retry");
+    let fast_calls: Vec<&wxcc_contract_tests::webhooks::Call> = calls.iter().filter(|c| c.url == fast).collect();
     assert_eq!(fast_calls.len(), 2);
-    let retry_at = calls
-        .iter()
-        .filter(|c| c.url == slow)
-        .nth(1)
-        .expect("the retry")
-        .at;
-    assert!(
-        fast_calls[1].at < retry_at,
-        "the fast subscription's second event did not wait for the slow retry"
-    );
+    let retry_at = calls.iter().filter(|c| c.url == slow).nth(1).expect("the retry").at;
+    assert!(fast_calls[1].at < retry_at, "the fast subscription's second event did not wait for the slow retry");
 }

@@ -54,13 +54,7 @@ pub async fn login(request: WxccRequest) -> Result<StatusCode, ApiError> {
         roles: body.roles.iter().map(|r| r.to_ascii_lowercase()).collect(),
     };
     let me = identity.user();
-    state.agent_command(
-        identity.org_index(),
-        me,
-        me,
-        Command::Login(login),
-        &tracking,
-    );
+    state.agent_command(identity.org_index(), me, me, Command::Login(login), &tracking);
     Ok(StatusCode::ACCEPTED)
 }
 
@@ -70,17 +64,8 @@ pub async fn logout(request: WxccRequest) -> Result<StatusCode, ApiError> {
     let (state, tracking) = (request.state().clone(), request.tracking_id().to_owned());
     let body: LogoutBody = request.json(SchemaId::AgentLogoutRequest).await?;
     let target = target(&identity, body.agent_id.as_deref(), "log out")?;
-    let command = Command::Logout {
-        reason: body.logout_reason,
-        by: identity.user().id.clone(),
-    };
-    state.agent_command(
-        identity.org_index(),
-        target,
-        identity.user(),
-        command,
-        &tracking,
-    );
+    let command = Command::Logout { reason: body.logout_reason, by: identity.user().id.clone() };
+    state.agent_command(identity.org_index(), target, identity.user(), command, &tracking);
     Ok(StatusCode::ACCEPTED)
 }
 
@@ -90,24 +75,14 @@ pub async fn change_state(request: WxccRequest) -> Result<StatusCode, ApiError> 
     let (state, tracking) = (request.state().clone(), request.tracking_id().to_owned());
     let body: StateBody = request.json(SchemaId::AgentStateChangeRequest).await?;
     let target = target(&identity, body.agent_id.as_deref(), "change the state of")?;
-    let sub_status = if body.state == "Available" {
-        SubStatus::Available
-    } else {
-        SubStatus::Idle
-    };
+    let sub_status = if body.state == "Available" { SubStatus::Available } else { SubStatus::Idle };
     let command = Command::ChangeState {
         state: sub_status,
         aux_code_id: body.aux_code_id,
         reason: body.last_state_change_reason.unwrap_or_default(),
         by: identity.user().id.clone(),
     };
-    state.agent_command(
-        identity.org_index(),
-        target,
-        identity.user(),
-        command,
-        &tracking,
-    );
+    state.agent_command(identity.org_index(), target, identity.user(), command, &tracking);
     Ok(StatusCode::ACCEPTED)
 }
 
@@ -132,24 +107,14 @@ pub async fn buddy_list(request: WxccRequest) -> Result<StatusCode, ApiError> {
     let identity = request.authorize(Operation::AgentBuddyList)?;
     let (state, tracking) = (request.state().clone(), request.tracking_id().to_owned());
     let body: BuddyBody = request.json(SchemaId::BuddyListRequest).await?;
-    let wanted = body.state.as_deref().map(|s| {
-        if s == "Available" {
-            SubStatus::Available
-        } else {
-            SubStatus::Idle
-        }
-    });
+    let wanted = body.state.as_deref().map(|s| if s == "Available" { SubStatus::Available } else { SubStatus::Idle });
     state.buddy_list(identity.org_index(), identity.user(), wanted, &tracking);
     Ok(StatusCode::ACCEPTED)
 }
 
 /// The agent a logout or state change acts on: the caller, or (for supervisors and
 /// administrators) another agent of the same organisation named by `agentId`.
-fn target<'a>(
-    identity: &'a Identity,
-    agent_id: Option<&str>,
-    verb: &str,
-) -> Result<&'a User, ApiError> {
+fn target<'a>(identity: &'a Identity, agent_id: Option<&str>, verb: &str) -> Result<&'a User, ApiError> {
     let me = identity.user();
     let Some(agent_id) = agent_id.filter(|id| !id.is_empty() && *id != me.id) else {
         return Ok(me);
@@ -162,15 +127,7 @@ fn target<'a>(
             me.roles.join(", ")
         )));
     }
-    identity
-        .org()
-        .users
-        .iter()
-        .find(|u| u.id == agent_id)
-        .ok_or_else(|| {
-            ApiError::bad_request(format!(
-                "/agentId: no agent with id {agent_id} in organisation {}",
-                identity.org().id
-            ))
-        })
+    identity.org().users.iter().find(|u| u.id == agent_id).ok_or_else(|| {
+        ApiError::bad_request(format!("/agentId: no agent with id {agent_id} in organisation {}", identity.org().id))
+    })
 }

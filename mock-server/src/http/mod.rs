@@ -24,7 +24,7 @@ use serde_json::{Value, json};
 use wxcc_schemas::{SchemaId, Violation};
 
 use crate::auth::{self, AuthFailure, Identity, Operation};
-use crate::state::AppState;
+use crate::state::{AppState, ViolationRecord};
 
 /// The response header that carries the tracking id.
 pub const TRACKING_ID: HeaderName = HeaderName::from_static("trackingid");
@@ -51,22 +51,15 @@ pub enum Service {
 impl Service {
     /// Which service answers `path`.
     pub fn for_path(path: &str) -> Service {
-        let under = |prefix: &str| {
-            path.strip_prefix(prefix)
-                .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
-        };
+        let under =
+            |prefix: &str| path.strip_prefix(prefix).is_some_and(|rest| rest.is_empty() || rest.starts_with('/'));
         if under("/__admin") {
             Service::Admin
         } else if under("/v1/agents") || under("/v2/agents") {
             Service::Agents
-        } else if [
-            "/v1/subscriptions",
-            "/v2/subscriptions",
-            "/v1/event-types",
-            "/v2/event-types",
-        ]
-        .iter()
-        .any(|p| under(p))
+        } else if ["/v1/subscriptions", "/v2/subscriptions", "/v1/event-types", "/v2/event-types"]
+            .iter()
+            .any(|p| under(p))
         {
             Service::Notifs
         } else {
@@ -86,10 +79,7 @@ impl Service {
     /// The error body this service sends.
     pub fn error_body(self, status: StatusCode, messages: &[String], tracking_id: &str) -> Value {
         let reason = status.canonical_reason().unwrap_or("Error");
-        let described: Vec<Value> = messages
-            .iter()
-            .map(|m| json!({ "description": m }))
-            .collect();
+        let described: Vec<Value> = messages.iter().map(|m| json!({ "description": m })).collect();
         match self {
             Service::Notifs => json!({
                 "error": { "key": status.as_u16(), "message": described },
@@ -135,16 +125,8 @@ pub struct ApiError {
 
 impl ApiError {
     /// Any status.
-    pub fn new(
-        status: StatusCode,
-        message: impl Into<String>,
-        diagnostic: impl Into<String>,
-    ) -> ApiError {
-        ApiError {
-            status,
-            messages: vec![message.into()],
-            diagnostic: diagnostic.into(),
-        }
+    pub fn new(status: StatusCode, message: impl Into<String>, diagnostic: impl Into<String>) -> ApiError {
+        ApiError { status, messages: vec![message.into()], diagnostic: diagnostic.into() }
     }
 
     /// 400 with one message that is also the diagnostic.
@@ -166,27 +148,16 @@ impl ApiError {
     /// 400 listing schema violations, one message each (`/secret: must be at least 32 characters`).
     pub fn violations(schema: SchemaId, violations: &[Violation]) -> ApiError {
         let messages: Vec<String> = violations.iter().map(ToString::to_string).collect();
-        let diagnostic = format!(
-            "The request body breaks the {schema} schema: {}.",
-            messages.join("; ")
-        );
-        ApiError {
-            status: StatusCode::BAD_REQUEST,
-            messages,
-            diagnostic,
-        }
+        let diagnostic = format!("The request body breaks the {schema} schema: {}.", messages.join("; "));
+        ApiError { status: StatusCode::BAD_REQUEST, messages, diagnostic }
     }
 }
 
 impl From<AuthFailure> for ApiError {
     fn from(failure: AuthFailure) -> ApiError {
         match failure {
-            AuthFailure::BadHeader(d) => {
-                ApiError::new(StatusCode::BAD_REQUEST, "Invalid Authorization header", d)
-            }
-            AuthFailure::BadToken(d) => {
-                ApiError::new(StatusCode::UNAUTHORIZED, "Invalid Access Token", d)
-            }
+            AuthFailure::BadHeader(d) => ApiError::new(StatusCode::BAD_REQUEST, "Invalid Authorization header", d),
+            AuthFailure::BadToken(d) => ApiError::new(StatusCode::UNAUTHORIZED, "Invalid Access Token", d),
         }
     }
 }
@@ -207,40 +178,24 @@ pub struct TrackingId(pub Arc<str>);
 pub fn build_router(state: AppState) -> Router {
     Router::new()
         .route("/v1/agents/login", post(agents::login))
-        .route(
-            "/v1/agents/logout",
-            put(agents::logout).post(agents::logout),
-        )
+        .route("/v1/agents/logout", put(agents::logout).post(agents::logout))
         .route("/v1/agents/session/state", put(agents::change_state))
         .route("/v1/agents/reload", post(agents::reload))
         .route("/v1/agents/buddyList", post(agents::buddy_list))
-        .route(
-            "/v1/subscriptions",
-            post(subscriptions::create_v1).get(subscriptions::list_v1),
-        )
+        .route("/v1/subscriptions", post(subscriptions::create_v1).get(subscriptions::list_v1))
         .route(
             "/v1/subscriptions/{id}",
-            get(subscriptions::read_v1)
-                .patch(subscriptions::update_v1)
-                .delete(subscriptions::delete_v1),
+            get(subscriptions::read_v1).patch(subscriptions::update_v1).delete(subscriptions::delete_v1),
         )
         .route("/v1/event-types", get(subscriptions::event_types_v1))
-        .route(
-            "/v2/subscriptions",
-            post(subscriptions::create_v2).get(subscriptions::list_v2),
-        )
+        .route("/v2/subscriptions", post(subscriptions::create_v2).get(subscriptions::list_v2))
         .route(
             "/v2/subscriptions/{id}",
-            get(subscriptions::read_v2)
-                .patch(subscriptions::update_v2)
-                .delete(subscriptions::delete_v2),
+            get(subscriptions::read_v2).patch(subscriptions::update_v2).delete(subscriptions::delete_v2),
         )
         .route("/v2/event-types", get(subscriptions::event_types_v2))
         .route("/v1/notification/subscribe", post(notifications::subscribe))
-        .route(
-            "/v1/notification/subscription/{id}",
-            get(notifications::connect),
-        )
+        .route("/v1/notification/subscription/{id}", get(notifications::connect))
         .nest("/__admin", crate::admin::router())
         .fallback(unknown_route)
         .method_not_allowed_fallback(wrong_method)
@@ -252,10 +207,7 @@ async fn unknown_route(request: Request) -> ApiError {
     let path = request.uri().path().to_owned();
     ApiError::not_found(
         format!("No resource found at {path}"),
-        format!(
-            "{} {path} is not a route of the WxCC API that wxcc-mock serves.",
-            request.method()
-        ),
+        format!("{} {path} is not a route of the WxCC API that wxcc-mock serves.", request.method()),
     )
 }
 
@@ -264,10 +216,7 @@ async fn wrong_method(request: Request) -> ApiError {
     ApiError::new(
         StatusCode::METHOD_NOT_ALLOWED,
         format!("Method {} is not allowed on {path}", request.method()),
-        format!(
-            "{path} exists, but not for {}; see the OpenAPI description for its methods.",
-            request.method()
-        ),
+        format!("{path} exists, but not for {}; see the OpenAPI description for its methods.", request.method()),
     )
 }
 
@@ -280,13 +229,8 @@ pub async fn envelope(mut request: Request, next: Next) -> Response {
         .and_then(|v| v.to_str().ok())
         .map(str::trim)
         .filter(|v| !v.is_empty() && v.len() <= 256)
-        .map_or_else(
-            || format!("{}_{}", service.tracking_prefix(), uuid::Uuid::new_v4()).into(),
-            Into::into,
-        );
-    request
-        .extensions_mut()
-        .insert(TrackingId(tracking.clone()));
+        .map_or_else(|| format!("{}_{}", service.tracking_prefix(), uuid::Uuid::new_v4()).into(), Into::into);
+    request.extensions_mut().insert(TrackingId(tracking.clone()));
     let mut response = next.run(request).await;
 
     let error = response.extensions_mut().remove::<Arc<ApiError>>();
@@ -294,15 +238,9 @@ pub async fn envelope(mut request: Request, next: Next) -> Response {
     let error = match error {
         Some(e) => Some(e),
         // A rejection that did not come from us (it should not happen): still answer in the envelope.
-        None if (status.is_client_error() || status.is_server_error())
-            && !is_json(response.headers()) =>
-        {
+        None if (status.is_client_error() || status.is_server_error()) && !is_json(response.headers()) => {
             let reason = status.canonical_reason().unwrap_or("Error");
-            Some(Arc::new(ApiError::new(
-                status,
-                reason,
-                format!("The request was refused: {reason}."),
-            )))
+            Some(Arc::new(ApiError::new(status, reason, format!("The request was refused: {reason}."))))
         }
         None => None,
     };
@@ -310,47 +248,28 @@ pub async fn envelope(mut request: Request, next: Next) -> Response {
         let body = service.error_body(error.status, &error.messages, &tracking);
         let mut rendered = (error.status, axum::Json(body)).into_response();
         if error.status.is_client_error() {
-            rendered
-                .headers_mut()
-                .insert(DIAGNOSTIC, header_text(&error.diagnostic));
+            rendered.headers_mut().insert(DIAGNOSTIC, header_text(&error.diagnostic));
         }
         // Keep headers such as Allow or Retry-After that the inner response carried.
         for (name, value) in response.headers() {
             if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
-                rendered
-                    .headers_mut()
-                    .entry(name.clone())
-                    .or_insert_with(|| value.clone());
+                rendered.headers_mut().entry(name.clone()).or_insert_with(|| value.clone());
             }
         }
         response = rendered;
     }
-    response
-        .headers_mut()
-        .insert(TRACKING_ID, header_text(&tracking));
+    response.headers_mut().insert(TRACKING_ID, header_text(&tracking));
     response
 }
 
 fn is_json(headers: &HeaderMap) -> bool {
-    headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.contains("json"))
+    headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|v| v.contains("json"))
 }
 
 /// A header value from arbitrary text: anything but visible ASCII becomes `?`, and it is capped.
 fn header_text(text: &str) -> HeaderValue {
-    let clean: String = text
-        .chars()
-        .take(2000)
-        .map(|c| {
-            if c == ' ' || c.is_ascii_graphic() {
-                c
-            } else {
-                '?'
-            }
-        })
-        .collect();
+    let clean: String =
+        text.chars().take(2000).map(|c| if c == ' ' || c.is_ascii_graphic() { c } else { '?' }).collect();
     HeaderValue::from_str(&clean).unwrap_or_else(|_| HeaderValue::from_static("?"))
 }
 
@@ -369,16 +288,8 @@ impl FromRequest<AppState> for WxccRequest {
 
     async fn from_request(request: Request, state: &AppState) -> Result<Self, Self::Rejection> {
         let (parts, body) = request.into_parts();
-        let tracking_id = parts
-            .extensions
-            .get::<TrackingId>()
-            .map_or_else(|| Arc::from("untracked"), |t| t.0.clone());
-        Ok(WxccRequest {
-            parts,
-            body,
-            state: state.clone(),
-            tracking_id,
-        })
+        let tracking_id = parts.extensions.get::<TrackingId>().map_or_else(|| Arc::from("untracked"), |t| t.0.clone());
+        Ok(WxccRequest { parts, body, state: state.clone(), tracking_id })
     }
 }
 
@@ -395,11 +306,7 @@ impl WxccRequest {
 
     /// 400 (header), 401 (token), 403 (scope, role, or another org's `orgId` query parameter).
     pub fn authorize(&self, op: Operation) -> Result<Identity, ApiError> {
-        let header = self
-            .parts
-            .headers
-            .get(header::AUTHORIZATION)
-            .map(HeaderValue::as_bytes);
+        let header = self.parts.headers.get(header::AUTHORIZATION).map(HeaderValue::as_bytes);
         let token = auth::bearer_token(header)?;
         let identity = self.state.identify(token)?;
         identity.authorize(op).map_err(ApiError::forbidden)?;
@@ -411,19 +318,13 @@ impl WxccRequest {
 
     /// One request header, as text.
     pub fn header(&self, name: &str) -> Option<String> {
-        self.parts
-            .headers
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned)
+        self.parts.headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned)
     }
 
     /// One query parameter.
     pub fn query(&self, name: &str) -> Option<String> {
         let query = self.parts.uri.query()?;
-        url::form_urlencoded::parse(query.as_bytes())
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.into_owned())
+        url::form_urlencoded::parse(query.as_bytes()).find(|(k, _)| k == name).map(|(_, v)| v.into_owned())
     }
 
     /// Reads the body (413 past [`BODY_LIMIT`], 415 for a non-JSON content type), parses it (400),
@@ -437,11 +338,7 @@ impl WxccRequest {
         self.json_inner(schema, true).await
     }
 
-    async fn json_inner<T: DeserializeOwned>(
-        self,
-        schema: SchemaId,
-        empty_is_object: bool,
-    ) -> Result<T, ApiError> {
+    async fn json_inner<T: DeserializeOwned>(self, schema: SchemaId, empty_is_object: bool) -> Result<T, ApiError> {
         if let Some(kind) = self.parts.headers.get(header::CONTENT_TYPE) {
             let kind = kind.to_str().unwrap_or_default().to_ascii_lowercase();
             if !kind.contains("json") {
@@ -453,33 +350,62 @@ impl WxccRequest {
             }
         }
         let bytes = read_body(self.body).await?;
+        let record = |pointer: &str, rule: &str, message: String, accepted: bool| ViolationRecord {
+            at: self.state.now_ms(),
+            method: self.parts.method.to_string(),
+            path: self.parts.uri.to_string(),
+            tracking_id: self.tracking_id.to_string(),
+            schema: schema.name().to_owned(),
+            pointer: pointer.to_owned(),
+            rule: rule.to_owned(),
+            message,
+            accepted,
+            body: String::from_utf8_lossy(&bytes[..bytes.len().min(2048)]).into_owned(),
+        };
         let value: Value = if bytes.iter().all(u8::is_ascii_whitespace) {
             if empty_is_object {
                 json!({})
             } else {
+                let message = format!("the request has no body, but needs a JSON object ({schema} schema)");
+                self.state.record_violations([record("", "json", message.clone(), false)]);
                 return Err(ApiError::new(
                     StatusCode::BAD_REQUEST,
                     "Body is invalid JSON.",
-                    format!(
-                        "The request has no body, but it needs a JSON object ({schema} schema)."
-                    ),
+                    format!("The request has no body, but it needs a JSON object ({schema} schema)."),
                 ));
             }
         } else {
-            serde_json::from_slice(&bytes).map_err(|e| {
-                ApiError::new(
-                    StatusCode::BAD_REQUEST,
-                    "Body is invalid JSON.",
-                    format!("The request body is not valid JSON: {e}."),
-                )
-            })?
+            match serde_json::from_slice(&bytes) {
+                Ok(value) => value,
+                Err(e) => {
+                    self.state.record_violations([record("", "json", format!("not valid JSON: {e}"), false)]);
+                    return Err(ApiError::new(
+                        StatusCode::BAD_REQUEST,
+                        "Body is invalid JSON.",
+                        format!("The request body is not valid JSON: {e}."),
+                    ));
+                }
+            }
         };
-        wxcc_schemas::validate(schema, &value).map_err(|v| ApiError::violations(schema, &v))?;
-        serde_json::from_value(value).map_err(|e| {
-            ApiError::bad_request(format!(
-                "The request body does not fit the {schema} schema: {e}"
-            ))
-        })
+        if let Err(violations) = wxcc_schemas::validate(schema, &value) {
+            let strict = self.state.strict();
+            let tolerated: Vec<bool> =
+                violations.iter().map(|v| crate::leniency::tolerated(schema, v, &value)).collect();
+            let accepted = !strict && tolerated.iter().all(|t| *t);
+            self.state
+                .record_violations(violations.iter().map(|v| record(&v.pointer, &v.rule, v.message.clone(), accepted)));
+            if !accepted {
+                let mut error = ApiError::violations(schema, &violations);
+                if strict && tolerated.iter().all(|t| *t) {
+                    error.diagnostic.push_str(
+                        " The real API accepts this, but it breaks the published contract, and the mock runs with --strict.",
+                    );
+                }
+                return Err(error);
+            }
+        }
+        serde_json::from_value(value)
+            .map_err(|e| ApiError::bad_request(format!("The request body does not fit the {schema} schema: {e}")))
     }
 }
 
@@ -491,9 +417,7 @@ async fn read_body(body: Body) -> Result<Bytes, ApiError> {
             format!("Request body is larger than {BODY_LIMIT} bytes"),
             format!("The request body exceeds the mock's limit of {BODY_LIMIT} bytes."),
         )),
-        Err(e) => Err(ApiError::bad_request(format!(
-            "The request body could not be read: {e}"
-        ))),
+        Err(e) => Err(ApiError::bad_request(format!("The request body could not be read: {e}"))),
     }
 }
 

@@ -3,9 +3,7 @@
 use std::time::Duration;
 
 use axum::Json;
-use axum::extract::ws::{
-    CloseFrame, Message, WebSocket, WebSocketUpgrade, rejection::WebSocketUpgradeRejection,
-};
+use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade, rejection::WebSocketUpgradeRejection};
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -18,9 +16,7 @@ use wxcc_schemas::SchemaId;
 
 use super::{ApiError, WxccRequest};
 use crate::auth::Operation;
-use crate::notifications::{
-    CLOSE_IDLE, CLOSE_MULTI_LOGIN, Outgoing, Registration, keepalive_message, welcome_message,
-};
+use crate::notifications::{CLOSE_IDLE, CLOSE_MULTI_LOGIN, Outgoing, Registration, keepalive_message, welcome_message};
 use crate::state::AppState;
 
 #[derive(Debug, Deserialize)]
@@ -36,25 +32,15 @@ struct SubscribeBody {
 pub async fn subscribe(request: WxccRequest) -> Result<Json<Value>, ApiError> {
     let identity = request.authorize(Operation::NotificationSubscribe)?;
     let state = request.state().clone();
-    let host = request
-        .header("host")
-        .unwrap_or_else(|| "localhost".to_owned());
+    let host = request.header("host").unwrap_or_else(|| "localhost".to_owned());
     // Cisco's sample also sends ?force=true.
-    let force_query = request
-        .query("force")
-        .is_some_and(|v| v.eq_ignore_ascii_case("true"));
-    let body: SubscribeBody = request
-        .json_or_empty(SchemaId::NotificationSubscribeRequest)
-        .await?;
+    let force_query = request.query("force").is_some_and(|v| v.eq_ignore_ascii_case("true"));
+    let body: SubscribeBody = request.json_or_empty(SchemaId::NotificationSubscribeRequest).await?;
     let allow_multi_login = body.allow_multi_login.unwrap_or(false);
     if allow_multi_login && body.client_type.is_none() {
-        return Err(ApiError::bad_request(
-            "/clientType: is required when allowMultiLogin is true",
-        ));
+        return Err(ApiError::bad_request("/clientType: is required when allowMultiLogin is true"));
     }
-    let client_type = body
-        .client_type
-        .unwrap_or_else(|| "DefaultClient".to_owned());
+    let client_type = body.client_type.unwrap_or_else(|| "DefaultClient".to_owned());
     let subscription_id = format!("{client_type}-{}", uuid::Uuid::new_v4());
     let registration = Registration {
         subscription_id: subscription_id.clone(),
@@ -69,17 +55,9 @@ pub async fn subscribe(request: WxccRequest) -> Result<Json<Value>, ApiError> {
     state
         .notifications()
         .register(registration, state.notification_config())
-        .map_err(|why| {
-            ApiError::new(
-                StatusCode::CONFLICT,
-                "Maximum connections reached for this user",
-                why,
-            )
-        })?;
+        .map_err(|why| ApiError::new(StatusCode::CONFLICT, "Maximum connections reached for this user", why))?;
     let url = format!("ws://{host}/v1/notification/subscription/{subscription_id}");
-    Ok(Json(
-        json!({ "webSocketUrl": url, "subscriptionId": subscription_id }),
-    ))
+    Ok(Json(json!({ "webSocketUrl": url, "subscriptionId": subscription_id })))
 }
 
 /// `GET /v1/notification/subscription/{id}`: the websocket. Unknown or expired ids are 404.
@@ -89,10 +67,7 @@ pub async fn connect(
     upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Result<Response, ApiError> {
     let config = state.notification_config();
-    if !state
-        .notifications()
-        .is_registered(&id, state.now_ms(), config)
-    {
+    if !state.notifications().is_registered(&id, state.now_ms(), config) {
         return Err(ApiError::not_found(
             format!("No notification subscription {id}"),
             format!(
@@ -105,24 +80,16 @@ pub async fn connect(
         ApiError::new(
             rejection.status(),
             "Not a websocket upgrade request",
-            format!(
-                "{id} is a websocket URL; connect to it with a websocket client ({}).",
-                rejection.body_text()
-            ),
+            format!("{id} is a websocket URL; connect to it with a websocket client ({}).", rejection.body_text()),
         )
     })?;
-    let registration = state
-        .notifications()
-        .take(&id, state.now_ms(), config)
-        .ok_or_else(|| {
-            ApiError::not_found(
-                format!("No notification subscription {id}"),
-                "The subscription URL was used by another connection.",
-            )
-        })?;
-    Ok(upgrade
-        .on_upgrade(move |socket| run(socket, state, registration))
-        .into_response())
+    let registration = state.notifications().take(&id, state.now_ms(), config).ok_or_else(|| {
+        ApiError::not_found(
+            format!("No notification subscription {id}"),
+            "The subscription URL was used by another connection.",
+        )
+    })?;
+    Ok(upgrade.on_upgrade(move |socket| run(socket, state, registration)).into_response())
 }
 
 async fn run(socket: WebSocket, state: AppState, registration: Registration) {
@@ -134,26 +101,16 @@ async fn run(socket: WebSocket, state: AppState, registration: Registration) {
     let connection = match state.notifications().connect(&registration, tx, &config) {
         Ok(id) => id,
         Err(why) => {
-            let frame = CloseFrame {
-                code: CLOSE_MULTI_LOGIN,
-                reason: why.into(),
-            };
+            let frame = CloseFrame { code: CLOSE_MULTI_LOGIN, reason: why.into() };
             let _ = sink.send(Message::Close(Some(frame))).await;
             return;
         }
     };
-    let mut keepalive = tokio::time::interval_at(
-        Instant::now() + config.keepalive_interval,
-        config.keepalive_interval,
-    );
+    let mut keepalive = tokio::time::interval_at(Instant::now() + config.keepalive_interval, config.keepalive_interval);
     let mut last_heard = Instant::now();
     loop {
-        let idle_deadline = last_heard
-            + if registration.keepalive {
-                config.idle_timeout
-            } else {
-                Duration::from_secs(86_400 * 365)
-            };
+        let idle_deadline =
+            last_heard + if registration.keepalive { config.idle_timeout } else { Duration::from_secs(86_400 * 365) };
         tokio::select! {
             outgoing = rx.recv() => match outgoing {
                 Some(Outgoing::Text(text)) => {
@@ -184,7 +141,5 @@ async fn run(socket: WebSocket, state: AppState, registration: Registration) {
             }
         }
     }
-    state
-        .notifications()
-        .disconnect(&registration.agent_id, connection);
+    state.notifications().disconnect(&registration.agent_id, connection);
 }

@@ -11,8 +11,7 @@ use wxcc_schemas::{RESOURCE_VERSIONS, SchemaId, event_types_of};
 use super::{ApiError, WxccRequest, check_same_org};
 use crate::auth::{Identity, Operation};
 use crate::subscriptions::{
-    ApiVersion, NewSubscription, Status, Subscription, SubscriptionPatch, Write,
-    check_destination_url,
+    ApiVersion, NewSubscription, Status, Subscription, SubscriptionPatch, Write, check_destination_url,
 };
 
 #[derive(Debug, Deserialize)]
@@ -41,14 +40,8 @@ struct UpdateBody {
 
 fn schemas(version: ApiVersion) -> (SchemaId, SchemaId) {
     match version {
-        ApiVersion::V1 => (
-            SchemaId::SubscriptionCreateRequest,
-            SchemaId::SubscriptionUpdateRequest,
-        ),
-        ApiVersion::V2 => (
-            SchemaId::SubscriptionV2CreateRequest,
-            SchemaId::SubscriptionV2UpdateRequest,
-        ),
+        ApiVersion::V1 => (SchemaId::SubscriptionCreateRequest, SchemaId::SubscriptionUpdateRequest),
+        ApiVersion::V2 => (SchemaId::SubscriptionV2CreateRequest, SchemaId::SubscriptionV2UpdateRequest),
     }
 }
 
@@ -71,23 +64,16 @@ fn not_found(identity: &Identity, version: ApiVersion, id: &str) -> ApiError {
 }
 
 fn check_url(url: &str) -> Result<(), ApiError> {
-    check_destination_url(url)
-        .map_err(|why| ApiError::bad_request(format!("/destinationUrl: {why}")))
+    check_destination_url(url).map_err(|why| ApiError::bad_request(format!("/destinationUrl: {why}")))
 }
 
 /// A v2 subscription's event types must all be offered by its resource version.
-fn check_event_types(
-    resource_version: Option<&str>,
-    event_types: &[String],
-) -> Result<(), ApiError> {
+fn check_event_types(resource_version: Option<&str>, event_types: &[String]) -> Result<(), ApiError> {
     let Some(rv) = resource_version else {
         return Ok(());
     };
     let offered = event_types_of(rv).unwrap_or_default();
-    match event_types
-        .iter()
-        .position(|t| !offered.contains(&t.as_str()))
-    {
+    match event_types.iter().position(|t| !offered.contains(&t.as_str())) {
         None => Ok(()),
         Some(i) => Err(ApiError::bad_request(format!(
             "/eventTypes/{i}: {} is not an event type of resourceVersion {rv} (it offers {})",
@@ -107,10 +93,7 @@ pub async fn create_v2(request: WxccRequest) -> Result<(StatusCode, Json<Value>)
     create(request, ApiVersion::V2).await
 }
 
-async fn create(
-    request: WxccRequest,
-    version: ApiVersion,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+async fn create(request: WxccRequest, version: ApiVersion) -> Result<(StatusCode, Json<Value>), ApiError> {
     let identity = request.authorize(Operation::SubscriptionCreate)?;
     let state = request.state().clone();
     let body: CreateBody = request.json(schemas(version).0).await?;
@@ -119,12 +102,7 @@ async fn create(
     }
     check_url(&body.destination_url)?;
     check_event_types(body.resource_version.as_deref(), &body.event_types)?;
-    let write = Write {
-        org_id: &identity.org().id,
-        version,
-        by: &identity.user().email,
-        now: state.now_ms(),
-    };
+    let write = Write { org_id: &identity.org().id, version, by: &identity.user().email, now: state.now_ms() };
     let new = NewSubscription {
         name: body.name,
         description: body.description,
@@ -150,62 +128,40 @@ pub async fn list_v2(request: WxccRequest) -> Result<Json<Value>, ApiError> {
 fn list(request: WxccRequest, version: ApiVersion) -> Result<Json<Value>, ApiError> {
     let identity = request.authorize(Operation::SubscriptionList)?;
     let org_id = &identity.org().id;
-    let (subs, total) = request
-        .state()
-        .with_subscriptions(|store| store.list(org_id, version));
+    let (subs, total) = request.state().with_subscriptions(|store| store.list(org_id, version));
     let data: Vec<Value> = subs.iter().map(Subscription::to_wire).collect();
-    Ok(Json(
-        json!({ "data": data, "meta": { "orgId": org_id, "subscriptionCount": total } }),
-    ))
+    Ok(Json(json!({ "data": data, "meta": { "orgId": org_id, "subscriptionCount": total } })))
 }
 
 /// `GET /v1/subscriptions/{id}` → 200
-pub async fn read_v1(
-    Path(id): Path<String>,
-    request: WxccRequest,
-) -> Result<Json<Value>, ApiError> {
+pub async fn read_v1(Path(id): Path<String>, request: WxccRequest) -> Result<Json<Value>, ApiError> {
     read(&id, request, ApiVersion::V1)
 }
 
 /// `GET /v2/subscriptions/{id}` → 200
-pub async fn read_v2(
-    Path(id): Path<String>,
-    request: WxccRequest,
-) -> Result<Json<Value>, ApiError> {
+pub async fn read_v2(Path(id): Path<String>, request: WxccRequest) -> Result<Json<Value>, ApiError> {
     read(&id, request, ApiVersion::V2)
 }
 
 fn read(id: &str, request: WxccRequest, version: ApiVersion) -> Result<Json<Value>, ApiError> {
     let identity = request.authorize(Operation::SubscriptionGet)?;
     let org_id = &identity.org().id;
-    let found = request
-        .state()
-        .with_subscriptions(|store| store.get(org_id, version, id).cloned());
+    let found = request.state().with_subscriptions(|store| store.get(org_id, version, id).cloned());
     let sub = found.ok_or_else(|| not_found(&identity, version, id))?;
     Ok(Json(one(&identity, &sub)))
 }
 
 /// `PATCH /v1/subscriptions/{id}` → 200
-pub async fn update_v1(
-    Path(id): Path<String>,
-    request: WxccRequest,
-) -> Result<Json<Value>, ApiError> {
+pub async fn update_v1(Path(id): Path<String>, request: WxccRequest) -> Result<Json<Value>, ApiError> {
     update(&id, request, ApiVersion::V1).await
 }
 
 /// `PATCH /v2/subscriptions/{id}` → 200
-pub async fn update_v2(
-    Path(id): Path<String>,
-    request: WxccRequest,
-) -> Result<Json<Value>, ApiError> {
+pub async fn update_v2(Path(id): Path<String>, request: WxccRequest) -> Result<Json<Value>, ApiError> {
     update(&id, request, ApiVersion::V2).await
 }
 
-async fn update(
-    id: &str,
-    request: WxccRequest,
-    version: ApiVersion,
-) -> Result<Json<Value>, ApiError> {
+async fn update(id: &str, request: WxccRequest, version: ApiVersion) -> Result<Json<Value>, ApiError> {
     let identity = request.authorize(Operation::SubscriptionUpdate)?;
     let state = request.state().clone();
     let body: UpdateBody = request.json(schemas(version).1).await?;
@@ -223,12 +179,7 @@ async fn update(
         secret: body.secret,
         resource_version: body.resource_version,
     };
-    let write = Write {
-        org_id: &identity.org().id,
-        version,
-        by: &identity.user().email,
-        now: state.now_ms(),
-    };
+    let write = Write { org_id: &identity.org().id, version, by: &identity.user().email, now: state.now_ms() };
     // Check and apply under one lock, so the event types checked are the ones kept.
     let updated = state.with_subscriptions(|store| {
         let Some(current) = store.get(write.org_id, version, id) else {
@@ -243,32 +194,20 @@ async fn update(
 }
 
 /// `DELETE /v1/subscriptions/{id}` → 204, no body
-pub async fn delete_v1(
-    Path(id): Path<String>,
-    request: WxccRequest,
-) -> Result<StatusCode, ApiError> {
+pub async fn delete_v1(Path(id): Path<String>, request: WxccRequest) -> Result<StatusCode, ApiError> {
     delete(&id, request, ApiVersion::V1)
 }
 
 /// `DELETE /v2/subscriptions/{id}` → 204, no body
-pub async fn delete_v2(
-    Path(id): Path<String>,
-    request: WxccRequest,
-) -> Result<StatusCode, ApiError> {
+pub async fn delete_v2(Path(id): Path<String>, request: WxccRequest) -> Result<StatusCode, ApiError> {
     delete(&id, request, ApiVersion::V2)
 }
 
 fn delete(id: &str, request: WxccRequest, version: ApiVersion) -> Result<StatusCode, ApiError> {
     let identity = request.authorize(Operation::SubscriptionDelete)?;
     let org_id = &identity.org().id;
-    let deleted = request
-        .state()
-        .with_subscriptions(|store| store.delete(org_id, version, id));
-    if deleted {
-        Ok(StatusCode::NO_CONTENT)
-    } else {
-        Err(not_found(&identity, version, id))
-    }
+    let deleted = request.state().with_subscriptions(|store| store.delete(org_id, version, id));
+    if deleted { Ok(StatusCode::NO_CONTENT) } else { Err(not_found(&identity, version, id)) }
 }
 
 fn event_type_entry(name: &str) -> Value {
@@ -279,13 +218,8 @@ fn event_type_entry(name: &str) -> Value {
 /// `GET /v1/event-types` → 200
 pub async fn event_types_v1(request: WxccRequest) -> Result<Json<Value>, ApiError> {
     let identity = request.authorize(Operation::EventTypesList)?;
-    let data: Vec<Value> = wxcc_schemas::event_types_v1()
-        .iter()
-        .map(|n| event_type_entry(n))
-        .collect();
-    Ok(Json(
-        json!({ "data": data, "meta": { "orgId": identity.org().id } }),
-    ))
+    let data: Vec<Value> = wxcc_schemas::event_types_v1().iter().map(|n| event_type_entry(n)).collect();
+    Ok(Json(json!({ "data": data, "meta": { "orgId": identity.org().id } })))
 }
 
 /// `GET /v2/event-types` → 200, with `meta.resourceVersionList`
@@ -307,7 +241,5 @@ pub async fn event_types_v2(request: WxccRequest) -> Result<Json<Value>, ApiErro
             json!({ "resource": resource, "version": version })
         })
         .collect();
-    Ok(Json(
-        json!({ "data": data, "meta": { "orgId": identity.org().id, "resourceVersionList": versions } }),
-    ))
+    Ok(Json(json!({ "data": data, "meta": { "orgId": identity.org().id, "resourceVersionList": versions } })))
 }
