@@ -9,6 +9,7 @@
 //!
 //! Success bodies are checked with [`Reply::expect`], which takes the schema they must match.
 
+pub mod verify;
 pub mod webhooks;
 pub mod ws;
 

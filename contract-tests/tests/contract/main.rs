@@ -12,6 +12,7 @@ mod readme;
 mod snapshots;
 mod subscriptions;
 mod subscriptions_v2;
+mod verify;
 mod violations;
 mod webhooks;
 

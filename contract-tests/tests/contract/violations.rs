@@ -29,7 +29,11 @@ async fn a_tolerated_deviation_is_answered_but_recorded_with_its_pointer() {
             assert_eq!(v["method"], "POST");
             assert_eq!(v["path"], "/v1/agents/login");
             assert!(v["body"].as_str().unwrap_or_default().contains("\"Agent\""));
-            (v["pointer"].as_str().unwrap_or_default().to_owned(), v["rule"].as_str().unwrap_or_default().to_owned(), v["accepted"] == true)
+            (
+                v["pointer"].as_str().unwrap_or_default().to_owned(),
+                v["rule"].as_str().unwrap_or_default().to_owned(),
+                v["accepted"] == true,
+            )
         })
         .collect();
     assert_eq!(found, vec![("/isExtension".into(), "type".into(), true), ("/roles/0".into(), "enum".into(), true)]);
@@ -42,7 +46,12 @@ async fn refused_requests_are_recorded_too_and_delete_clears_the_log() {
     let mut body = subscription_body("x");
     body["secret"] = json!("short");
     app.post("/v1/subscriptions").bearer(&admin).json(&body).send().await.expect(400, None);
-    app.post("/v1/subscriptions").bearer(&admin).raw(b"{oops".to_vec(), "application/json").send().await.expect(400, None);
+    app.post("/v1/subscriptions")
+        .bearer(&admin)
+        .raw(b"{oops".to_vec(), "application/json")
+        .send()
+        .await
+        .expect(400, None);
     let log = app.get("/__admin/violations").send().await.expect(200, None).body;
     let found: Vec<(&str, &str, bool)> = log["violations"]
         .as_array()
@@ -68,7 +77,10 @@ async fn strict_mode_refuses_tolerated_deviations_with_the_pointer_and_a_diagnos
     let app = TestApp::with_options(World::default_world(), StateOptions { strict: true, ..StateOptions::default() });
     let token = app.world_token("agent2");
     let reply = app.post("/v1/agents/login").bearer(&token).json(&samples_login(&app)).send().await.expect(400, None);
-    assert_eq!(reply.messages(), vec!["/isExtension: must be of type boolean", "/roles/0: must be one of \"agent\", \"supervisor\""]);
+    assert_eq!(
+        reply.messages(),
+        vec!["/isExtension: must be of type boolean", "/roles/0: must be one of \"agent\", \"supervisor\""]
+    );
     assert!(reply.diagnostic().contains("--strict"), "{}", reply.diagnostic());
     let log = app.get("/__admin/violations").send().await.expect(200, None).body;
     assert!(log["violations"].as_array().expect("list").iter().all(|v| v["accepted"] == false));
