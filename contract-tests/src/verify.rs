@@ -147,18 +147,18 @@ impl Client {
         let Some(tracking) = tracking.filter(|t| !t.is_empty()) else {
             return Err(format!("{what} -> {status}: the response has no TrackingID header"));
         };
-        if status >= 400 {
-            if let Some(schema) = error_schema_for(path) {
-                if let Err(v) = wxcc_schemas::validate(schema, &body) {
-                    let list: Vec<String> = v.iter().map(ToString::to_string).collect();
-                    return Err(format!("{what} -> {status}: the error body breaks {schema}: {}", list.join("; ")));
-                }
-                if body["trackingId"] != tracking.as_str() {
-                    return Err(format!(
-                        "{what} -> {status}: error trackingId {} differs from TrackingID {tracking}",
-                        body["trackingId"]
-                    ));
-                }
+        if status >= 400
+            && let Some(schema) = error_schema_for(path)
+        {
+            if let Err(v) = wxcc_schemas::validate(schema, &body) {
+                let list: Vec<String> = v.iter().map(ToString::to_string).collect();
+                return Err(format!("{what} -> {status}: the error body breaks {schema}: {}", list.join("; ")));
+            }
+            if body["trackingId"] != tracking.as_str() {
+                return Err(format!(
+                    "{what} -> {status}: error trackingId {} differs from TrackingID {tracking}",
+                    body["trackingId"]
+                ));
             }
         }
         Ok(Reply { status, raw, body })
@@ -179,11 +179,11 @@ impl Client {
             let detail: String = reply.raw.chars().take(300).collect();
             return Err(format!("{method} {path}: expected {status}, got {}: {detail}", reply.status));
         }
-        if let Some(schema) = schema {
-            if let Err(v) = wxcc_schemas::validate(schema, &reply.body) {
-                let list: Vec<String> = v.iter().map(ToString::to_string).collect();
-                return Err(format!("{method} {path} -> {status}: the body breaks {schema}: {}", list.join("; ")));
-            }
+        if let Some(schema) = schema
+            && let Err(v) = wxcc_schemas::validate(schema, &reply.body)
+        {
+            let list: Vec<String> = v.iter().map(ToString::to_string).collect();
+            return Err(format!("{method} {path} -> {status}: the body breaks {schema}: {}", list.join("; ")));
         }
         Ok(reply)
     }
@@ -364,10 +364,10 @@ pub async fn verify(config: &VerifyConfig, mut progress: impl FnMut(&Outcome)) -
             let mut body = subscription("x");
             body["secret"] = json!("short");
             let reply = client.call("POST", "/v1/subscriptions", Some(&agent), Some(&body)).await?;
-            if reply.status == 201 {
-                if let Some(id) = reply.body["data"]["id"].as_str() {
-                    created.push(("v1".into(), id.to_owned()));
-                }
+            if reply.status == 201
+                && let Some(id) = reply.body["data"]["id"].as_str()
+            {
+                created.push(("v1".into(), id.to_owned()));
             }
             if reply.status != 403 {
                 return Err(format!("POST /v1/subscriptions with the agent token: expected 403, got {}", reply.status));
@@ -495,10 +495,10 @@ pub async fn verify(config: &VerifyConfig, mut progress: impl FnMut(&Outcome)) -
                     body["destinationUrl"] = json!("https://wxcc-contract.example.com/generated");
                 }
                 let reply = client.call("POST", "/v1/subscriptions", Some(&admin), Some(&body)).await?;
-                if reply.status == 201 {
-                    if let Some(id) = reply.body["data"]["id"].as_str() {
-                        created.push(("v1".into(), id.to_owned()));
-                    }
+                if reply.status == 201
+                    && let Some(id) = reply.body["data"]["id"].as_str()
+                {
+                    created.push(("v1".into(), id.to_owned()));
                 }
                 let expected = if *valid { 201 } else { 400 };
                 if reply.status != expected {

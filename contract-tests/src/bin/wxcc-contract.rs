@@ -67,11 +67,11 @@ fn print(outcome: &Outcome) {
 
 fn finish(report: &Report, junit: Option<&PathBuf>, suite: &str) -> ExitCode {
     println!("{}", report.summary());
-    if let Some(path) = junit {
-        if let Err(e) = std::fs::write(path, report.junit(suite)) {
-            eprintln!("cannot write {}: {e}", path.display());
-            return ExitCode::from(2);
-        }
+    if let Some(path) = junit
+        && let Err(e) = std::fs::write(path, report.junit(suite))
+    {
+        eprintln!("cannot write {}: {e}", path.display());
+        return ExitCode::from(2);
     }
     if report.failures().is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE }
 }

@@ -32,10 +32,10 @@ async fn mutate(brk: Break, request: Request, next: Next) -> Response {
     match brk {
         Break::OkInsteadOfCreated if is_create && parts.status == 201 => parts.status = axum::http::StatusCode::OK,
         Break::LeakSecret => {
-            if let Some(data) = json.as_mut().and_then(|j| j.get_mut("data")).and_then(Value::as_object_mut) {
-                if data.contains_key("destinationUrl") {
-                    data.insert("secret".into(), json!("leaked-secret"));
-                }
+            if let Some(data) = json.as_mut().and_then(|j| j.get_mut("data")).and_then(Value::as_object_mut)
+                && data.contains_key("destinationUrl")
+            {
+                data.insert("secret".into(), json!("leaked-secret"));
             }
         }
         Break::UnauthorizedInsteadOfForbidden if parts.status == 403 => {
@@ -45,10 +45,10 @@ async fn mutate(brk: Break, request: Request, next: Next) -> Response {
             }
         }
         Break::KeyAsString => {
-            if let Some(key) = json.as_mut().and_then(|j| j.pointer_mut("/error/key")) {
-                if let Some(n) = key.as_u64() {
-                    *key = json!(n.to_string());
-                }
+            if let Some(key) = json.as_mut().and_then(|j| j.pointer_mut("/error/key"))
+                && let Some(n) = key.as_u64()
+            {
+                *key = json!(n.to_string());
             }
         }
         Break::DropMeta => {
