@@ -53,13 +53,14 @@ async fn health() -> Json<Value> {
 struct TokenBody {
     email: String,
     scopes: Vec<String>,
-    ttl_seconds: Option<i64>,
+    // JSON Schema's integer admits 60.0; serde's i64 would not.
+    ttl_seconds: Option<f64>,
 }
 
 async fn mint_token(request: WxccRequest) -> Result<(StatusCode, Json<Value>), ApiError> {
     let state = request.state().clone();
     let body: TokenBody = request.json(SchemaId::AdminTokenRequest).await?;
-    let ttl = body.ttl_seconds.unwrap_or(DEFAULT_TTL_SECONDS);
+    let ttl = body.ttl_seconds.map_or(DEFAULT_TTL_SECONDS, |t| t as i64);
     let minted = state.mint_token(&body.email, body.scopes, ttl).ok_or_else(|| {
         let known: Vec<&str> =
             state.world().orgs.iter().flat_map(|o| o.users.iter().map(|u| u.email.as_str())).collect();

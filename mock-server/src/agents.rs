@@ -194,7 +194,8 @@ impl Outcome {
         Outcome { operation, failure: None, detail }
     }
 
-    fn failed(operation: Operation, reason: &'static str, detail: String) -> Outcome {
+    /// A failure.
+    pub fn failed(operation: Operation, reason: &'static str, detail: String) -> Outcome {
         Outcome { operation, failure: Some(reason), detail }
     }
 }

@@ -11,6 +11,7 @@
 //! - [`state`]: the live state behind one cloneable handle.
 //! - [`leniency`]: what the mock accepts off-contract (as the real API does), recorded as violations.
 //! - [`http`]: `build_router`, the error envelope, the extractor; [`admin`]: `/__admin`.
+//! - [`openapi`]: the endpoint table and the OpenAPI 3.1 document built from it and the schemas.
 //! - [`tools`]: `wxcc-mock receive` (a signature-checking webhook receiver) and `listen`.
 
 pub mod admin;
@@ -21,6 +22,7 @@ pub mod events;
 pub mod http;
 pub mod leniency;
 pub mod notifications;
+pub mod openapi;
 pub mod state;
 pub mod subscriptions;
 pub mod tools;

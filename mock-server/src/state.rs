@@ -381,6 +381,36 @@ impl AppState {
         outcome
     }
 
+    /// A logout or state change named an `agentId` that is not in the caller's organisation:
+    /// recorded, and the failure (`AGENT_NOT_FOUND`) is pushed to the caller's websockets.
+    pub fn agent_not_found(
+        &self,
+        org_idx: usize,
+        caller: &User,
+        agent_id: &str,
+        operation: agents::Operation,
+        tracking_id: &str,
+    ) {
+        let org = &self.inner.world.orgs[org_idx];
+        let detail = format!("No agent {agent_id} in {}.", org.name);
+        let outcome = Outcome::failed(operation, agents::reasons::AGENT_NOT_FOUND, detail);
+        let (message_type, data_type) = operation.message_types(false);
+        let mut store = lock(&self.inner.agents);
+        store.outcomes.push(OutcomeRecord {
+            at: self.now_ms(),
+            tracking_id: tracking_id.to_owned(),
+            org_id: org.id.clone(),
+            agent_id: agent_id.to_owned(),
+            email: String::new(),
+            message_type,
+            data_type,
+            reason: outcome.failure,
+            detail: outcome.detail.clone(),
+        });
+        let ctx = OutcomeContext { org_id: &org.id, tracking_id, agent: caller, by: caller, before: None, after: None };
+        self.inner.hub.push(&caller.id, &notifications::outcome_message(&outcome, &ctx).to_string());
+    }
+
     /// Queues `event` for every active subscription of its org that names it.
     fn deliver(&self, event: &AgentEvent, now: i64) {
         let subscriptions = lock(&self.inner.subscriptions);

@@ -120,36 +120,32 @@ schemas! {
     WebhookEvent => "webhook-event",
 }
 
-/// The v2 resource versions and the event types each offers (`GET /v2/event-types`).
-pub const RESOURCE_VERSIONS: &[(&str, &[&str])] = &[
-    ("agent:1.0.0", &["agent:login", "agent:logout", "agent:state_change"]),
-    ("agent:2.0.0", &["agent:login", "agent:logout", "agent:channel_state_change", "agent:channelType_state_change"]),
-    (
-        "task:1.0.0",
-        &[
-            "task:new",
-            "task:connect",
-            "task:connected",
-            "task:parked",
-            "task:on-hold",
-            "task:hold-done",
-            "task:consulting",
-            "task:consult-done",
-            "task:conferencing",
-            "task:conference-done",
-            "task:conference-transferred",
-            "task:ended",
-            "task:failed",
-            "task:origin-updated",
-        ],
-    ),
-    ("task-message:1.0.0", &["task-message:appended", "task-message:append-failed"]),
-    ("capture:1.0.0", &["capture:available"]),
-];
+/// The v2 resource versions and the event types each offers, in order, read from
+/// `common.json#/$defs/eventTypesOfResourceVersion` (the same table the v2 schemas enforce).
+pub fn resource_versions() -> &'static [(String, Vec<String>)] {
+    static TABLE: LazyLock<Vec<(String, Vec<String>)>> = LazyLock::new(|| {
+        let rules = &SchemaId::Common.document()["$defs"]["eventTypesOfResourceVersion"]["allOf"];
+        rules
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|rule| {
+                let version = rule["if"]["properties"]["resourceVersion"]["const"].as_str()?.to_owned();
+                let names = rule["then"]["properties"]["eventTypes"]["items"]["enum"]
+                    .as_array()?
+                    .iter()
+                    .filter_map(|n| n.as_str().map(str::to_owned))
+                    .collect();
+                Some((version, names))
+            })
+            .collect()
+    });
+    &TABLE
+}
 
 /// The event types a v2 `resourceVersion` offers; `None` for an unknown version.
-pub fn event_types_of(resource_version: &str) -> Option<&'static [&'static str]> {
-    RESOURCE_VERSIONS.iter().find(|(v, _)| *v == resource_version).map(|(_, names)| *names)
+pub fn event_types_of(resource_version: &str) -> Option<&'static [String]> {
+    resource_versions().iter().find(|(v, _)| v == resource_version).map(|(_, names)| names.as_slice())
 }
 
 impl SchemaId {
@@ -311,13 +307,25 @@ fn describe(error: jsonschema::ValidationError<'_>) -> Vec<Violation> {
         }
         ValidationErrorKind::Constant { expected_value } => one("const", format!("must be {expected_value}")),
         ValidationErrorKind::Format { format } => one("format", format!("must be a valid {format}")),
-        ValidationErrorKind::Pattern { pattern } => one("pattern", format!("must match the pattern {pattern}")),
+        ValidationErrorKind::Pattern { pattern } => {
+            let message = custom_message(&error).unwrap_or_else(|| format!("must match the pattern {pattern}"));
+            one("pattern", message)
+        }
         ValidationErrorKind::FalseSchema => one("false", "is not allowed here".into()),
         ValidationErrorKind::Minimum { limit } => one("minimum", format!("must be at least {limit}")),
         ValidationErrorKind::Maximum { limit } => one("maximum", format!("must be at most {limit}")),
         ValidationErrorKind::UniqueItems => one("uniqueItems", "must not contain duplicates".into()),
         _ => one("schema", error.to_string()),
     }
+}
+
+/// The `x-message` of the subschema whose keyword failed, if it has one.
+fn custom_message(error: &jsonschema::ValidationError<'_>) -> Option<String> {
+    let location = error.absolute_keyword_location()?.as_str().to_owned();
+    let (file, fragment) = location.strip_prefix(BASE_URI)?.split_once('#')?;
+    let parent = fragment.rsplit_once('/').map_or("", |(parent, _)| parent);
+    let schema = SchemaId::from_name(file)?.document().pointer(parent)?;
+    schema.get("x-message")?.as_str().map(str::to_owned)
 }
 
 fn plural(n: u64) -> &'static str {
@@ -388,6 +396,25 @@ mod tests {
     }
 
     #[test]
+    fn a_pattern_with_an_x_message_is_explained_in_words() {
+        for url in [
+            "http://hooks.example.com/x",
+            "https://hooks.example.com",
+            "https://h.example.com:8443/x",
+            "https://10.0.0.1/x",
+        ] {
+            let body = json!({"name": "aaaa", "eventTypes": ["agent:login"], "destinationUrl": url});
+            let v = validate(SchemaId::SubscriptionCreateRequest, &body).unwrap_err();
+            let pattern = v.iter().find(|v| v.rule == "pattern").unwrap_or_else(|| panic!("{url}: {v:?}"));
+            assert!(pattern.message.starts_with("must be https on port 443"), "{url}: {}", pattern.message);
+        }
+        for url in ["https://hooks.example.com/", "http://127.0.0.1:9000/hook", "https://[::1]/x"] {
+            let body = json!({"name": "aaaa", "eventTypes": ["agent:login"], "destinationUrl": url});
+            assert_eq!(validate(SchemaId::SubscriptionCreateRequest, &body), Ok(()), "{url}");
+        }
+    }
+
+    #[test]
     fn formats_are_checked() {
         let body = json!({"name": "aaaa", "eventTypes": ["agent:login"], "destinationUrl": "not a uri"});
         let v = validate(SchemaId::SubscriptionCreateRequest, &body).unwrap_err();
@@ -404,19 +431,23 @@ mod tests {
     #[test]
     fn the_resource_version_table_matches_the_schema_enums() {
         let defs = &SchemaId::Common.document()["$defs"];
-        let versions: Vec<&str> = RESOURCE_VERSIONS.iter().map(|(v, _)| *v).collect();
+        let versions: Vec<&str> = resource_versions().iter().map(|(v, _)| v.as_str()).collect();
+        assert_eq!(versions.len(), 5);
         assert_eq!(defs["resourceVersion"]["enum"], json!(versions));
-        let mut names: Vec<&str> = RESOURCE_VERSIONS.iter().flat_map(|(_, n)| n.iter().copied()).collect();
+        let mut names: Vec<&str> = resource_versions().iter().flat_map(|(_, n)| n.iter().map(String::as_str)).collect();
         names.sort_unstable();
         names.dedup();
         let mut schema_names: Vec<&str> =
             defs["eventTypeV2"]["enum"].as_array().expect("enum").iter().filter_map(|v| v.as_str()).collect();
         schema_names.sort_unstable();
         assert_eq!(names, schema_names);
-        let v1: Vec<&str> = event_types_v1().iter().map(String::as_str).collect();
-        for name in v1 {
-            assert!(schema_names.contains(&name), "{name} is missing from the v2 list");
+        for name in event_types_v1() {
+            assert!(schema_names.contains(&name.as_str()), "{name} is missing from the v2 list");
         }
+        let body = json!({"name": "aaaa", "eventTypes": ["agent:login", "agent:state_change"],
+            "destinationUrl": "https://x.example/h", "resourceVersion": "agent:2.0.0"});
+        let v = validate(SchemaId::SubscriptionV2CreateRequest, &body).unwrap_err();
+        assert_eq!(v[0].pointer, "/eventTypes/1", "{v:?}");
     }
 
     #[test]

@@ -271,6 +271,18 @@ async fn a_supervisor_changes_another_agents_state_but_an_agent_may_not() {
     let reply = app.put("/v1/agents/session/state").bearer(&other).json(&body).send().await.expect(403, None);
     assert!(reply.diagnostic().contains("only a supervisor or an administrator"), "{}", reply.diagnostic());
     let unknown = json!({"state": "Available", "auxCodeId": "0", "agentId": "00000000-0000-4000-8000-000000000000"});
-    let reply = app.put("/v1/agents/session/state").bearer(&app.world_token("supervisor")).json(&unknown).send().await;
-    assert!(reply.expect(400, None).messages()[0].starts_with("/agentId:"));
+    // Like every agent call, an unknown target is answered 202 and fails asynchronously.
+    app.put("/v1/agents/session/state")
+        .bearer(&app.world_token("supervisor"))
+        .json(&unknown)
+        .send()
+        .await
+        .expect(202, None);
+    let state = app.admin_state().await;
+    let outcome = &state["agentOutcomes"][0];
+    assert_eq!(
+        (outcome["type"].as_str(), outcome["reason"].as_str()),
+        (Some("AgentStateChangeFailed"), Some("AGENT_NOT_FOUND"))
+    );
+    assert_eq!(outcome["agentId"], "00000000-0000-4000-8000-000000000000");
 }

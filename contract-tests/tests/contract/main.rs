@@ -7,6 +7,7 @@ mod errors;
 mod events_model;
 mod forum_case;
 mod notifications;
+mod openapi;
 mod orgs;
 mod readme;
 mod snapshots;

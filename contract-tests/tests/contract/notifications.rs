@@ -46,7 +46,7 @@ async fn subscribe_needs_cjp_user_or_a_supervisor_role_and_multi_login_needs_a_c
         .send()
         .await
         .expect(400, None);
-    assert_eq!(reply.messages(), vec!["/clientType: is required when allowMultiLogin is true"]);
+    assert_eq!(reply.messages(), vec!["/clientType: is required"]);
     let reply = app.post("/v1/notification/subscribe").bearer(&app.world_token("agent2")).send().await;
     assert!(reply.expect(200, None).body["subscriptionId"].as_str().unwrap_or_default().starts_with("DefaultClient-"));
 }

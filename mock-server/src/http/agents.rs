@@ -7,7 +7,7 @@ use serde_json::Value;
 use wxcc_schemas::SchemaId;
 
 use super::{ApiError, WxccRequest};
-use crate::agents::{Command, Login, SubStatus};
+use crate::agents::{Command, Login, Operation as AgentOperation, SubStatus};
 use crate::auth::{ACT_FOR_OTHERS, Identity, Operation};
 use crate::world::User;
 
@@ -63,7 +63,11 @@ pub async fn logout(request: WxccRequest) -> Result<StatusCode, ApiError> {
     let identity = request.authorize(Operation::AgentLogout)?;
     let (state, tracking) = (request.state().clone(), request.tracking_id().to_owned());
     let body: LogoutBody = request.json(SchemaId::AgentLogoutRequest).await?;
-    let target = target(&identity, body.agent_id.as_deref(), "log out")?;
+    let Some(target) = target(&identity, body.agent_id.as_deref(), "log out")? else {
+        let unknown = body.agent_id.unwrap_or_default();
+        state.agent_not_found(identity.org_index(), identity.user(), &unknown, AgentOperation::Logout, &tracking);
+        return Ok(StatusCode::ACCEPTED);
+    };
     let command = Command::Logout { reason: body.logout_reason, by: identity.user().id.clone() };
     state.agent_command(identity.org_index(), target, identity.user(), command, &tracking);
     Ok(StatusCode::ACCEPTED)
@@ -74,7 +78,17 @@ pub async fn change_state(request: WxccRequest) -> Result<StatusCode, ApiError> 
     let identity = request.authorize(Operation::AgentStateChange)?;
     let (state, tracking) = (request.state().clone(), request.tracking_id().to_owned());
     let body: StateBody = request.json(SchemaId::AgentStateChangeRequest).await?;
-    let target = target(&identity, body.agent_id.as_deref(), "change the state of")?;
+    let Some(target) = target(&identity, body.agent_id.as_deref(), "change the state of")? else {
+        let unknown = body.agent_id.unwrap_or_default();
+        state.agent_not_found(
+            identity.org_index(),
+            identity.user(),
+            &unknown,
+            AgentOperation::AgentStateChange,
+            &tracking,
+        );
+        return Ok(StatusCode::ACCEPTED);
+    };
     let sub_status = if body.state == "Available" { SubStatus::Available } else { SubStatus::Idle };
     let command = Command::ChangeState {
         state: sub_status,
@@ -114,10 +128,12 @@ pub async fn buddy_list(request: WxccRequest) -> Result<StatusCode, ApiError> {
 
 /// The agent a logout or state change acts on: the caller, or (for supervisors and
 /// administrators) another agent of the same organisation named by `agentId`.
-fn target<'a>(identity: &'a Identity, agent_id: Option<&str>, verb: &str) -> Result<&'a User, ApiError> {
+/// `Ok(None)`: no such agent in the organisation (202, and a failure on the websocket, as the
+/// real API answers asynchronously).
+fn target<'a>(identity: &'a Identity, agent_id: Option<&str>, verb: &str) -> Result<Option<&'a User>, ApiError> {
     let me = identity.user();
     let Some(agent_id) = agent_id.filter(|id| !id.is_empty() && *id != me.id) else {
-        return Ok(me);
+        return Ok(Some(me));
     };
     if !me.has_any_role(ACT_FOR_OTHERS) {
         return Err(ApiError::forbidden(format!(
@@ -127,7 +143,5 @@ fn target<'a>(identity: &'a Identity, agent_id: Option<&str>, verb: &str) -> Res
             me.roles.join(", ")
         )));
     }
-    identity.org().users.iter().find(|u| u.id == agent_id).ok_or_else(|| {
-        ApiError::bad_request(format!("/agentId: no agent with id {agent_id} in organisation {}", identity.org().id))
-    })
+    Ok(identity.org().users.iter().find(|u| u.id == agent_id))
 }

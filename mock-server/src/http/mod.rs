@@ -196,11 +196,16 @@ pub fn build_router(state: AppState) -> Router {
         .route("/v2/event-types", get(subscriptions::event_types_v2))
         .route("/v1/notification/subscribe", post(notifications::subscribe))
         .route("/v1/notification/subscription/{id}", get(notifications::connect))
+        .route("/openapi.json", get(openapi_json))
         .nest("/__admin", crate::admin::router())
         .fallback(unknown_route)
         .method_not_allowed_fallback(wrong_method)
         .layer(middleware::from_fn(envelope))
         .with_state(state)
+}
+
+async fn openapi_json() -> Response {
+    ([(header::CONTENT_TYPE, "application/json")], crate::openapi::document_text()).into_response()
 }
 
 async fn unknown_route(request: Request) -> ApiError {

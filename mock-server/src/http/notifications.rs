@@ -37,9 +37,6 @@ pub async fn subscribe(request: WxccRequest) -> Result<Json<Value>, ApiError> {
     let force_query = request.query("force").is_some_and(|v| v.eq_ignore_ascii_case("true"));
     let body: SubscribeBody = request.json_or_empty(SchemaId::NotificationSubscribeRequest).await?;
     let allow_multi_login = body.allow_multi_login.unwrap_or(false);
-    if allow_multi_login && body.client_type.is_none() {
-        return Err(ApiError::bad_request("/clientType: is required when allowMultiLogin is true"));
-    }
     let client_type = body.client_type.unwrap_or_else(|| "DefaultClient".to_owned());
     let subscription_id = format!("{client_type}-{}", uuid::Uuid::new_v4());
     let registration = Registration {

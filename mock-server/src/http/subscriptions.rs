@@ -6,7 +6,7 @@ use axum::extract::Path;
 use axum::http::StatusCode;
 use serde::Deserialize;
 use serde_json::{Value, json};
-use wxcc_schemas::{RESOURCE_VERSIONS, SchemaId, event_types_of};
+use wxcc_schemas::{SchemaId, event_types_of, resource_versions};
 
 use super::{ApiError, WxccRequest, check_same_org};
 use crate::auth::{Identity, Operation};
@@ -73,7 +73,7 @@ fn check_event_types(resource_version: Option<&str>, event_types: &[String]) -> 
         return Ok(());
     };
     let offered = event_types_of(rv).unwrap_or_default();
-    match event_types.iter().position(|t| !offered.contains(&t.as_str())) {
+    match event_types.iter().position(|t| !offered.contains(t)) {
         None => Ok(()),
         Some(i) => Err(ApiError::bad_request(format!(
             "/eventTypes/{i}: {} is not an event type of resourceVersion {rv} (it offers {})",
@@ -185,8 +185,17 @@ async fn update(id: &str, request: WxccRequest, version: ApiVersion) -> Result<J
         let Some(current) = store.get(write.org_id, version, id) else {
             return Ok::<_, ApiError>(None);
         };
-        let types = patch.event_types.as_ref().unwrap_or(&current.event_types);
-        check_event_types(patch.resource_version.as_deref(), types)?;
+        match &patch.event_types {
+            Some(types) => check_event_types(patch.resource_version.as_deref(), types)?,
+            // The body is valid on its own, but not with the event types already stored: 409.
+            None => check_event_types(patch.resource_version.as_deref(), &current.event_types).map_err(|e| {
+                ApiError::new(
+                    StatusCode::CONFLICT,
+                    "resourceVersion does not offer the subscription's event types",
+                    format!("{} Send eventTypes with the new resourceVersion.", e.diagnostic),
+                )
+            })?,
+        }
         Ok(store.update(write, id, patch))
     })?;
     let sub = updated.ok_or_else(|| not_found(&identity, version, id))?;
@@ -226,15 +235,15 @@ pub async fn event_types_v1(request: WxccRequest) -> Result<Json<Value>, ApiErro
 pub async fn event_types_v2(request: WxccRequest) -> Result<Json<Value>, ApiError> {
     let identity = request.authorize(Operation::EventTypesList)?;
     let mut names: Vec<&str> = Vec::new();
-    for (_, offered) in RESOURCE_VERSIONS {
-        for name in *offered {
-            if !names.contains(name) {
+    for (_, offered) in resource_versions() {
+        for name in offered {
+            if !names.contains(&name.as_str()) {
                 names.push(name);
             }
         }
     }
     let data: Vec<Value> = names.iter().map(|n| event_type_entry(n)).collect();
-    let versions: Vec<Value> = RESOURCE_VERSIONS
+    let versions: Vec<Value> = resource_versions()
         .iter()
         .map(|(rv, _)| {
             let (resource, version) = rv.split_once(':').unwrap_or((rv, ""));
