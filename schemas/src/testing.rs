@@ -7,6 +7,7 @@
 //! change here.
 
 use proptest::prelude::*;
+use proptest::strategy::BoxedStrategy;
 use proptest::sample::subsequence;
 use serde_json::{Map, Value, json};
 
@@ -110,6 +111,123 @@ pub fn agent_state_change(idle_codes: Vec<String>) -> impl Strategy<Value = Valu
 /// Bodies of `PUT|POST /v1/agents/logout`.
 pub fn agent_logout() -> impl Strategy<Value = Value> {
     text(0, 128).prop_map(|reason| json!({ "logoutReason": reason }))
+}
+
+/// Bodies of `POST /v2/subscriptions`: a resource version and only event types it offers.
+pub fn subscription_v2_create() -> impl Strategy<Value = Value> {
+    let versions: Vec<(String, Vec<String>)> = crate::resource_versions().to_vec();
+    (prop::sample::select(versions), subscription_create()).prop_flat_map(|((version, offered), base)| {
+        let len = offered.len();
+        subsequence(offered, 1..=len).prop_map(move |types| {
+            let mut body = base.clone();
+            body["eventTypes"] = json!(types);
+            body["resourceVersion"] = json!(version);
+            body
+        })
+    })
+}
+
+/// Bodies of `PATCH /v2/subscriptions/{id}`: the resource version, and event types it offers.
+pub fn subscription_v2_update() -> impl Strategy<Value = Value> {
+    (subscription_v2_create(), subscription_update()).prop_map(|(create, mut update)| {
+        update["resourceVersion"] = create["resourceVersion"].clone();
+        if update.get("eventTypes").is_some() {
+            update["eventTypes"] = create["eventTypes"].clone();
+        }
+        update
+    })
+}
+
+/// Bodies of `POST /v1/agents/buddyList`.
+pub fn buddy_list() -> impl Strategy<Value = Value> {
+    (
+        "[a-f0-9-]{1,36}",
+        prop::sample::select(vec!["telephony", "chat", "social", "email", "workItem"]),
+        proptest::option::of(prop::sample::select(vec!["Available", "Idle"])),
+    )
+        .prop_map(|(profile, media, state)| {
+            let mut body = json!({ "agentProfileId": profile, "mediaType": media });
+            insert_some(&mut body, "state", state);
+            body
+        })
+}
+
+/// Bodies of `POST /v1/notification/subscribe`.
+pub fn notification_subscribe() -> impl Strategy<Value = Value> {
+    (
+        proptest::option::of("[A-Za-z0-9._~]{1,20}"),
+        proptest::option::of(any::<bool>()),
+        any::<bool>(),
+        proptest::option::of(any::<bool>()),
+    )
+        .prop_map(|(client_type, keepalive, multi, force)| {
+            let mut body = json!({});
+            insert_some(&mut body, "isKeepAliveEnabled", keepalive);
+            insert_some(&mut body, "force", force);
+            if let Some(client_type) = client_type {
+                insert_some(&mut body, "clientType", Some(client_type));
+                insert_some(&mut body, "allowMultiLogin", Some(multi));
+            }
+            body
+        })
+}
+
+/// Bodies of `POST /__admin/tokens` (for any of `emails`).
+pub fn admin_token(emails: Vec<String>) -> impl Strategy<Value = Value> {
+    let scopes = vec!["cjp:config", "cjp:config_read", "cjp:config_write", "cjp:user", "spark:people_read"];
+    (prop::sample::select(emails), subsequence(scopes.clone(), 0..=scopes.len()), proptest::option::of(-60i64..86_400))
+        .prop_map(|(email, scopes, ttl)| {
+            let mut body = json!({ "email": email, "scopes": scopes });
+            insert_some(&mut body, "ttlSeconds", ttl);
+            body
+        })
+}
+
+/// A strategy of valid bodies for every request schema; `None` for schemas that are not requests.
+/// Agent bodies use placeholder team and idle-code ids: schema-valid, not world-valid.
+pub fn valid(schema: SchemaId) -> Option<BoxedStrategy<Value>> {
+    Some(match schema {
+        SchemaId::SubscriptionCreateRequest => subscription_create().boxed(),
+        SchemaId::SubscriptionUpdateRequest => subscription_update().boxed(),
+        SchemaId::SubscriptionV2CreateRequest => subscription_v2_create().boxed(),
+        SchemaId::SubscriptionV2UpdateRequest => subscription_v2_update().boxed(),
+        SchemaId::AgentLoginRequest => agent_login("team-1".into()).boxed(),
+        SchemaId::AgentLogoutRequest => agent_logout().boxed(),
+        SchemaId::AgentStateChangeRequest => agent_state_change(vec!["idle-1".into()]).boxed(),
+        SchemaId::AgentReloadRequest => Just(json!({})).boxed(),
+        SchemaId::BuddyListRequest => buddy_list().boxed(),
+        SchemaId::NotificationSubscribeRequest => notification_subscribe().boxed(),
+        SchemaId::AdminTokenRequest => admin_token(vec!["agent1@wxcc.example".into()]).boxed(),
+        _ => return None,
+    })
+}
+
+/// Every request schema.
+pub const REQUEST_SCHEMAS: &[SchemaId] = &[
+    SchemaId::SubscriptionCreateRequest,
+    SchemaId::SubscriptionUpdateRequest,
+    SchemaId::SubscriptionV2CreateRequest,
+    SchemaId::SubscriptionV2UpdateRequest,
+    SchemaId::AgentLoginRequest,
+    SchemaId::AgentLogoutRequest,
+    SchemaId::AgentStateChangeRequest,
+    SchemaId::AgentReloadRequest,
+    SchemaId::BuddyListRequest,
+    SchemaId::NotificationSubscribeRequest,
+    SchemaId::AdminTokenRequest,
+];
+
+/// One mutation of a valid body of `schema` (valid value and choice drawn by proptest).
+pub fn mutated(schema: SchemaId) -> Option<BoxedStrategy<Mutated>> {
+    let valid = valid(schema)?;
+    Some(
+        (valid, any::<prop::sample::Index>())
+            .prop_filter_map("no mutation applies", move |(body, pick)| {
+                let all = mutations(schema, &body);
+                (!all.is_empty()).then(|| all[pick.index(all.len())].clone())
+            })
+            .boxed(),
+    )
 }
 
 fn insert_some<T: Into<Value>>(body: &mut Value, key: &str, value: Option<T>) {
@@ -217,35 +335,49 @@ fn sample_item(item_schema: &Value) -> Value {
 mod tests {
     use super::*;
     use crate::validate;
+    use proptest::strategy::ValueTree;
+    use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
+
+    fn runner(seed: u64) -> TestRunner {
+        let mut bytes = [0u8; 32];
+        bytes[..8].copy_from_slice(&seed.to_le_bytes());
+        TestRunner::new_with_rng(Config::default(), TestRng::from_seed(RngAlgorithm::ChaCha, &bytes))
+    }
 
     proptest! {
         #[test]
-        fn every_generated_value_matches_its_schema(
-            create in subscription_create(),
-            update in subscription_update(),
-            login in agent_login("team-1".into()),
-            state in agent_state_change(vec!["idle-1".into()]),
-            logout in agent_logout(),
-        ) {
-            prop_assert_eq!(validate(SchemaId::SubscriptionCreateRequest, &create), Ok(()));
-            prop_assert_eq!(validate(SchemaId::SubscriptionUpdateRequest, &update), Ok(()));
-            prop_assert_eq!(validate(SchemaId::AgentLoginRequest, &login), Ok(()));
-            prop_assert_eq!(validate(SchemaId::AgentStateChangeRequest, &state), Ok(()));
-            prop_assert_eq!(validate(SchemaId::AgentLogoutRequest, &logout), Ok(()));
+        fn every_generated_value_matches_its_schema(seed in any::<u64>()) {
+            let mut runner = runner(seed);
+            for schema in REQUEST_SCHEMAS {
+                let strategy = valid(*schema).expect("a strategy for every request schema");
+                let value = strategy.new_tree(&mut runner).expect("value").current();
+                prop_assert_eq!(validate(*schema, &value), Ok(()), "{}: {}", schema, value);
+            }
         }
 
         #[test]
-        fn every_mutation_breaks_its_schema_where_it_says(create in subscription_create()) {
-            let all = mutations(SchemaId::SubscriptionCreateRequest, &create);
-            prop_assert!(all.len() >= 10, "too few mutations: {}", all.len());
-            for m in all {
-                let violations = validate(SchemaId::SubscriptionCreateRequest, &m.value)
-                    .expect_err("a mutation must be invalid");
-                prop_assert!(
-                    violations.iter().any(|v| v.pointer.starts_with(&m.pointer)),
-                    "{} by {}: {:?}", m.pointer, m.rule, violations
-                );
+        fn every_mutation_breaks_its_schema_where_it_says(seed in any::<u64>()) {
+            let mut runner = runner(seed);
+            for schema in REQUEST_SCHEMAS {
+                let body = valid(*schema).expect("strategy").new_tree(&mut runner).expect("value").current();
+                for m in mutations(*schema, &body) {
+                    let violations = validate(*schema, &m.value).expect_err("a mutation must be invalid");
+                    prop_assert!(
+                        violations.iter().any(|v| v.pointer.starts_with(&m.pointer)),
+                        "{}: {} by {}: {:?}", schema, m.pointer, m.rule, violations
+                    );
+                }
             }
+        }
+    }
+
+    #[test]
+    fn every_kind_of_mutation_is_produced() {
+        let body = json!({"name": "aaaa", "eventTypes": ["agent:login"], "destinationUrl": "https://x.example/", "secret": "s".repeat(40)});
+        let rules: std::collections::BTreeSet<&str> =
+            mutations(SchemaId::SubscriptionCreateRequest, &body).iter().map(|m| m.rule).collect();
+        for rule in ["required", "type", "minLength", "maxLength", "minItems", "maxItems", "enum", "format"] {
+            assert!(rules.contains(rule), "no {rule} mutation: {rules:?}");
         }
     }
 
