@@ -5,6 +5,7 @@ mod agents;
 mod auth;
 mod errors;
 mod events_model;
+mod exchanges;
 mod forum_case;
 mod notifications;
 mod openapi;
