@@ -7,8 +7,8 @@
 //! change here.
 
 use proptest::prelude::*;
-use proptest::strategy::BoxedStrategy;
 use proptest::sample::subsequence;
+use proptest::strategy::BoxedStrategy;
 use serde_json::{Map, Value, json};
 
 use crate::{SchemaId, event_types_v1};

@@ -7,6 +7,7 @@ mod errors;
 mod events_model;
 mod exchanges;
 mod forum_case;
+mod model;
 mod notifications;
 mod openapi;
 mod orgs;
