@@ -75,15 +75,8 @@ impl TestApp {
     pub async fn spawn_with(options: StateOptions) -> TestApp {
         let clock = Clock::manual(TEST_EPOCH_MS);
         let state = AppState::with_clock(World::default_world(), clock.clone(), options);
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind 127.0.0.1:0");
-        let addr = listener.local_addr().expect("local addr");
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let shutdown = async move {
-            let _ = stopped.await;
-        };
-        tokio::spawn(wxcc_mock::serve(listener, state.clone(), shutdown));
-        let transport =
-            Transport::Socket { base: format!("http://{addr}"), client: reqwest::Client::new(), _stop: stop };
+        let (base, stop) = serve_on_loopback(wxcc_mock::build_router(state.clone())).await;
+        let transport = Transport::Socket { base, client: reqwest::Client::new(), _stop: stop };
         TestApp { state, clock, transport }
     }
 
@@ -171,6 +164,22 @@ impl TestApp {
     pub async fn admin_state(&self) -> Value {
         self.get("/__admin/state").send().await.expect(200, None).body
     }
+}
+
+/// Serves `app` on `127.0.0.1:0`; returns `http://127.0.0.1:PORT` and the sender whose drop
+/// (or send) stops the server.
+pub async fn serve_on_loopback(app: Router) -> (String, tokio::sync::oneshot::Sender<()>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind 127.0.0.1:0");
+    let base = format!("http://{}", listener.local_addr().expect("local addr"));
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app)
+            .with_graceful_shutdown(async move {
+                let _ = stopped.await;
+            })
+            .await;
+    });
+    (base, stop)
 }
 
 /// A request being built.

@@ -88,17 +88,8 @@ impl WebhookReceiver {
             }
         };
         let app = axum::Router::new().route("/hook", axum::routing::post(handler));
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        let url = format!("http://{}/hook", listener.local_addr().expect("addr"));
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        tokio::spawn(async move {
-            let _ = axum::serve(listener, app)
-                .with_graceful_shutdown(async move {
-                    let _ = stopped.await;
-                })
-                .await;
-        });
-        WebhookReceiver { url, received, statuses, _stop: stop }
+        let (base, stop) = crate::serve_on_loopback(app).await;
+        WebhookReceiver { url: format!("{base}/hook"), received, statuses, _stop: stop }
     }
 
     /// Answers the next requests with these statuses (then 200 again); a `Location` may go with one.

@@ -73,17 +73,7 @@ async fn mutate(brk: Break, request: Request, next: Next) -> Response {
 async fn serve(brk: Break) -> (String, tokio::sync::oneshot::Sender<()>) {
     let state = AppState::new(World::default_world());
     let app = wxcc_mock::build_router(state).layer(axum::middleware::from_fn(move |req, next| mutate(brk, req, next)));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let base = format!("http://{}", listener.local_addr().expect("addr"));
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, app)
-            .with_graceful_shutdown(async move {
-                let _ = stopped.await;
-            })
-            .await;
-    });
-    (base, stop)
+    wxcc_contract_tests::serve_on_loopback(app).await
 }
 
 fn config(base: &str, read_only: bool) -> VerifyConfig {
