@@ -406,12 +406,7 @@ fn login_session(ctx: Context<'_>, login: &Login) -> Result<Session, (&'static s
             format!("Dial number {} is already in use by {other}.", login.dial_number),
         ));
     }
-    let default_code = org
-        .aux_codes
-        .iter()
-        .find(|a| a.is_default)
-        .or_else(|| org.aux_codes.first())
-        .map_or_else(|| AVAILABLE_AUX_CODE.to_owned(), |a| a.id.clone());
+    let default_code = org.default_code("IDLE_CODE").map_or_else(|| AVAILABLE_AUX_CODE.to_owned(), |a| a.id.clone());
     let device_id = login.device_id.clone().filter(|d| !d.is_empty()).unwrap_or_else(|| {
         if device_type == "BROWSER" { format!("webrtc-{}", user.id) } else { login.dial_number.clone() }
     });
@@ -445,13 +440,17 @@ fn check_aux_code(org: &Org, state: SubStatus, aux_code_id: &str) -> Result<(), 
     match state {
         SubStatus::Available if aux_code_id == AVAILABLE_AUX_CODE => Ok(()),
         SubStatus::Available => Err(format!("Available takes auxCodeId \"0\", not \"{aux_code_id}\".")),
-        SubStatus::Idle if org.aux_codes.iter().any(|a| a.id == aux_code_id) => Ok(()),
+        SubStatus::Idle if idle_codes(org).any(|a| a.id == aux_code_id && a.active) => Ok(()),
         SubStatus::Idle => Err(format!(
-            "Idle code {aux_code_id} does not exist in {}; its idle codes are {}.",
+            "{aux_code_id} is not an active idle code of {}; its idle codes are {}.",
             org.name,
-            org.aux_codes.iter().map(|a| format!("{} ({})", a.id, a.name)).collect::<Vec<_>>().join(", ")
+            idle_codes(org).map(|a| format!("{} ({})", a.id, a.name)).collect::<Vec<_>>().join(", ")
         )),
     }
+}
+
+fn idle_codes(org: &Org) -> impl Iterator<Item = &crate::world::AuxCode> {
+    org.aux_codes.iter().filter(|a| a.work_type == "IDLE_CODE")
 }
 
 fn is_phone_number(s: &str) -> bool {

@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
 /// The default world, `fixtures/world.json`, embedded in the binary.
 pub const DEFAULT_WORLD: &str = include_str!("../../fixtures/world.json");
@@ -59,6 +60,47 @@ pub struct Org {
     pub dial_numbers: Vec<String>,
     /// Users.
     pub users: Vec<User>,
+    /// The Contact Center tenant id (`GET /organization/{orgId}`).
+    #[serde(default)]
+    pub tenant_id: String,
+    /// The tenant's time zone.
+    #[serde(default)]
+    pub timezone: String,
+    /// The environment name, e.g. `produs1`.
+    #[serde(default)]
+    pub environment: String,
+    /// Agent (desktop) profiles, served as they are by `GET /organization/{orgId}/agent-profile/{id}`;
+    /// each needs an `id`.
+    #[serde(default)]
+    pub agent_profiles: Vec<Value>,
+    /// Dial plans (`GET /organization/{orgId}/dial-plan`).
+    #[serde(default)]
+    pub dial_plans: Vec<Value>,
+    /// `GET /organization/{orgId}/v2/organization-setting` (`data[0]`).
+    #[serde(default)]
+    pub organization_settings: Value,
+    /// `GET /organization/{orgId}/v2/tenant-configuration` (`data[0]`).
+    #[serde(default)]
+    pub tenant_configuration: Value,
+    /// `GET /organization/{orgId}/v2/org-url-mapping`.
+    #[serde(default)]
+    pub url_mappings: Vec<Value>,
+    /// `GET /organization/{orgId}/v2/ai-feature`.
+    #[serde(default)]
+    pub ai_features: Vec<Value>,
+}
+
+impl Org {
+    /// An agent profile by id.
+    pub fn agent_profile(&self, id: &str) -> Option<&Value> {
+        self.agent_profiles.iter().find(|p| p["id"] == id)
+    }
+
+    /// The default code of a work type (`IDLE_CODE`, `WRAP_UP_CODE`), or its first one.
+    pub fn default_code(&self, work_type: &str) -> Option<&AuxCode> {
+        let of_type = || self.aux_codes.iter().filter(move |a| a.work_type == work_type);
+        of_type().find(|a| a.is_default).or_else(|| of_type().next())
+    }
 }
 
 /// A site.
@@ -69,6 +111,9 @@ pub struct Site {
     pub id: String,
     /// Display name.
     pub name: String,
+    /// The site's multimedia profile.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub multimedia_profile_id: Option<String>,
 }
 
 /// A team.
@@ -81,6 +126,23 @@ pub struct Team {
     pub name: String,
     /// The site the team belongs to.
     pub site_id: String,
+    /// The team's multimedia profile.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub multi_media_profile_id: Option<String>,
+    /// `AGENT` or `CAPACITY`.
+    #[serde(default = "agent_team")]
+    pub team_type: String,
+    /// Whether the team is active.
+    #[serde(default = "yes")]
+    pub active: bool,
+}
+
+fn agent_team() -> String {
+    "AGENT".to_owned()
+}
+
+fn yes() -> bool {
+    true
 }
 
 /// An auxiliary code.
@@ -91,11 +153,17 @@ pub struct AuxCode {
     pub id: String,
     /// Display name.
     pub name: String,
-    /// `IDLE_CODE` (wrap-up codes come later).
+    /// `IDLE_CODE` or `WRAP_UP_CODE`.
     pub work_type: String,
-    /// The idle code an agent gets on login.
+    /// The default code of its work type (the idle code an agent gets on login).
     #[serde(default)]
     pub is_default: bool,
+    /// Whether the code can be used.
+    #[serde(default = "yes")]
+    pub active: bool,
+    /// A system code (RONA and the like).
+    #[serde(default)]
+    pub is_system_code: bool,
 }
 
 /// A user.
@@ -118,6 +186,12 @@ pub struct User {
     /// The user's site.
     #[serde(default)]
     pub site_id: Option<String>,
+    /// The user's agent (desktop) profile.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent_profile_id: Option<String>,
+    /// The dial number the desktop offers by default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default_dialled_number: Option<String>,
 }
 
 impl User {
@@ -215,8 +289,16 @@ impl World {
             if org.cluster.is_empty() || !org.cluster.chars().all(|c| c.is_ascii_alphanumeric()) {
                 return bad(format!("org {}: cluster must be letters and digits", org.id));
             }
-            if org.aux_codes.iter().filter(|a| a.is_default).count() > 1 {
-                return bad(format!("org {}: more than one default idle code", org.id));
+            for work_type in ["IDLE_CODE", "WRAP_UP_CODE"] {
+                if org.aux_codes.iter().filter(|a| a.is_default && a.work_type == work_type).count() > 1 {
+                    return bad(format!("org {}: more than one default {work_type}", org.id));
+                }
+            }
+            if let Some(a) = org.aux_codes.iter().find(|a| !["IDLE_CODE", "WRAP_UP_CODE"].contains(&a.work_type.as_str())) {
+                return bad(format!("aux code {}: workType must be IDLE_CODE or WRAP_UP_CODE", a.id));
+            }
+            if org.agent_profiles.iter().any(|p| !p["id"].is_string()) {
+                return bad(format!("org {}: every agent profile needs a string id", org.id));
             }
             for team in &org.teams {
                 if !org.sites.iter().any(|s| s.id == team.site_id) {
@@ -230,6 +312,11 @@ impl World {
                 for team in &user.team_ids {
                     if !org.teams.iter().any(|t| &t.id == team) {
                         return bad(format!("user {} names unknown team {team}", user.email));
+                    }
+                }
+                if let Some(profile) = &user.agent_profile_id {
+                    if org.agent_profile(profile).is_none() {
+                        return bad(format!("user {} names unknown agent profile {profile}", user.email));
                     }
                 }
             }
