@@ -37,6 +37,8 @@ pub enum Operation {
     SubscriptionDelete,
     /// `GET /v1/event-types`
     EventTypesList,
+    /// `GET /organization/{orgId}/...`: the configuration the agent desktop reads.
+    ConfigRead,
 }
 
 /// How the scope and the roles of a [`Requirement`] combine.
@@ -49,6 +51,8 @@ pub enum Rule {
     ScopeAndRole,
     /// The scope or one of the roles (logout: the spec lists scope and roles in one list).
     ScopeOrRole,
+    /// The scope, or `cjp:user` for an agent's view of its own configuration.
+    ScopeOrAgentView,
 }
 
 /// What an operation needs.
@@ -101,6 +105,7 @@ impl Operation {
         Operation::SubscriptionUpdate,
         Operation::SubscriptionDelete,
         Operation::EventTypesList,
+        Operation::ConfigRead,
     ];
 
     /// What the operation does, as a diagnostic says it ("may not create a subscription").
@@ -118,6 +123,7 @@ impl Operation {
             Operation::SubscriptionUpdate => "update a subscription",
             Operation::SubscriptionDelete => "delete a subscription",
             Operation::EventTypesList => "list event types",
+            Operation::ConfigRead => "read the contact center configuration",
         }
     }
 
@@ -155,6 +161,9 @@ impl Operation {
                 rule: Rule::ScopeAndRole,
                 role_label: "an administrator role",
             },
+            Operation::ConfigRead => {
+                Requirement { scope: "cjp:config_read", roles: &[], rule: Rule::ScopeOrAgentView, role_label: "" }
+            }
         }
     }
 }
@@ -219,6 +228,7 @@ impl Identity {
             Rule::Scope => scope_ok,
             Rule::ScopeAndRole => scope_ok && role_ok,
             Rule::ScopeOrRole => scope_ok || role_ok,
+            Rule::ScopeOrAgentView => scope_ok || self.has_scope("cjp:user"),
         };
         if allowed {
             return Ok(());
@@ -238,6 +248,11 @@ impl Identity {
                 op.summary(),
                 req.scope,
                 req.role_label
+            ),
+            Rule::ScopeOrAgentView => format!(
+                "{who} may not {}: it needs the scope {}, or cjp:user for an agent's own view, and the token has neither (it has {scopes}).",
+                op.summary(),
+                req.scope
             ),
             Rule::ScopeAndRole => {
                 let needs = format!(
@@ -346,7 +361,8 @@ mod tests {
     fn every_operation_has_a_requirement_whose_roles_fit_its_rule() {
         for op in Operation::ALL {
             let req = op.requirement();
-            assert_eq!(req.rule == Rule::Scope, req.roles.is_empty(), "{op:?}");
+            let needs_roles = matches!(req.rule, Rule::ScopeAndRole | Rule::ScopeOrRole);
+            assert_eq!(needs_roles, !req.roles.is_empty(), "{op:?}");
             assert!(req.scope.starts_with("cjp:"), "{op:?}");
         }
     }

@@ -39,6 +39,7 @@ const AUTH: &[u16] = &[400, 401, 403, 405];
 const AUTH_BODY: &[u16] = &[400, 401, 403, 405, 413, 415];
 const AUTH_BODY_ID: &[u16] = &[400, 401, 403, 404, 405, 413, 415];
 const AUTH_ID: &[u16] = &[400, 401, 403, 404, 405];
+const CONFIG: &[u16] = &[400, 401, 403, 404, 405];
 
 /// Every operation the mock implements.
 pub const ENDPOINTS: &[Endpoint] = &[
@@ -264,6 +265,127 @@ pub const ENDPOINTS: &[Endpoint] = &[
     },
     Endpoint {
         method: "GET",
+        path: "/organization/{orgId}",
+        id: "getOrganization",
+        summary: "The organisation (tenantId, timezone, environment)",
+        operation: Some(Operation::ConfigRead),
+        request: None,
+        success: 200,
+        response: Some(SchemaId::ConfigOrganization),
+        errors: CONFIG,
+    },
+    Endpoint {
+        method: "GET",
+        path: "/organization/{orgId}/user/by-ci-user-id/{id}",
+        id: "getUserByCiUserId",
+        summary: "A user by CI user id (with cjp:user, only one's own)",
+        operation: Some(Operation::ConfigRead),
+        request: None,
+        success: 200,
+        response: Some(SchemaId::ConfigUser),
+        errors: CONFIG,
+    },
+    Endpoint {
+        method: "GET",
+        path: "/organization/{orgId}/v2/organization-setting",
+        id: "getOrganizationSetting",
+        summary: "Organisation settings (data[0])",
+        operation: Some(Operation::ConfigRead),
+        request: None,
+        success: 200,
+        response: Some(SchemaId::ConfigOrganizationSettingList),
+        errors: CONFIG,
+    },
+    Endpoint {
+        method: "GET",
+        path: "/organization/{orgId}/v2/tenant-configuration",
+        id: "getTenantConfiguration",
+        summary: "Tenant configuration (data[0])",
+        operation: Some(Operation::ConfigRead),
+        request: None,
+        success: 200,
+        response: Some(SchemaId::ConfigTenantConfigurationList),
+        errors: CONFIG,
+    },
+    Endpoint {
+        method: "GET",
+        path: "/organization/{orgId}/v2/org-url-mapping",
+        id: "getOrgUrlMapping",
+        summary: "URL mappings (a data array)",
+        operation: Some(Operation::ConfigRead),
+        request: None,
+        success: 200,
+        response: Some(SchemaId::ConfigUrlMappingList),
+        errors: CONFIG,
+    },
+    Endpoint {
+        method: "GET",
+        path: "/organization/{orgId}/v2/ai-feature",
+        id: "getAiFeature",
+        summary: "AI feature flags (paginated)",
+        operation: Some(Operation::ConfigRead),
+        request: None,
+        success: 200,
+        response: Some(SchemaId::ConfigAiFeaturePage),
+        errors: CONFIG,
+    },
+    Endpoint {
+        method: "GET",
+        path: "/organization/{orgId}/v2/auxiliary-code",
+        id: "listAuxiliaryCodes",
+        summary: "Idle and wrap-up codes (paginated; filter=id=in=(..), attributes=)",
+        operation: Some(Operation::ConfigRead),
+        request: None,
+        success: 200,
+        response: Some(SchemaId::ConfigAuxiliaryCodePage),
+        errors: CONFIG,
+    },
+    Endpoint {
+        method: "GET",
+        path: "/organization/{orgId}/agent-profile/{id}",
+        id: "getAgentProfile",
+        summary: "An agent (desktop) profile",
+        operation: Some(Operation::ConfigRead),
+        request: None,
+        success: 200,
+        response: Some(SchemaId::ConfigAgentProfile),
+        errors: CONFIG,
+    },
+    Endpoint {
+        method: "GET",
+        path: "/organization/{orgId}/site/{id}",
+        id: "getSite",
+        summary: "A site",
+        operation: Some(Operation::ConfigRead),
+        request: None,
+        success: 200,
+        response: Some(SchemaId::ConfigSite),
+        errors: CONFIG,
+    },
+    Endpoint {
+        method: "GET",
+        path: "/organization/{orgId}/v2/team",
+        id: "listTeams",
+        summary: "Teams (paginated; filter=id=in=(..))",
+        operation: Some(Operation::ConfigRead),
+        request: None,
+        success: 200,
+        response: Some(SchemaId::ConfigTeamPage),
+        errors: CONFIG,
+    },
+    Endpoint {
+        method: "GET",
+        path: "/organization/{orgId}/dial-plan",
+        id: "getDialPlans",
+        summary: "Dial plans (a bare array)",
+        operation: Some(Operation::ConfigRead),
+        request: None,
+        success: 200,
+        response: Some(SchemaId::ConfigDialPlanList),
+        errors: CONFIG,
+    },
+    Endpoint {
+        method: "GET",
         path: "/openapi.json",
         id: "openapi",
         summary: "This document",
@@ -417,6 +539,9 @@ fn requirement_text(op: Operation) -> String {
         Rule::ScopeOrRole => {
             format!("Requires the scope `{}` or one of the roles {}.", req.scope, req.roles.join(", "))
         }
+        Rule::ScopeOrAgentView => {
+            format!("Requires the scope `{}`, or `cjp:user` for an agent's view of its own configuration.", req.scope)
+        }
     }
 }
 
@@ -442,10 +567,12 @@ fn operation(endpoint: &Endpoint) -> Value {
         description.push_str(&requirement_text(op));
     }
     let mut parameters = vec![json!({ "$ref": "#/components/parameters/TrackingId" })];
-    if endpoint.path.contains("{id}") {
-        parameters.push(json!({ "name": "id", "in": "path", "required": true, "schema": { "type": "string" } }));
+    for name in ["orgId", "id"] {
+        if endpoint.path.contains(&format!("{{{name}}}")) {
+            parameters.push(json!({ "name": name, "in": "path", "required": true, "schema": { "type": "string" } }));
+        }
     }
-    if endpoint.operation.is_some() {
+    if endpoint.operation.is_some() && !endpoint.path.contains("{orgId}") {
         parameters.push(json!({ "$ref": "#/components/parameters/OrgId" }));
     }
     let mut responses = Map::new();

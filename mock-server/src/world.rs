@@ -294,7 +294,9 @@ impl World {
                     return bad(format!("org {}: more than one default {work_type}", org.id));
                 }
             }
-            if let Some(a) = org.aux_codes.iter().find(|a| !["IDLE_CODE", "WRAP_UP_CODE"].contains(&a.work_type.as_str())) {
+            if let Some(a) =
+                org.aux_codes.iter().find(|a| !["IDLE_CODE", "WRAP_UP_CODE"].contains(&a.work_type.as_str()))
+            {
                 return bad(format!("aux code {}: workType must be IDLE_CODE or WRAP_UP_CODE", a.id));
             }
             if org.agent_profiles.iter().any(|p| !p["id"].is_string()) {
@@ -314,10 +316,10 @@ impl World {
                         return bad(format!("user {} names unknown team {team}", user.email));
                     }
                 }
-                if let Some(profile) = &user.agent_profile_id {
-                    if org.agent_profile(profile).is_none() {
-                        return bad(format!("user {} names unknown agent profile {profile}", user.email));
-                    }
+                if let Some(profile) = &user.agent_profile_id
+                    && org.agent_profile(profile).is_none()
+                {
+                    return bad(format!("user {} names unknown agent profile {profile}", user.email));
                 }
             }
         }

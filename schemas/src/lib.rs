@@ -118,6 +118,28 @@ schemas! {
     WsAgentFailure => "ws-agent-failure",
     /// A webhook delivery body.
     WebhookEvent => "webhook-event",
+    /// `GET /organization/{orgId}/user/by-ci-user-id/{userId}`.
+    ConfigUser => "config-user",
+    /// `GET /organization/{orgId}`.
+    ConfigOrganization => "config-organization",
+    /// `GET /organization/{orgId}/v2/organization-setting`.
+    ConfigOrganizationSettingList => "config-organization-setting-list",
+    /// `GET /organization/{orgId}/v2/tenant-configuration`.
+    ConfigTenantConfigurationList => "config-tenant-configuration-list",
+    /// `GET /organization/{orgId}/v2/org-url-mapping`.
+    ConfigUrlMappingList => "config-url-mapping-list",
+    /// `GET /organization/{orgId}/v2/ai-feature`.
+    ConfigAiFeaturePage => "config-ai-feature-page",
+    /// `GET /organization/{orgId}/v2/auxiliary-code`.
+    ConfigAuxiliaryCodePage => "config-auxiliary-code-page",
+    /// `GET /organization/{orgId}/agent-profile/{id}`.
+    ConfigAgentProfile => "config-agent-profile",
+    /// `GET /organization/{orgId}/site/{id}`.
+    ConfigSite => "config-site",
+    /// `GET /organization/{orgId}/v2/team`.
+    ConfigTeamPage => "config-team-page",
+    /// `GET /organization/{orgId}/dial-plan`.
+    ConfigDialPlanList => "config-dial-plan-list",
 }
 
 /// The v2 resource versions and the event types each offers, in order, read from

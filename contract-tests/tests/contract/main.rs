@@ -3,6 +3,7 @@
 mod admin;
 mod agents;
 mod auth;
+mod config;
 mod errors;
 mod events_model;
 mod exchanges;

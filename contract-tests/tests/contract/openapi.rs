@@ -18,7 +18,10 @@ async fn the_served_document_is_the_committed_one() {
 async fn every_described_operation_is_routed_with_its_method() {
     let app = TestApp::new();
     for endpoint in ENDPOINTS {
-        let path = endpoint.path.replace("{id}", "00000000-0000-4000-8000-000000000000");
+        let path = endpoint
+            .path
+            .replace("{id}", "00000000-0000-4000-8000-000000000000")
+            .replace("{orgId}", "00000000-0000-4000-8000-000000000001");
         let reply = app.request(endpoint.method, &path).send().await;
         assert_ne!(
             reply.status, 405,

@@ -6,6 +6,7 @@
 //! the service the path belongs to, and adds `X-Wxcc-Mock-Diagnostic` to every 4xx.
 
 mod agents;
+mod config;
 mod notifications;
 mod subscriptions;
 
@@ -196,6 +197,17 @@ pub fn build_router(state: AppState) -> Router {
         .route("/v2/event-types", get(subscriptions::event_types_v2))
         .route("/v1/notification/subscribe", post(notifications::subscribe))
         .route("/v1/notification/subscription/{id}", get(notifications::connect))
+        .route("/organization/{org_id}", get(config::organization))
+        .route("/organization/{org_id}/user/by-ci-user-id/{user_id}", get(config::user_by_ci_id))
+        .route("/organization/{org_id}/v2/organization-setting", get(config::organization_setting))
+        .route("/organization/{org_id}/v2/tenant-configuration", get(config::tenant_configuration))
+        .route("/organization/{org_id}/v2/org-url-mapping", get(config::url_mapping))
+        .route("/organization/{org_id}/v2/ai-feature", get(config::ai_feature))
+        .route("/organization/{org_id}/v2/auxiliary-code", get(config::auxiliary_code))
+        .route("/organization/{org_id}/agent-profile/{id}", get(config::agent_profile))
+        .route("/organization/{org_id}/site/{id}", get(config::site))
+        .route("/organization/{org_id}/v2/team", get(config::team))
+        .route("/organization/{org_id}/dial-plan", get(config::dial_plan))
         .route("/openapi.json", get(openapi_json))
         .nest("/__admin", crate::admin::router())
         .fallback(unknown_route)
