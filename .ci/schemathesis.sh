@@ -16,20 +16,12 @@ if [ ! -x "$venv/bin/st" ]; then
 fi
 "$venv/bin/python" -m openapi_spec_validator schemas/openapi.json
 
-log=target/ci-mock.log
-target/debug/wxcc-mock serve --port 0 >"$log" 2>&1 &
-mock=$!
-trap 'kill "$mock" 2>/dev/null || true' EXIT
-for _ in $(seq 1 100); do
-  addr=$(sed -n 's/.*listening on http:\/\/\([^ ]*\).*/\1/p' "$log" | head -1)
-  [ -n "$addr" ] && break
-  sleep 0.1
-done
-[ -n "${addr:-}" ] || { echo "the mock did not start:"; cat "$log"; exit 1; }
+. .ci/lib.sh
+start_mock
 
 token=$(python3 -c 'import json; w=json.load(open("fixtures/world.json")); print(next(t["accessToken"] for t in w["tokens"] if t["accessToken"].startswith("admin-full_")))')
 "$venv/bin/st" run schemas/openapi.json \
-  --url "http://$addr" \
+  --url "http://$MOCK_ADDR" \
   --header "Authorization: Bearer $token" \
   --checks all --exclude-checks missing_required_header,ignored_auth \
   --exclude-operation-id notificationConnect \
