@@ -367,13 +367,23 @@ fn record(
     inner.attempts.send_modify(|n| *n += 1);
 }
 
+/// Whether a subscription still exists and is active; `None` if it was deleted.
+fn is_active(inner: &Inner, id: &str) -> Option<bool> {
+    lock(&inner.subscriptions).by_id(id).map(|s| s.status == Status::Active)
+}
+
 async fn worker(inner: Arc<Inner>, mut jobs: mpsc::Receiver<Job>) {
     let mut consecutive_failures = 0u32;
     while let Some(job) = jobs.recv().await {
-        let active = lock(&inner.subscriptions).by_id(&job.subscription_id).is_some_and(|s| s.status == Status::Active);
-        if !active {
-            // Deleted or inactive since the event was queued: nothing is sent.
-            continue;
+        match is_active(&inner, &job.subscription_id) {
+            // Deleted: nothing more will come for it, so the worker ends (and forgets its queue).
+            None => {
+                lock(&inner.queues).remove(&job.subscription_id);
+                return;
+            }
+            // Inactive since the event was queued: nothing is sent.
+            Some(false) => continue,
+            Some(true) => {}
         }
         let total = inner.config.retries + 1;
         let mut delivered = false;
@@ -382,6 +392,10 @@ async fn worker(inner: Arc<Inner>, mut jobs: mpsc::Receiver<Job>) {
             if attempt > 1 {
                 let delay = retry_after.take().unwrap_or_else(|| inner.config.delay_before_retry(attempt - 1));
                 tokio::time::sleep(delay).await;
+                // Deleted, deactivated or reset while waiting: stop retrying.
+                if is_active(&inner, &job.subscription_id) != Some(true) {
+                    break;
+                }
             }
             let started = tokio::time::Instant::now();
             let sent = inner.transport.post(job.url.clone(), job.headers.clone(), job.body.clone());

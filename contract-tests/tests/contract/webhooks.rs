@@ -338,3 +338,18 @@ async fn a_retrying_subscription_holds_back_its_own_events_but_not_anyone_elses(
     let retry_at = calls.iter().filter(|c| c.url == slow).nth(1).expect("the retry").at;
     assert!(fast_calls[1].at < retry_at, "the fast subscription's second event did not wait for the slow retry");
 }
+
+#[tokio::test(start_paused = true)]
+async fn deleting_a_subscription_stops_its_retries() {
+    let transport = RecordingTransport::new();
+    transport.script(vec![fail(500), fail(500), fail(500)]);
+    let app = TestApp::with_options(World::default_world(), recorded(&transport, 5, 3));
+    let id = subscribe(&app, "v1", "https://hooks.example.com/x", &["agent:login"], None).await;
+    login(&app).await;
+    transport.wait_calls(1).await;
+    let admin = app.world_token("admin-full");
+    app.delete(&format!("/v1/subscriptions/{id}")).bearer(&admin).send().await.expect(204, None);
+    // Virtual time: every back-off of the schedule passes at once.
+    tokio::time::sleep(Duration::from_secs(120)).await;
+    assert_eq!(transport.calls().len(), 1, "no retry after the subscription was deleted");
+}
