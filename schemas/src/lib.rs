@@ -430,7 +430,9 @@ mod tests {
             let pattern = v.iter().find(|v| v.rule == "pattern").unwrap_or_else(|| panic!("{url}: {v:?}"));
             assert!(pattern.message.starts_with("must be https on port 443"), "{url}: {}", pattern.message);
         }
-        for url in ["https://hooks.example.com/", "http://127.0.0.1:9000/hook", "https://[::1]/x"] {
+        for url in
+            ["https://hooks.example.com/", "http://127.0.0.1:9000/hook", "https://[::1]/x", "http://localhost:65535/"]
+        {
             let body = json!({"name": "aaaa", "eventTypes": ["agent:login"], "destinationUrl": url});
             assert_eq!(validate(SchemaId::SubscriptionCreateRequest, &body), Ok(()), "{url}");
         }
