@@ -306,7 +306,7 @@ impl Dispatcher {
                 queues.remove(&job.subscription_id);
             }
             drop(queues);
-            self.record(&job, 0, None, Some(why.to_owned()), 0, "dropped");
+            record(&self.inner, &job, 0, None, Some(why.to_owned()), 0, "dropped");
         }
     }
 
@@ -328,18 +328,6 @@ impl Dispatcher {
     pub fn clear(&self) {
         lock(&self.inner.queues).clear();
         lock(&self.inner.log).clear();
-    }
-
-    fn record(
-        &self,
-        job: &Job,
-        attempt: u32,
-        status: Option<u16>,
-        error: Option<String>,
-        latency_ms: u64,
-        outcome: &'static str,
-    ) {
-        record(&self.inner, job, attempt, status, error, latency_ms, outcome);
     }
 }
 
