@@ -438,6 +438,28 @@ mod tests {
         assert_eq!(sig, "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
     }
 
+    #[tokio::test]
+    async fn a_full_queue_drops_new_events_and_logs_them() {
+        let config = DeliveryConfig { queue_capacity: 1, ..DeliveryConfig::default() };
+        let store = Arc::new(Mutex::new(SubscriptionStore::default()));
+        let dispatcher = Dispatcher::new(config, Arc::new(HttpTransport::new()), store, Clock::manual(0));
+        let envelope = Envelope {
+            subscription_id: "s",
+            org_id: "o",
+            version: ApiVersion::V1,
+            resource_version: None,
+            secret: None,
+        };
+        // No await in between: the worker has not run, so the queue (capacity 1) fills at once.
+        for id in ["e1", "e2", "e3"] {
+            dispatcher.enqueue(envelope.job("http://127.0.0.1:9/", id, "agent:login", &json!({}), 0));
+        }
+        let log = dispatcher.attempts(Some("s"));
+        let dropped: Vec<(&str, &str)> = log.iter().map(|a| (a.event_id.as_str(), a.outcome)).collect();
+        assert_eq!(dropped, vec![("e3", "dropped"), ("e2", "dropped")]);
+        assert_eq!(log[0].error.as_deref(), Some("the subscription's queue is full"));
+    }
+
     #[test]
     fn back_off_doubles_from_the_first_delay() {
         let config = DeliveryConfig { backoff: Duration::from_millis(100), ..DeliveryConfig::default() };
