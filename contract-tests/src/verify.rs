@@ -344,6 +344,35 @@ pub async fn verify(config: &VerifyConfig, mut progress: impl FnMut(&Outcome)) -
         }
         .await
     );
+    check!(
+        "config: an agent reads its organisation's desktop configuration",
+        async {
+            // WxCC tokens end in _<orgId>.
+            let org = config.agent_token.rsplit('_').next().unwrap_or_default();
+            let reads = [
+                (format!("/organization/{org}"), SchemaId::ConfigOrganization),
+                (
+                    format!("/organization/{org}/v2/organization-setting?agentView=true"),
+                    SchemaId::ConfigOrganizationSettingList,
+                ),
+                (
+                    format!("/organization/{org}/v2/tenant-configuration?agentView=true"),
+                    SchemaId::ConfigTenantConfigurationList,
+                ),
+                (format!("/organization/{org}/v2/org-url-mapping?sort=name,ASC"), SchemaId::ConfigUrlMappingList),
+                (
+                    format!("/organization/{org}/v2/auxiliary-code?page=0&pageSize=100"),
+                    SchemaId::ConfigAuxiliaryCodePage,
+                ),
+                (format!("/organization/{org}/v2/team?page=0&pageSize=100"), SchemaId::ConfigTeamPage),
+            ];
+            for (path, schema) in reads {
+                client.expect("GET", &path, Some(&agent), None, 200, Some(schema)).await?;
+            }
+            Ok(())
+        }
+        .await
+    );
 
     if config.read_only {
         for name in [

@@ -93,11 +93,11 @@ async fn verify_passes_against_the_mock_and_cleans_up_after_itself() {
     let (base, _stop) = serve(Break::None).await;
     let report = verify::verify(&config(&base, false), |_| {}).await;
     assert!(report.failures().is_empty(), "{:#?}", report.failures());
-    assert_eq!(report.summary(), "13 passed, 0 failed, 0 skipped");
+    assert_eq!(report.summary(), "14 passed, 0 failed, 0 skipped");
     let state: Value = reqwest::get(format!("{base}/__admin/state")).await.expect("state").json().await.expect("json");
     assert_eq!(state["subscriptions"], json!([]), "everything created was deleted");
     let junit = report.junit("verify");
-    assert!(junit.contains(r#"tests="13""#) && junit.contains(r#"failures="0""#), "{junit}");
+    assert!(junit.contains(r#"tests="14""#) && junit.contains(r#"failures="0""#), "{junit}");
 }
 
 #[tokio::test]
@@ -105,7 +105,7 @@ async fn read_only_mode_changes_nothing() {
     let (base, _stop) = serve(Break::None).await;
     let report = verify::verify(&config(&base, true), |_| {}).await;
     assert!(report.failures().is_empty(), "{:#?}", report.failures());
-    assert_eq!(report.summary(), "8 passed, 0 failed, 5 skipped");
+    assert_eq!(report.summary(), "9 passed, 0 failed, 5 skipped");
     let state: Value = reqwest::get(format!("{base}/__admin/state")).await.expect("state").json().await.expect("json");
     assert_eq!(state["subscriptions"], json!([]));
     assert_eq!(state["agentOutcomes"], json!([]), "not even a reload");
@@ -212,7 +212,7 @@ async fn the_cli_exits_0_when_verify_passes_and_1_when_report_finds_violations()
     .collect();
     let (code, text) = tokio::task::spawn_blocking(move || run_cli(args)).await.expect("join");
     assert_eq!(code, 0, "{text}");
-    assert!(text.contains("13 passed, 0 failed, 0 skipped"), "{text}");
+    assert!(text.contains("14 passed, 0 failed, 0 skipped"), "{text}");
     assert!(std::fs::read_to_string(&junit).expect("junit written").contains("<testsuite name=\"verify\""));
     let _ = std::fs::remove_file(junit);
 
