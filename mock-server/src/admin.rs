@@ -23,6 +23,18 @@ pub fn router() -> Router<AppState> {
         .route("/reset", post(reset))
         .route("/deliveries", get(deliveries))
         .route("/violations", get(violations).delete(clear_violations))
+        .route("/journal", get(journal))
+}
+
+/// `GET /__admin/journal[?limit=N]`: the WxCC requests and answers, newest first (bounded).
+async fn journal(request: WxccRequest) -> Result<Json<Value>, ApiError> {
+    let limit = match request.query("limit") {
+        None => usize::MAX,
+        Some(l) => {
+            l.parse().map_err(|_| ApiError::bad_request(format!("?limit: must be a whole number, not {l:?}")))?
+        }
+    };
+    Ok(Json(json!({ "exchanges": request.state().journal(limit) })))
 }
 
 /// `GET /__admin/violations`: every request that broke its schema, oldest first.

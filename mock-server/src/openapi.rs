@@ -452,6 +452,17 @@ pub const ENDPOINTS: &[Endpoint] = &[
     },
     Endpoint {
         method: "GET",
+        path: "/__admin/journal",
+        id: "adminJournal",
+        summary: "The WxCC requests and answers, newest first (the mock's own API)",
+        operation: None,
+        request: None,
+        success: 200,
+        response: None,
+        errors: &[400, 405],
+    },
+    Endpoint {
+        method: "GET",
         path: "/__admin/violations",
         id: "adminViolations",
         summary: "Every request that broke its schema (the mock's own API)",

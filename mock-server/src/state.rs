@@ -144,6 +144,24 @@ pub struct ViolationRecord {
     pub body: String,
 }
 
+/// One request and its answer, as `/__admin/journal` lists it.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Exchange {
+    /// Epoch ms.
+    pub at: i64,
+    /// The request's method.
+    pub method: String,
+    /// The request's path and query.
+    pub path: String,
+    /// The response's status.
+    pub status: u16,
+    /// The response's TrackingID.
+    pub tracking_id: String,
+    /// How long the mock took, in microseconds.
+    pub latency_us: u64,
+}
+
 /// One decided agent command, as `/__admin/state` shows it.
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -188,6 +206,7 @@ struct Inner {
     hub: Hub,
     dispatcher: Dispatcher,
     violations: Mutex<Ring<ViolationRecord>>,
+    journal: Mutex<Ring<Exchange>>,
 }
 
 /// The mock's state: the loaded world plus everything that changes.
@@ -249,6 +268,7 @@ impl AppState {
             hub: Hub::default(),
             dispatcher,
             violations: Mutex::new(Ring::new(options.log_capacity)),
+            journal: Mutex::new(Ring::new(options.log_capacity)),
             options,
         };
         AppState { inner: Arc::new(inner) }
@@ -499,6 +519,16 @@ impl AppState {
         all
     }
 
+    /// Records one exchange in the journal.
+    pub fn record_exchange(&self, exchange: Exchange) {
+        lock(&self.inner.journal).push(exchange);
+    }
+
+    /// The journal, newest first, at most `limit` entries.
+    pub fn journal(&self, limit: usize) -> Vec<Exchange> {
+        lock(&self.inner.journal).newest_first().take(limit).cloned().collect()
+    }
+
     /// Forgets every recorded violation.
     pub fn clear_violations(&self) {
         lock(&self.inner.violations).clear();
@@ -526,6 +556,7 @@ impl AppState {
         self.inner.hub.clear();
         self.inner.dispatcher.clear();
         self.clear_violations();
+        lock(&self.inner.journal).clear();
     }
 
     /// The world and the live state, for `GET /__admin/state`.

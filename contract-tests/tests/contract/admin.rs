@@ -113,3 +113,42 @@ async fn admin_errors_are_plain_json_with_a_tracking_id() {
     assert_eq!(reply.body["trackingId"], reply.tracking_id());
     assert!(reply.tracking_id().starts_with("WXCCMOCK_"));
 }
+
+#[tokio::test]
+async fn the_journal_records_wxcc_exchanges_newest_first_and_stays_bounded() {
+    let options = wxcc_mock::state::StateOptions { log_capacity: 3, ..wxcc_mock::state::StateOptions::default() };
+    let app = TestApp::with_options(wxcc_mock::World::default_world(), options);
+    let admin = app.world_token("admin-full");
+    let first = app.get("/v1/subscriptions").bearer(&admin).send().await.expect(200, None);
+    app.get("/__admin/health").send().await.expect(200, None);
+    let refused = app.get("/v1/event-types").send().await.expect(400, None);
+    let journal = app.get("/__admin/journal").send().await.expect(200, None).body;
+    let entries: Vec<(String, u64, String)> = journal["exchanges"]
+        .as_array()
+        .expect("exchanges")
+        .iter()
+        .map(|e| {
+            (
+                e["path"].as_str().unwrap_or_default().to_owned(),
+                e["status"].as_u64().unwrap_or(0),
+                e["trackingId"].as_str().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        entries,
+        vec![
+            ("/v1/event-types".to_owned(), 400, refused.tracking_id().to_owned()),
+            ("/v1/subscriptions".to_owned(), 200, first.tracking_id().to_owned()),
+        ],
+        "admin calls are not journaled"
+    );
+    for _ in 0..5 {
+        app.get("/v1/event-types").bearer(&admin).send().await.expect(200, None);
+    }
+    let journal = app.get("/__admin/journal?limit=10").send().await.expect(200, None).body;
+    assert_eq!(journal["exchanges"].as_array().map(Vec::len), Some(3), "bounded by the log capacity");
+    let one = app.get("/__admin/journal?limit=1").send().await.expect(200, None).body;
+    assert_eq!(one["exchanges"].as_array().map(Vec::len), Some(1));
+    app.get("/__admin/journal?limit=x").send().await.expect(400, None);
+}

@@ -3,7 +3,8 @@
 //!
 //! Every response passes through [`envelope`]: it gives the response a `TrackingID` (the
 //! request's `TrackingId`, or `<SERVICE>_<uuid>`), renders any [`ApiError`] in the envelope of
-//! the service the path belongs to, and adds `X-Wxcc-Mock-Diagnostic` to every 4xx.
+//! the service the path belongs to, adds `X-Wxcc-Mock-Diagnostic` to every 4xx, and records the
+//! exchange in the bounded journal (`GET /__admin/journal`).
 
 mod agents;
 mod config;
@@ -14,7 +15,7 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::body::{Body, Bytes};
-use axum::extract::{FromRequest, Request};
+use axum::extract::{FromRequest, Request, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header, request::Parts};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -25,7 +26,7 @@ use serde_json::{Value, json};
 use wxcc_schemas::{SchemaId, Violation};
 
 use crate::auth::{self, AuthFailure, Identity, Operation};
-use crate::state::{AppState, ViolationRecord};
+use crate::state::{AppState, Exchange, ViolationRecord};
 
 /// The response header that carries the tracking id.
 pub const TRACKING_ID: HeaderName = HeaderName::from_static("trackingid");
@@ -212,7 +213,7 @@ pub fn build_router(state: AppState) -> Router {
         .nest("/__admin", crate::admin::router())
         .fallback(unknown_route)
         .method_not_allowed_fallback(wrong_method)
-        .layer(middleware::from_fn(envelope))
+        .layer(middleware::from_fn_with_state(state.clone(), envelope))
         .with_state(state)
 }
 
@@ -238,8 +239,11 @@ async fn wrong_method(request: Request) -> ApiError {
 }
 
 /// Tracking ids, error envelopes and diagnostics for every response.
-pub async fn envelope(mut request: Request, next: Next) -> Response {
+pub async fn envelope(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
+    let started = std::time::Instant::now();
     let service = Service::for_path(request.uri().path());
+    let method = request.method().to_string();
+    let path = request.uri().to_string();
     let tracking: Arc<str> = request
         .headers()
         .get(TRACKING_ID_REQUEST)
@@ -276,6 +280,16 @@ pub async fn envelope(mut request: Request, next: Next) -> Response {
         response = rendered;
     }
     response.headers_mut().insert(TRACKING_ID, header_text(&tracking));
+    if service != Service::Admin {
+        state.record_exchange(Exchange {
+            at: state.now_ms(),
+            method,
+            path,
+            status: response.status().as_u16(),
+            tracking_id: tracking.to_string(),
+            latency_us: u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
+        });
+    }
     response
 }
 
