@@ -120,3 +120,11 @@ async fn a_burst_of_bad_requests_leaves_the_state_as_it_was() {
     }
     assert_eq!(app.admin_state().await, before);
 }
+
+#[tokio::test]
+async fn a_path_segment_that_is_not_utf8_is_400_in_the_envelope_with_axums_reason() {
+    let app = TestApp::new();
+    let admin = app.world_token("admin-full");
+    let reply = app.get("/v1/subscriptions/%FF").bearer(&admin).send().await.expect(400, Some(SchemaId::ErrorResult));
+    assert!(reply.diagnostic().contains("UTF-8"), "{}", reply.diagnostic());
+}

@@ -258,10 +258,20 @@ pub async fn envelope(State(state): State<AppState>, mut request: Request, next:
     let status = response.status();
     let error = match error {
         Some(e) => Some(e),
-        // A rejection that did not come from us (it should not happen): still answer in the envelope.
+        // A rejection by axum itself (a path segment that is not valid UTF-8, say): still answer in
+        // the envelope, and explain with axum's own text.
         None if (status.is_client_error() || status.is_server_error()) && !is_json(response.headers()) => {
             let reason = status.canonical_reason().unwrap_or("Error");
-            Some(Arc::new(ApiError::new(status, reason, format!("The request was refused: {reason}."))))
+            let (parts, body) = response.into_parts();
+            let text = axum::body::to_bytes(body, 2048).await.unwrap_or_default();
+            let text = String::from_utf8_lossy(&text);
+            let diagnostic = if text.trim().is_empty() {
+                format!("The request was refused: {reason}.")
+            } else {
+                format!("The request was refused: {}.", text.trim())
+            };
+            response = Response::from_parts(parts, Body::empty());
+            Some(Arc::new(ApiError::new(status, reason, diagnostic)))
         }
         None => None,
     };
