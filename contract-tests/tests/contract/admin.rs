@@ -4,7 +4,7 @@ use serde_json::json;
 use wxcc_contract_tests::TestApp;
 use wxcc_schemas::SchemaId;
 
-use crate::{login_body, subscription_body};
+use crate::subscription_body;
 
 #[tokio::test]
 async fn health_is_200() {
@@ -85,12 +85,7 @@ async fn reset_returns_to_the_loaded_world() {
     let agent = app.world_token("agent2");
     let minted = app.token("agent2@wxcc.example", &["cjp:user"]);
     app.post("/v1/subscriptions").bearer(&admin).json(&subscription_body("gone soon")).send().await.expect(201, None);
-    app.post("/v1/agents/login")
-        .bearer(&agent)
-        .json(&login_body(&app, "agent2@wxcc.example", "1002"))
-        .send()
-        .await
-        .expect(202, None);
+    crate::log_in(&app, &agent, "agent2@wxcc.example", "1002").await;
     let before = app.admin_state().await;
     assert_eq!(before["subscriptions"].as_array().map(Vec::len), Some(1));
     assert_eq!(before["agentSessions"].as_array().map(Vec::len), Some(1));

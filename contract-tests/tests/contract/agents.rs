@@ -49,7 +49,7 @@ async fn an_agent_goes_available_then_idle_with_a_code_then_logs_out() {
     let app = TestApp::new();
     let token = app.world_token("agent2");
     let me = "agent2@wxcc.example";
-    app.post("/v1/agents/login").bearer(&token).json(&login_body(&app, me, "1002")).send().await.expect(202, None);
+    crate::log_in(&app, &token, me, "1002").await;
     app.put("/v1/agents/session/state")
         .bearer(&token)
         .json(&json!({"state": "Available", "auxCodeId": "0"}))
@@ -78,7 +78,7 @@ async fn logout_is_accepted_with_post_as_cisco_clients_send_it() {
     let app = TestApp::new();
     let token = app.world_token("agent2");
     let me = "agent2@wxcc.example";
-    app.post("/v1/agents/login").bearer(&token).json(&login_body(&app, me, "1002")).send().await.expect(202, None);
+    crate::log_in(&app, &token, me, "1002").await;
     app.post("/v1/agents/logout")
         .bearer(&token)
         .json(&json!({"logoutReason": "User requested logout"}))
@@ -93,8 +93,8 @@ async fn a_second_login_is_accepted_over_http_but_fails_in_the_outcome() {
     let app = TestApp::new();
     let token = app.world_token("agent2");
     let me = "agent2@wxcc.example";
-    app.post("/v1/agents/login").bearer(&token).json(&login_body(&app, me, "1002")).send().await.expect(202, None);
-    app.post("/v1/agents/login").bearer(&token).json(&login_body(&app, me, "1003")).send().await.expect(202, None);
+    crate::log_in(&app, &token, me, "1002").await;
+    crate::log_in(&app, &token, me, "1003").await;
     let outcome = last_outcome(&app, me).await;
     assert_eq!(outcome["type"], "AgentStationLoginFailed");
     assert_eq!(outcome["reason"], "AGENT_ALREADY_LOGGED_IN");
@@ -106,18 +106,8 @@ async fn a_dial_number_in_use_by_another_agent_is_a_duplicate_location() {
     let app = TestApp::new();
     let first = app.world_token("agent2");
     let second = app.world_token("forum-case-agent1");
-    app.post("/v1/agents/login")
-        .bearer(&first)
-        .json(&login_body(&app, "agent2@wxcc.example", "1004"))
-        .send()
-        .await
-        .expect(202, None);
-    app.post("/v1/agents/login")
-        .bearer(&second)
-        .json(&login_body(&app, "agent1@wxcc.example", "1004"))
-        .send()
-        .await
-        .expect(202, None);
+    crate::log_in(&app, &first, "agent2@wxcc.example", "1004").await;
+    crate::log_in(&app, &second, "agent1@wxcc.example", "1004").await;
     let outcome = last_outcome(&app, "agent1@wxcc.example").await;
     assert_eq!(outcome["reason"], "DUPLICATE_LOCATION");
     assert!(outcome["detail"].as_str().unwrap_or_default().contains("agent2@wxcc.example"));
@@ -179,7 +169,7 @@ async fn failures_are_recorded_with_their_reasons() {
         assert!(session(&app, me).await.is_none(), "{method} {path} {body}");
     }
     // Logged in, an unknown idle code (or Available with a code) fails and changes nothing.
-    app.post("/v1/agents/login").bearer(&token).json(&login_body(&app, me, "1002")).send().await.expect(202, None);
+    crate::log_in(&app, &token, me, "1002").await;
     let before = session(&app, me).await;
     for body in
         [json!({"state": "Idle", "auxCodeId": "no-such-code"}), json!({"state": "Available", "auxCodeId": "42"})]
@@ -195,7 +185,7 @@ async fn reload_of_a_logged_in_agent_succeeds() {
     let app = TestApp::new();
     let token = app.world_token("agent2");
     let me = "agent2@wxcc.example";
-    app.post("/v1/agents/login").bearer(&token).json(&login_body(&app, me, "1002")).send().await.expect(202, None);
+    crate::log_in(&app, &token, me, "1002").await;
     app.post("/v1/agents/reload").bearer(&token).send().await.expect(202, None);
     assert_eq!(last_outcome(&app, me).await["type"], "AgentReloginSuccess");
 }
@@ -257,7 +247,7 @@ async fn a_supervisor_changes_another_agents_state_but_an_agent_may_not() {
     let app = TestApp::new();
     let agent = app.world_token("agent2");
     let me = "agent2@wxcc.example";
-    app.post("/v1/agents/login").bearer(&agent).json(&login_body(&app, me, "1002")).send().await.expect(202, None);
+    crate::log_in(&app, &agent, me, "1002").await;
     let target = app.user_id(me);
     let body = json!({"state": "Available", "auxCodeId": "0", "agentId": target});
     app.put("/v1/agents/session/state")

@@ -5,15 +5,13 @@ use serde_json::json;
 use wxcc_contract_tests::TestApp;
 use wxcc_schemas::SchemaId;
 
-use crate::login_body;
-
 #[tokio::test]
 async fn agent_calls_are_accepted_but_registering_a_webhook_is_forbidden_for_lack_of_an_admin_role() {
     let app = TestApp::spawn().await;
     let token = app.world_token("forum-case-agent1");
     let me = "agent1@wxcc.example";
 
-    app.post("/v1/agents/login").bearer(&token).json(&login_body(&app, me, "1001")).send().await.expect(202, None);
+    crate::log_in(&app, &token, me, "1001").await;
     app.put("/v1/agents/session/state")
         .bearer(&token)
         .json(&json!({"state": "Available", "auxCodeId": "0"}))

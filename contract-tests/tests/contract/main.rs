@@ -37,6 +37,11 @@ pub fn login_body(app: &TestApp, email: &str, dial: &str) -> Value {
     })
 }
 
+/// Logs `email` in on extension `dial` with `token`; the HTTP answer must be 202.
+pub async fn log_in(app: &TestApp, token: &str, email: &str, dial: &str) {
+    app.post("/v1/agents/login").bearer(token).json(&login_body(app, email, dial)).send().await.expect(202, None);
+}
+
 /// A subscription body that the mock accepts.
 pub fn subscription_body(name: &str) -> Value {
     json!({

@@ -8,7 +8,7 @@ use wxcc_contract_tests::ws::Ws;
 use wxcc_mock::notifications::{CLOSE_IDLE, CLOSE_MULTI_LOGIN};
 use wxcc_schemas::SchemaId;
 
-use crate::{login_body, team_of};
+use crate::team_of;
 
 const DESKTOP: &str = "AgentDesktop";
 
@@ -59,8 +59,13 @@ async fn the_agent_flow_arrives_on_the_websocket_as_the_real_messages() {
     let mut ws = Ws::open(&app, &token, &desktop()).await;
     assert_eq!(ws.agent_id, app.user_id(me));
 
-    let login =
-        app.post("/v1/agents/login").bearer(&token).json(&login_body(&app, me, "1002")).send().await.expect(202, None);
+    let login = app
+        .post("/v1/agents/login")
+        .bearer(&token)
+        .json(&crate::login_body(&app, me, "1002"))
+        .send()
+        .await
+        .expect(202, None);
     let m = ws.next().await;
     assert_eq!(
         (m["type"].as_str(), m["data"]["type"].as_str()),
@@ -85,7 +90,7 @@ async fn the_agent_flow_arrives_on_the_websocket_as_the_real_messages() {
     assert_eq!(m["data"]["subStatus"], "Available");
     assert_eq!(m["data"]["changedBy"], Value::Null);
 
-    app.post("/v1/agents/login").bearer(&token).json(&login_body(&app, me, "1002")).send().await.expect(202, None);
+    crate::log_in(&app, &token, me, "1002").await;
     let m = ws.next().await;
     assert_eq!(m["data"]["type"], "AgentStationLoginFailed");
     assert_eq!(m["data"]["reason"], "AGENT_ALREADY_LOGGED_IN");
@@ -117,12 +122,7 @@ async fn every_socket_of_the_agent_gets_the_result_and_a_supervisors_change_reac
     let mut first = Ws::open(&app, &token, &multi).await;
     let mut second = Ws::open(&app, &token, &multi).await;
     let mut supervisor = Ws::open(&app, &app.world_token("supervisor"), &desktop()).await;
-    app.post("/v1/agents/login")
-        .bearer(&token)
-        .json(&login_body(&app, "agent2@wxcc.example", "1002"))
-        .send()
-        .await
-        .expect(202, None);
+    crate::log_in(&app, &token, "agent2@wxcc.example", "1002").await;
     assert_eq!(first.next().await["data"]["type"], "AgentStationLoginSuccess");
     assert_eq!(second.next().await["data"]["type"], "AgentStationLoginSuccess");
 
@@ -149,18 +149,8 @@ async fn buddy_list_arrives_on_the_socket() {
     assert_eq!(ws.next().await["data"]["type"], "BuddyAgentsRetrieveFailed");
 
     let other = app.world_token("forum-case-agent1");
-    app.post("/v1/agents/login")
-        .bearer(&other)
-        .json(&login_body(&app, "agent1@wxcc.example", "1001"))
-        .send()
-        .await
-        .expect(202, None);
-    app.post("/v1/agents/login")
-        .bearer(&token)
-        .json(&login_body(&app, "agent2@wxcc.example", "1002"))
-        .send()
-        .await
-        .expect(202, None);
+    crate::log_in(&app, &other, "agent1@wxcc.example", "1001").await;
+    crate::log_in(&app, &token, "agent2@wxcc.example", "1002").await;
     assert_eq!(ws.next().await["data"]["type"], "AgentStationLoginSuccess");
     app.post("/v1/agents/buddyList").bearer(&token).json(&body).send().await.expect(202, None);
     let m = ws.next().await;
