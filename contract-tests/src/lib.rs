@@ -31,7 +31,6 @@ pub const TEST_EPOCH_MS: i64 = 1_795_046_400_000;
 #[derive(Debug)]
 pub struct TestApp {
     state: AppState,
-    clock: Clock,
     transport: Transport,
 }
 
@@ -60,10 +59,9 @@ impl TestApp {
 
     /// Another world and other options (webhook transport, timings), in-process.
     pub fn with_options(world: World, options: StateOptions) -> TestApp {
-        let clock = Clock::manual(TEST_EPOCH_MS);
-        let state = AppState::with_clock(world, clock.clone(), options);
+        let state = AppState::with_clock(world, Clock::manual(TEST_EPOCH_MS), options);
         let router = wxcc_mock::build_router(state.clone());
-        TestApp { state, clock, transport: Transport::InProcess(router) }
+        TestApp { state, transport: Transport::InProcess(router) }
     }
 
     /// The default world served on `127.0.0.1:0` (stopped when the app is dropped).
@@ -73,11 +71,10 @@ impl TestApp {
 
     /// Like [`TestApp::spawn`], with other options.
     pub async fn spawn_with(options: StateOptions) -> TestApp {
-        let clock = Clock::manual(TEST_EPOCH_MS);
-        let state = AppState::with_clock(World::default_world(), clock.clone(), options);
+        let state = AppState::with_clock(World::default_world(), Clock::manual(TEST_EPOCH_MS), options);
         let (base, stop) = serve_on_loopback(wxcc_mock::build_router(state.clone())).await;
         let transport = Transport::Socket { base, client: reqwest::Client::new(), _stop: stop };
-        TestApp { state, clock, transport }
+        TestApp { state, transport }
     }
 
     /// `http://127.0.0.1:PORT` when served on a socket.
@@ -100,7 +97,7 @@ impl TestApp {
 
     /// The manual clock.
     pub fn clock(&self) -> &Clock {
-        &self.clock
+        self.state.clock()
     }
 
     /// The world token whose opaque part is `opaque` (e.g. `forum-case-agent1`).

@@ -75,16 +75,6 @@ impl<T> Ring<T> {
         self.items.iter().rev()
     }
 
-    /// How many entries are held.
-    pub fn len(&self) -> usize {
-        self.items.len()
-    }
-
-    /// Whether it is empty.
-    pub fn is_empty(&self) -> bool {
-        self.items.is_empty()
-    }
-
     /// Empties it.
     pub fn clear(&mut self) {
         self.items.clear();
@@ -532,11 +522,6 @@ impl AppState {
     /// Forgets every recorded violation.
     pub fn clear_violations(&self) {
         lock(&self.inner.violations).clear();
-    }
-
-    /// The session of an agent, if logged in.
-    pub fn session(&self, agent_id: &str) -> Option<Session> {
-        lock(&self.inner.agents).sessions.get(agent_id).cloned()
     }
 
     /// Runs `f` on the subscription store under its lock. `f` must not block or await.
