@@ -10,9 +10,7 @@ use wxcc_schemas::{SchemaId, event_types_of, resource_versions};
 
 use super::{ApiError, WxccRequest, check_same_org};
 use crate::auth::{Identity, Operation};
-use crate::subscriptions::{
-    ApiVersion, NewSubscription, Status, Subscription, SubscriptionPatch, Write, check_destination_url,
-};
+use crate::subscriptions::{ApiVersion, NewSubscription, Status, Subscription, SubscriptionPatch, Write};
 
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -63,23 +61,23 @@ fn not_found(identity: &Identity, version: ApiVersion, id: &str) -> ApiError {
     )
 }
 
-fn check_url(url: &str) -> Result<(), ApiError> {
-    check_destination_url(url).map_err(|why| ApiError::bad_request(format!("/destinationUrl: {why}")))
-}
-
-/// A v2 subscription's event types must all be offered by its resource version.
-fn check_event_types(resource_version: Option<&str>, event_types: &[String]) -> Result<(), ApiError> {
+/// A PATCH that changes only the resource version must still fit the event types already stored
+/// (the schema checks the body on its own; this is the one rule that needs the stored state): 409.
+fn check_stored_event_types(resource_version: Option<&str>, stored: &[String]) -> Result<(), ApiError> {
     let Some(rv) = resource_version else {
         return Ok(());
     };
     let offered = event_types_of(rv).unwrap_or_default();
-    match event_types.iter().position(|t| !offered.contains(t)) {
+    match stored.iter().find(|t| !offered.contains(t)) {
         None => Ok(()),
-        Some(i) => Err(ApiError::bad_request(format!(
-            "/eventTypes/{i}: {} is not an event type of resourceVersion {rv} (it offers {})",
-            event_types[i],
-            offered.join(", ")
-        ))),
+        Some(kept) => Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "resourceVersion does not offer the subscription's event types",
+            format!(
+                "The subscription keeps event type {kept}, which resourceVersion {rv} does not offer (it offers {}). Send eventTypes with the new resourceVersion.",
+                offered.join(", ")
+            ),
+        )),
     }
 }
 
@@ -100,8 +98,6 @@ async fn create(request: WxccRequest, version: ApiVersion) -> Result<(StatusCode
     if let Some(org) = &body.org_id {
         check_same_org(&identity, org, "the body's orgId")?;
     }
-    check_url(&body.destination_url)?;
-    check_event_types(body.resource_version.as_deref(), &body.event_types)?;
     let write = Write { org_id: &identity.org().id, version, by: &identity.user().email, now: state.now_ms() };
     let new = NewSubscription {
         name: body.name,
@@ -168,9 +164,6 @@ async fn update(id: &str, request: WxccRequest, version: ApiVersion) -> Result<J
     if let Some(org) = &body.org_id {
         check_same_org(&identity, org, "the body's orgId")?;
     }
-    if let Some(url) = &body.destination_url {
-        check_url(url)?;
-    }
     let patch = SubscriptionPatch {
         description: body.description,
         event_types: body.event_types,
@@ -185,16 +178,8 @@ async fn update(id: &str, request: WxccRequest, version: ApiVersion) -> Result<J
         let Some(current) = store.get(write.org_id, version, id) else {
             return Ok::<_, ApiError>(None);
         };
-        match &patch.event_types {
-            Some(types) => check_event_types(patch.resource_version.as_deref(), types)?,
-            // The body is valid on its own, but not with the event types already stored: 409.
-            None => check_event_types(patch.resource_version.as_deref(), &current.event_types).map_err(|e| {
-                ApiError::new(
-                    StatusCode::CONFLICT,
-                    "resourceVersion does not offer the subscription's event types",
-                    format!("{} Send eventTypes with the new resourceVersion.", e.diagnostic),
-                )
-            })?,
+        if patch.event_types.is_none() {
+            check_stored_event_types(patch.resource_version.as_deref(), &current.event_types)?;
         }
         Ok(store.update(write, id, patch))
     })?;
