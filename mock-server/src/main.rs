@@ -242,4 +242,31 @@ mod tests {
     fn the_cli_definition_is_consistent() {
         super::Cli::command().debug_assert();
     }
+
+    #[test]
+    fn serve_flags_become_the_config() {
+        let cli = <super::Cli as clap::Parser>::try_parse_from([
+            "wxcc-mock",
+            "serve",
+            "--port",
+            "0",
+            "--strict",
+            "--webhook-retries",
+            "2",
+            "--webhook-backoff-ms",
+            "5",
+            "--webhook-disable-after",
+            "4",
+        ])
+        .expect("valid flags");
+        let super::Command::Serve(args) = cli.command else { panic!("serve") };
+        let config = args.into_config().expect("config");
+        assert!(config.strict);
+        assert_eq!(config.port, 0);
+        assert_eq!(config.delivery.retries, 2);
+        assert_eq!(config.delivery.backoff, std::time::Duration::from_millis(5));
+        assert_eq!(config.delivery.disable_after, 4);
+        let zero = <super::Cli as clap::Parser>::try_parse_from(["wxcc-mock", "serve", "--webhook-disable-after", "0"]);
+        assert!(zero.is_err(), "a subscription cannot be disabled after zero failures");
+    }
 }
