@@ -547,27 +547,6 @@ impl AppState {
     /// The world and the live state, for `GET /__admin/state`.
     pub fn snapshot(&self) -> Value {
         let world = &self.inner.world;
-        let orgs: Vec<Value> = world
-            .orgs
-            .iter()
-            .map(|o| {
-                json!({
-                    "id": o.id, "name": o.name, "cluster": o.cluster,
-                    "sites": o.sites, "teams": o.teams, "auxCodes": o.aux_codes,
-                    "dialNumbers": o.dial_numbers, "users": o.users,
-                })
-            })
-            .collect();
-        let tokens: Vec<Value> = world
-            .tokens
-            .iter()
-            .map(|t| {
-                json!({
-                    "accessToken": t.access_token, "email": t.email, "scopes": t.scopes,
-                    "expiresAt": t.expires_at, "description": t.description,
-                })
-            })
-            .collect();
         let agents = lock(&self.inner.agents);
         let mut sessions: Vec<&Session> = agents.sessions.values().collect();
         sessions.sort_by(|a, b| a.email.cmp(&b.email));
@@ -580,8 +559,8 @@ impl AppState {
         let subscriptions: Vec<Value> =
             self.with_subscriptions(|s| s.all().into_iter().map(|s| s.to_admin()).collect());
         json!({
-            "orgs": orgs,
-            "tokens": tokens,
+            "orgs": world.orgs,
+            "tokens": world.tokens,
             "agentSessions": agent_sessions,
             "agentOutcomes": agent_outcomes,
             "events": events,

@@ -53,6 +53,12 @@ async fn available(app: &TestApp) {
     app.put("/v1/agents/session/state").bearer(&token).json(&body).send().await.expect(202, None);
 }
 
+/// The subscription's status, as the administrator reads it.
+async fn status_of(app: &TestApp, id: &str) -> Value {
+    let reply = app.get(&format!("/v1/subscriptions/{id}")).bearer(&app.world_token("admin-full")).send().await;
+    reply.expect(200, None).body["data"]["status"].clone()
+}
+
 fn check_envelope(body: &Value) {
     if let Err(v) = wxcc_schemas::validate(SchemaId::WebhookEvent, body) {
         panic!("webhook body breaks webhook-event: {v:?}\n{body}");
@@ -187,13 +193,7 @@ async fn a_failing_receiver_gets_retries_and_then_an_inactive_subscription() {
             (3, 500, "disabled")
         ]
     );
-    let sub = app
-        .get(&format!("/v1/subscriptions/{id}"))
-        .bearer(&app.world_token("admin-full"))
-        .send()
-        .await
-        .expect(200, None);
-    assert_eq!(sub.body["data"]["status"], "inactive");
+    assert_eq!(status_of(&app, &id).await, "inactive");
     // Inactive: the next event is not sent at all.
     let token = app.world_token("agent2");
     app.put("/v1/agents/logout").bearer(&token).json(&json!({"logoutReason": "x"})).send().await.expect(202, None);
@@ -216,13 +216,7 @@ async fn a_success_resets_the_failure_count() {
     }
     let mut attempts = app.state().dispatcher().watch();
     attempts.wait_for(|n| *n >= 3).await.expect("log");
-    let sub = app
-        .get(&format!("/v1/subscriptions/{id}"))
-        .bearer(&app.world_token("admin-full"))
-        .send()
-        .await
-        .expect(200, None);
-    assert_eq!(sub.body["data"]["status"], "active", "fail, succeed, fail is not two consecutive failures");
+    assert_eq!(status_of(&app, &id).await, "active", "fail, succeed, fail is not two consecutive failures");
 }
 
 #[tokio::test]
