@@ -747,6 +747,53 @@ mod tests {
         }
     }
 
+    /// `(METHOD, path)` of every `.route(..)` in `source`, with `{param}` names blanked.
+    fn routes_in(source: &str, prefix: &str) -> Vec<(String, String)> {
+        let mut found = Vec::new();
+        let mut rest = source;
+        while let Some(start) = rest.find(".route(") {
+            rest = &rest[start + ".route(".len()..];
+            let mut depth = 1;
+            let end = rest
+                .char_indices()
+                .find(|(_, c)| {
+                    depth += match c {
+                        '(' => 1,
+                        ')' => -1,
+                        _ => 0,
+                    };
+                    depth == 0
+                })
+                .map_or(rest.len(), |(i, _)| i);
+            let call = &rest[..end];
+            let path = call.split('"').nth(1).unwrap_or_default();
+            for method in ["get", "post", "put", "patch", "delete"] {
+                if call.contains(&format!("{method}(")) {
+                    found.push((method.to_ascii_uppercase(), blank(&format!("{prefix}{path}"))));
+                }
+            }
+        }
+        found
+    }
+
+    fn blank(path: &str) -> String {
+        path.split('/')
+            .map(|segment| if segment.starts_with('{') { "{}" } else { segment })
+            .collect::<Vec<_>>()
+            .join("/")
+    }
+
+    #[test]
+    fn every_route_is_described_and_every_description_is_routed() {
+        let mut routed = routes_in(include_str!("http/mod.rs"), "");
+        routed.extend(routes_in(include_str!("admin.rs"), "/__admin"));
+        routed.sort();
+        let mut described: Vec<(String, String)> =
+            ENDPOINTS.iter().map(|e| (e.method.to_owned(), blank(e.path))).collect();
+        described.sort();
+        assert_eq!(routed, described);
+    }
+
     #[test]
     fn every_operation_of_the_requirement_table_is_described() {
         for op in Operation::ALL {
