@@ -20,8 +20,8 @@ use axum::body::Body;
 use http_body_util::BodyExt;
 use serde_json::Value;
 use tower::ServiceExt;
-use wxcc_mock::state::{Clock, StateOptions};
-use wxcc_mock::{AppState, World};
+use wxcc_mock::state::StateOptions;
+use wxcc_mock::{AppState, Clock, World};
 use wxcc_schemas::SchemaId;
 
 /// The instant the test clock starts at: 2026-11-19T00:00:00Z.
@@ -47,7 +47,7 @@ impl Default for TestApp {
 }
 
 impl TestApp {
-    /// The default world, in-process, on a manual clock at [`TEST_EPOCH_MS`].
+    /// The default world, in-process, on a virtual clock at [`TEST_EPOCH_MS`].
     pub fn new() -> TestApp {
         TestApp::with_world(World::default_world())
     }
@@ -59,7 +59,13 @@ impl TestApp {
 
     /// Another world and other options (webhook transport, timings), in-process.
     pub fn with_options(world: World, options: StateOptions) -> TestApp {
-        let state = AppState::with_clock(world, Clock::manual(TEST_EPOCH_MS), options);
+        let state = AppState::with_clock(world, Clock::virtual_at(TEST_EPOCH_MS), options);
+        let router = wxcc_mock::build_router(state.clone());
+        TestApp { state, transport: Transport::InProcess(router) }
+    }
+
+    /// An app over a state made elsewhere (another clock, say), in-process.
+    pub fn with_state(state: AppState) -> TestApp {
         let router = wxcc_mock::build_router(state.clone());
         TestApp { state, transport: Transport::InProcess(router) }
     }
@@ -71,7 +77,7 @@ impl TestApp {
 
     /// Like [`TestApp::spawn`], with other options.
     pub async fn spawn_with(options: StateOptions) -> TestApp {
-        let state = AppState::with_clock(World::default_world(), Clock::manual(TEST_EPOCH_MS), options);
+        let state = AppState::with_clock(World::default_world(), Clock::virtual_at(TEST_EPOCH_MS), options);
         let (base, stop) = serve_on_loopback(wxcc_mock::build_router(state.clone())).await;
         let transport = Transport::Socket { base, client: reqwest::Client::new(), _stop: stop };
         TestApp { state, transport }
@@ -95,9 +101,21 @@ impl TestApp {
         self.state.world()
     }
 
-    /// The manual clock.
+    /// The virtual clock.
     pub fn clock(&self) -> &Clock {
         self.state.clock()
+    }
+
+    /// Moves the virtual clock forward by `ms`, firing every timer that falls due (and waiting
+    /// for the work each starts) before it returns.
+    pub async fn advance(&self, ms: i64) {
+        self.state.clock().advance(ms).await.expect("the test clock is virtual");
+        assert_eq!(self.state.clock().stalls(), 0, "an advance waited out the clock's patience: something is stuck");
+    }
+
+    /// Waits until every webhook queued so far has had its attempt (or waits for the clock).
+    pub async fn settled(&self) {
+        assert!(self.state.settled().await, "the clock did not settle: something is stuck");
     }
 
     /// The world token whose opaque part is `opaque` (e.g. `forum-case-agent1`).

@@ -219,8 +219,8 @@ impl Identity {
         self.scopes().iter().any(|s| s == scope)
     }
 
-    /// Checks the requirement of `op`; the error is the diagnostic sentence.
-    pub fn authorize(&self, op: Operation) -> Result<(), String> {
+    /// Checks the requirement of `op`.
+    pub fn authorize(&self, op: Operation) -> Result<(), Forbidden> {
         let req = op.requirement();
         let scope_ok = self.has_scope(req.scope);
         let role_ok = self.user().has_any_role(req.roles);
@@ -233,11 +233,22 @@ impl Identity {
         if allowed {
             return Ok(());
         }
+        let missing = match (req.rule, scope_ok, role_ok) {
+            (Rule::ScopeAndRole, true, false) => Missing::Role,
+            (Rule::ScopeAndRole, false, true) => Missing::Scope,
+            (Rule::ScopeAndRole, false, false) | (Rule::ScopeOrRole, _, _) => Missing::ScopeAndRole,
+            _ => Missing::Scope,
+        };
+        Err(Forbidden { operation: op, missing, explanation: self.explain(op, scope_ok, role_ok) })
+    }
+
+    fn explain(&self, op: Operation, scope_ok: bool, role_ok: bool) -> String {
+        let req = op.requirement();
         let who = &self.user().email;
         let scopes = list(self.scopes());
         let user_roles = list(&self.user().roles);
         let roles_named = req.roles.join(" or ");
-        Err(match req.rule {
+        match req.rule {
             Rule::Scope => format!(
                 "{who} may not {}: it needs the scope {} and the token lacks it (the token has {scopes}).",
                 op.summary(),
@@ -276,8 +287,31 @@ impl Identity {
                     ),
                 }
             }
-        })
+        }
     }
+}
+
+/// What a refused caller lacks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Missing {
+    /// The token lacks the scope.
+    Scope,
+    /// The user lacks the role.
+    Role,
+    /// Both (or, for an either-or rule, each).
+    ScopeAndRole,
+}
+
+/// A 403: the operation, what is missing, and the diagnostic sentence.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{explanation}")]
+pub struct Forbidden {
+    /// What was asked.
+    pub operation: Operation,
+    /// What the caller lacks.
+    pub missing: Missing,
+    /// The sentence `X-Wxcc-Mock-Diagnostic` carries.
+    pub explanation: String,
 }
 
 fn list(items: &[String]) -> String {

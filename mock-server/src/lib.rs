@@ -1,37 +1,47 @@
 //! wxcc-mock: a local, stateful stand-in for the Webex Contact Center cloud API.
 //!
 //! # Layout
+//! - [`clock`]: one clock for "now" and every timer (system, or virtual and advanced by hand).
 //! - [`world`]: the organisations, users, roles and tokens the mock starts with.
 //! - [`auth`]: the requirement table and the 400 → 401 → 403 checks, with diagnostics.
-//! - [`agents`]: the agent state machine, a pure function.
-//! - [`subscriptions`]: the subscription store (v1 and v2) and destination rules.
-//! - [`events`]: which webhook event types an agent transition becomes, per subscription.
-//! - [`delivery`]: signed webhook deliveries, per-subscription queues, retries.
-//! - [`notifications`]: the agent websocket: registrations, the hub, the messages.
-//! - [`state`]: the live state behind one cloneable handle.
+//! - [`engine`]: the domain, pure: the agent state machine, the subscription store, the typed
+//!   domain events.
+//! - [`outputs`]: where events go: the journal (the one sequenced record of everything), the
+//!   notification websockets, the webhook dispatcher.
+//! - [`state`]: the live state behind one cloneable handle; every transition is decided and
+//!   published (numbered, fanned out) under one lock.
+//! - [`routes`]: the endpoint table that builds the router, the checks and the OpenAPI document;
+//!   [`endpoint`]: what an entry says.
+//! - [`http`]: the envelope layer, the error type, what a handler gets, and the handlers.
+//! - [`openapi`]: the OpenAPI 3.1 document from the table and the schemas.
+//! - [`console`]: one log line per journal entry.
 //! - [`leniency`]: what the mock accepts off-contract (as the real API does), recorded as violations.
-//! - [`http`]: `build_router`, the error envelope, the extractor; [`admin`]: `/__admin`.
-//! - [`openapi`]: the endpoint table and the OpenAPI 3.1 document built from it and the schemas.
+//! - [`redact`]: secrets and tokens never leave.
 //! - [`tools`]: `wxcc-mock receive` (a signature-checking webhook receiver) and `listen`.
 
-pub mod admin;
-pub mod agents;
 pub mod auth;
-pub mod delivery;
-pub mod events;
+pub mod clock;
+pub mod console;
+pub mod endpoint;
+pub mod engine;
 pub mod http;
+pub mod ids;
 pub mod leniency;
-pub mod notifications;
 pub mod openapi;
+pub mod outputs;
+pub mod redact;
+pub mod ring;
+pub mod routes;
 pub mod state;
-pub mod subscriptions;
 pub mod tools;
 pub mod world;
 
 use std::future::Future;
 use std::net::SocketAddr;
 
-pub use http::build_router;
+pub use clock::{Clock, ClockMode};
+pub use outputs::{delivery, journal, notifications};
+pub use routes::build_router;
 pub use state::AppState;
 pub use world::World;
 
@@ -48,6 +58,12 @@ pub struct Config {
     pub delivery: delivery::DeliveryConfig,
     /// Refuse off-contract requests even where the real API is lenient.
     pub strict: bool,
+    /// System or virtual time.
+    pub clock: ClockMode,
+    /// Where a virtual clock starts (epoch ms; default: now).
+    pub clock_start: Option<i64>,
+    /// The journal's bound in bytes.
+    pub journal_bytes: usize,
 }
 
 /// Serves `state` on an already-bound listener until `shutdown` completes.

@@ -9,9 +9,22 @@ use clap::{Args, Parser, Subcommand};
 use std::time::Duration;
 
 use wxcc_mock::delivery::DeliveryConfig;
-use wxcc_mock::state::{Clock, StateOptions};
-use wxcc_mock::{AppState, Config, World};
+use wxcc_mock::journal::DEFAULT_JOURNAL_BYTES;
+use wxcc_mock::state::StateOptions;
+use wxcc_mock::{AppState, Clock, ClockMode, Config, World};
 use wxcc_schemas::SchemaId;
+
+/// The target of the start-up and shut-down lines, which `--quiet` keeps.
+const STARTUP: &str = "wxcc_mock::startup";
+
+/// How the console writes its lines.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum LogFormat {
+    /// One human-readable line per event.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
 
 #[derive(Debug, Parser)]
 #[command(name = "wxcc-mock", version, about = "A local, stateful stand-in for the Webex Contact Center API")]
@@ -85,6 +98,22 @@ struct ServeArgs {
     /// Consecutive events that fail every attempt before a subscription turns inactive.
     #[arg(long, env = "WXCC_MOCK_WEBHOOK_DISABLE_AFTER", default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..))]
     webhook_disable_after: u32,
+    /// Which clock runs every timer: system (wall time), or virtual (time moves only with
+    /// POST /__admin/clock/advance or /__admin/clock/set).
+    #[arg(long, env = "WXCC_MOCK_CLOCK", value_enum, default_value = "system")]
+    clock: ClockMode,
+    /// Where a virtual clock starts, in epoch ms (default: now).
+    #[arg(long, env = "WXCC_MOCK_CLOCK_START")]
+    clock_start: Option<i64>,
+    /// The journal's bound in bytes; the oldest entries roll out first.
+    #[arg(long, env = "WXCC_MOCK_JOURNAL_BYTES", default_value_t = DEFAULT_JOURNAL_BYTES)]
+    journal_bytes: usize,
+    /// Console lines as text or as JSON objects.
+    #[arg(long, env = "WXCC_MOCK_LOG_FORMAT", value_enum, default_value = "text")]
+    log_format: LogFormat,
+    /// Only warnings and errors on the console (and the start-up line); RUST_LOG still wins.
+    #[arg(long, env = "WXCC_MOCK_QUIET")]
+    quiet: bool,
 }
 
 #[derive(Debug, Args)]
@@ -108,7 +137,19 @@ impl ServeArgs {
             disable_after: self.webhook_disable_after,
             ..DeliveryConfig::default()
         };
-        Ok(Config { host: self.host, port: self.port, world, delivery, strict: self.strict })
+        if self.clock_start.is_some() && self.clock == ClockMode::System {
+            anyhow::bail!("--clock-start sets where a virtual clock starts: add --clock virtual");
+        }
+        Ok(Config {
+            host: self.host,
+            port: self.port,
+            world,
+            delivery,
+            strict: self.strict,
+            clock: self.clock,
+            clock_start: self.clock_start,
+            journal_bytes: self.journal_bytes,
+        })
     }
 }
 
@@ -148,25 +189,36 @@ async fn receive(args: ReceiveArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+fn init_logging(format: LogFormat, quiet: bool) {
+    let default = if quiet { format!("warn,{STARTUP}=info") } else { "info".to_owned() };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr())).init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
+
 fn serve(args: ServeArgs) -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
+    init_logging(args.log_format, args.quiet);
     let config = args.into_config()?;
     let runtime = runtime()?;
     runtime.block_on(async move {
         let (listener, addr) =
             wxcc_mock::bind(&config).await.with_context(|| format!("binding {}:{}", config.host, config.port))?;
-        let options = StateOptions { delivery: config.delivery, strict: config.strict, ..StateOptions::default() };
-        let state = AppState::with_clock(config.world, Clock::System, options);
-        tracing::info!("listening on http://{addr}");
+        let options = StateOptions {
+            delivery: config.delivery,
+            strict: config.strict,
+            journal_bytes: config.journal_bytes,
+            ..StateOptions::default()
+        };
+        let clock = Clock::new(config.clock, config.clock_start);
+        let state = AppState::with_clock(config.world, clock, options);
+        wxcc_mock::console::spawn(&state.journal_handle());
+        tracing::info!(target: STARTUP, "listening on http://{addr} (clock: {:?})", state.clock().mode());
         wxcc_mock::serve(listener, state, shutdown_signal()).await?;
-        tracing::info!("shut down");
+        tracing::info!(target: STARTUP, "shut down");
         Ok(())
     })
 }
@@ -268,5 +320,27 @@ mod tests {
         assert_eq!(config.delivery.disable_after, 4);
         let zero = <super::Cli as clap::Parser>::try_parse_from(["wxcc-mock", "serve", "--webhook-disable-after", "0"]);
         assert!(zero.is_err(), "a subscription cannot be disabled after zero failures");
+    }
+
+    fn serve_config(args: &[&str]) -> anyhow::Result<wxcc_mock::Config> {
+        let mut all = vec!["wxcc-mock", "serve"];
+        all.extend_from_slice(args);
+        let cli = <super::Cli as clap::Parser>::try_parse_from(all)?;
+        let super::Command::Serve(args) = cli.command else { anyhow::bail!("not serve") };
+        args.into_config()
+    }
+
+    #[test]
+    fn the_clock_and_journal_flags_reach_the_config() {
+        let config =
+            serve_config(&["--clock", "virtual", "--clock-start", "1000", "--journal-bytes", "4096"]).expect("config");
+        assert_eq!(config.clock, wxcc_mock::ClockMode::Virtual);
+        assert_eq!(config.clock_start, Some(1000));
+        assert_eq!(config.journal_bytes, 4096);
+        let default = serve_config(&[]).expect("config");
+        assert_eq!(default.clock, wxcc_mock::ClockMode::System);
+        assert_eq!(default.journal_bytes, 16 * 1024 * 1024);
+        let err = serve_config(&["--clock-start", "1000"]).expect_err("a start needs a virtual clock");
+        assert!(err.to_string().contains("--clock virtual"), "{err}");
     }
 }

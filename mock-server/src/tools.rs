@@ -12,7 +12,7 @@ use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
 
-use crate::delivery::sign;
+use crate::outputs::delivery::sign;
 
 /// What a receiver says about one delivery, as one line.
 pub fn describe_delivery(headers: &HeaderMap, raw: &[u8], secret: Option<&str>) -> String {

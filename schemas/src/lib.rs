@@ -82,6 +82,12 @@ schemas! {
     AdminTokenRequest => "admin-token-request",
     /// `POST /__admin/tokens` 201 body.
     AdminTokenResponse => "admin-token-response",
+    /// `POST /__admin/clock/advance` body.
+    AdminClockAdvanceRequest => "admin-clock-advance-request",
+    /// `POST /__admin/clock/set` body.
+    AdminClockSetRequest => "admin-clock-set-request",
+    /// `GET /__admin/clock` body (and the answer to advance and set).
+    AdminClockResponse => "admin-clock-response",
     /// `POST /v2/subscriptions` body.
     SubscriptionV2CreateRequest => "subscription-v2-create-request",
     /// `PATCH /v2/subscriptions/{id}` body.

@@ -66,11 +66,11 @@ async fn an_agent_goes_available_then_idle_with_a_code_then_logs_out() {
     app.put("/v1/agents/logout").bearer(&token).json(&json!({"logoutReason": "done"})).send().await.expect(202, None);
     assert!(session(&app, me).await.is_none());
     assert_eq!(last_outcome(&app, me).await["type"], "AgentLogoutSuccess");
-    // One event per transition: login, available, idle, logout.
-    let state = app.admin_state().await;
+    // One event per transition (login, available, idle, logout), in the journal, in order.
+    let journal = app.get("/__admin/journal?kind=event").send().await.expect(200, None).body;
     let events: Vec<&str> =
-        state["events"].as_array().expect("events").iter().filter_map(|e| e["type"].as_str()).collect();
-    assert_eq!(events, vec!["agent:logout", "agent:state_change", "agent:state_change", "agent:login"]);
+        journal["entries"].as_array().expect("entries").iter().filter_map(|e| e["type"].as_str()).collect();
+    assert_eq!(events, vec!["agent:login", "agent:state_change", "agent:state_change", "agent:logout"]);
 }
 
 #[tokio::test]

@@ -89,7 +89,7 @@ async fn a_minted_token_stops_working_when_it_expires() {
     let app = TestApp::new();
     let token = app.token("agent2@wxcc.example", &["cjp:user"]);
     app.post("/v1/agents/reload").bearer(&token).send().await.expect(202, None);
-    app.clock().advance_ms(3_600_000);
+    app.advance(3_600_000).await;
     app.post("/v1/agents/reload").bearer(&token).send().await.expect(401, None);
 }
 

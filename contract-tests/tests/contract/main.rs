@@ -3,11 +3,13 @@
 mod admin;
 mod agents;
 mod auth;
+mod clock;
 mod config;
 mod errors;
 mod events_model;
 mod exchanges;
 mod forum_case;
+mod journal;
 mod model;
 mod notifications;
 mod openapi;

@@ -1,7 +1,5 @@
 //! `/v1/notification/subscribe` and the websocket, with a real client over a real socket.
 
-use std::time::Duration;
-
 use serde_json::{Value, json};
 use wxcc_contract_tests::TestApp;
 use wxcc_contract_tests::ws::Ws;
@@ -215,34 +213,53 @@ async fn multi_login_allows_ten_connections_and_force_replaces_the_oldest() {
     assert_eq!(state["notificationConnections"][0]["connections"], 10);
 }
 
-#[tokio::test(start_paused = true)]
-async fn the_server_sends_keepalives_and_drops_a_silent_client_only_when_keepalive_is_enabled() {
-    let app = TestApp::spawn().await;
-    let token = app.world_token("agent2");
-    let start = tokio::time::Instant::now();
-    let mut silent = Ws::open(&app, &token, &json!({"clientType": "A", "isKeepAliveEnabled": true})).await;
-    let code = silent.closed().await;
-    assert_eq!(code, CLOSE_IDLE);
-    assert!(start.elapsed() >= Duration::from_secs(16), "dropped after {:?}", start.elapsed());
-
-    // A client that answers keep-alives stays, and one without keep-alive is never dropped.
-    let mut chatty = Ws::open(&app, &token, &json!({"clientType": "B", "isKeepAliveEnabled": true})).await;
-    let mut quiet = Ws::open(&app, &token, &json!({"clientType": "C", "isKeepAliveEnabled": false})).await;
-    let started = tokio::time::Instant::now();
-    let mut keepalives = 0;
-    while keepalives < 15 {
-        match chatty.frame().await {
-            wxcc_contract_tests::ws::Frame::Json(v) if v.get("keepalive").is_some() => {
-                keepalives += 1;
-                chatty.keepalive().await;
-            }
-            other => panic!("unexpected {other:?}"),
+/// Waits (on the journal's live feed, not on time) until the mock has read a frame from the
+/// client on connection `connection`.
+pub async fn heard(live: &mut tokio::sync::broadcast::Receiver<std::sync::Arc<wxcc_mock::journal::Entry>>) {
+    loop {
+        let entry = tokio::time::timeout(wxcc_contract_tests::ws::PATIENCE, live.recv())
+            .await
+            .expect("a journal entry in time")
+            .expect("the journal is live");
+        if entry.kind == wxcc_mock::journal::Kind::Ws && entry.json().contains("\"direction\":\"in\"") {
+            return;
         }
     }
-    assert!(started.elapsed() >= Duration::from_secs(60));
-    for _ in 0..15 {
-        assert_eq!(quiet.frame().await, wxcc_contract_tests::ws::Frame::Json(json!({"keepalive": "true"})));
+}
+
+#[tokio::test]
+async fn the_server_sends_keepalives_on_the_clock_and_drops_a_silent_client_only_when_keepalive_is_enabled() {
+    let app = TestApp::spawn().await;
+    let token = app.world_token("agent2");
+    let keepalive = wxcc_contract_tests::ws::Frame::Json(json!({"keepalive": "true"}));
+    let mut silent = Ws::open(&app, &token, &json!({"clientType": "A", "isKeepAliveEnabled": true})).await;
+    let mut quiet = Ws::open(&app, &token, &json!({"clientType": "C", "isKeepAliveEnabled": false})).await;
+    app.advance(15_999).await;
+    for _ in 0..3 {
+        assert_eq!(silent.frame().await, keepalive, "one every 4 s: at 4, 8 and 12 s");
     }
+    app.advance(1).await;
+    assert_eq!(silent.closed().await, CLOSE_IDLE, "closed after 16 s of silence");
+    for _ in 0..4 {
+        assert_eq!(quiet.frame().await, keepalive, "a client without keep-alive is never dropped");
+    }
+
+    // A client that answers keep-alives stays, however long the clock runs.
+    let mut live = app.state().journal().subscribe();
+    let mut chatty = Ws::open(&app, &token, &json!({"clientType": "B", "isKeepAliveEnabled": true})).await;
+    for _ in 0..15 {
+        app.advance(4_000).await;
+        assert_eq!(chatty.frame().await, keepalive);
+        chatty.keepalive().await;
+        heard(&mut live).await;
+    }
+    app.advance(15_000).await;
+    // quiet's keep-alives at 20, 24, ..., 88 s.
+    for _ in 0..18 {
+        assert_eq!(quiet.frame().await, keepalive);
+    }
+    app.post("/v1/agents/reload").bearer(&token).send().await.expect(202, None);
+    assert_eq!(chatty.next().await["type"], "AgentReloginFailed", "still connected after 75 s");
 }
 
 #[tokio::test]
@@ -254,6 +271,6 @@ async fn a_subscription_url_expires_when_nobody_connects_in_time() {
     // Still live: a plain GET is told to upgrade.
     let reply = app.get(&path).send().await;
     assert!(reply.status == 400 || reply.status == 426, "{}", reply.status);
-    app.clock().advance_ms(5 * 60 * 1000);
+    app.advance(5 * 60 * 1000).await;
     app.get(&path).send().await.expect(404, None);
 }

@@ -1,7 +1,7 @@
 //! `GET /openapi.json`: the committed document, and every operation in it is really routed.
 
 use wxcc_contract_tests::TestApp;
-use wxcc_mock::openapi::ENDPOINTS;
+use wxcc_mock::routes::endpoints;
 
 const COMMITTED: &str = include_str!("../../../schemas/openapi.json");
 
@@ -17,12 +17,13 @@ async fn the_served_document_is_the_committed_one() {
 #[tokio::test]
 async fn every_described_operation_is_routed_with_its_method() {
     let app = TestApp::new();
-    for endpoint in ENDPOINTS {
+    // The live journal stream never ends; its own test reads it with a real client.
+    for endpoint in endpoints().iter().filter(|e| e.id != "adminJournalStream") {
         let path = endpoint
             .path
             .replace("{id}", "00000000-0000-4000-8000-000000000000")
             .replace("{orgId}", "00000000-0000-4000-8000-000000000001");
-        let reply = app.request(endpoint.method, &path).send().await;
+        let reply = app.request(endpoint.method.as_str(), &path).send().await;
         assert_ne!(
             reply.status, 405,
             "{} {} is described but the method is not routed",
@@ -34,7 +35,7 @@ async fn every_described_operation_is_routed_with_its_method() {
             endpoint.method,
             endpoint.path
         );
-        let documented = endpoint.success == reply.status || endpoint.errors.contains(&reply.status);
+        let documented = endpoint.success == reply.status || endpoint.error_statuses().contains(&reply.status);
         assert!(documented, "{} {} answered {}, which is not documented", endpoint.method, endpoint.path, reply.status);
     }
 }

@@ -66,7 +66,7 @@ async fn patch_changes_what_it_names_and_refuses_a_new_name() {
     let token = app.world_token("admin-full");
     let created = create(&app, &token, &subscription_body("original")).await;
     let id = created["data"]["id"].as_str().expect("id").to_owned();
-    app.clock().advance_ms(5_000);
+    app.advance(5_000).await;
     let patch = json!({"status": "inactive", "eventTypes": ["agent:login"], "description": "changed"});
     let reply = app.patch(&format!("/v1/subscriptions/{id}")).bearer(&token).json(&patch).send().await;
     let data = reply.expect(200, Some(SchemaId::SubscriptionResponse)).body["data"].clone();

@@ -1,5 +1,5 @@
 //! Webhook delivery: real receivers on 127.0.0.1:0 that check signatures from the raw bytes, and
-//! an in-memory transport on tokio's paused clock for back-off timing.
+//! an in-memory transport for back-off timing on the mock's virtual clock.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 use wxcc_contract_tests::TestApp;
 use wxcc_contract_tests::webhooks::{RecordingTransport, WebhookReceiver};
 use wxcc_mock::World;
-use wxcc_mock::delivery::{Answer, DeliveryConfig};
+use wxcc_mock::delivery::{Answer, DeliveryConfig, Outcome};
 use wxcc_mock::state::StateOptions;
 use wxcc_schemas::SchemaId;
 
@@ -165,14 +165,14 @@ async fn a_failing_receiver_gets_retries_and_then_an_inactive_subscription() {
     let mut receiver = WebhookReceiver::start(None).await;
     receiver.answer_with(&[(500, None); 6]);
     let id = subscribe(&app, "v1", &receiver.url, &["agent:login", "agent:logout", "agent:state_change"], None).await;
-    let mut attempts = app.state().dispatcher().watch();
     login(&app).await;
     available(&app).await;
+    // The retries wait on the virtual clock: one advance fires them all, in order.
+    app.advance(1_000).await;
     // 2 events × 3 attempts.
     for _ in 0..6 {
         receiver.next().await;
     }
-    attempts.wait_for(|n| *n >= 6).await.expect("attempt log");
     let log = app.get(&format!("/__admin/deliveries?subscriptionId={id}")).send().await.expect(200, None).body;
     let entries = log["deliveries"].as_array().expect("deliveries");
     let outline: Vec<(u64, u64, &str)> = entries
@@ -225,14 +225,13 @@ async fn redirects_are_not_followed_and_count_as_failures() {
     let mut receiver = WebhookReceiver::start(None).await;
     receiver.answer_with(&[(302, Some("http://127.0.0.1:1/elsewhere"))]);
     let id = subscribe(&app, "v1", &receiver.url, &["agent:login"], None).await;
-    let mut attempts = app.state().dispatcher().watch();
     login(&app).await;
+    app.advance(1_000).await;
     receiver.next().await;
     receiver.next().await;
-    attempts.wait_for(|n| *n >= 2).await.expect("log");
     let log = app.state().dispatcher().attempts(Some(&id));
-    assert_eq!((log[1].status, log[1].outcome), (Some(302), "retrying"));
-    assert_eq!((log[0].status, log[0].outcome), (Some(200), "delivered"));
+    assert_eq!((log[1].status, log[1].outcome), (Some(302), Outcome::Retrying));
+    assert_eq!((log[0].status, log[0].outcome), (Some(200), Outcome::Delivered));
 }
 
 #[tokio::test]
@@ -248,10 +247,10 @@ async fn an_unreachable_receiver_is_logged_with_the_error() {
     let log = app.state().dispatcher().attempts(Some(&id));
     assert_eq!(log[0].status, None);
     assert!(log[0].error.as_deref().is_some_and(|e| !e.is_empty()));
-    assert_eq!(log[0].outcome, "failed");
+    assert_eq!(log[0].outcome, Outcome::Failed);
 }
 
-// ---- Timing on tokio's paused clock, with the in-memory transport. ----
+// ---- Timing on the mock's virtual clock, with the in-memory transport. ----
 
 fn recorded(transport: &Arc<RecordingTransport>, retries: u32, disable_after: u32) -> StateOptions {
     StateOptions {
@@ -270,50 +269,64 @@ fn fail(status: u16) -> Option<Result<Answer, String>> {
     Some(Ok(Answer { status, retry_after: None }))
 }
 
-#[tokio::test(start_paused = true)]
+/// The clock times of a subscription's attempts, oldest first.
+fn attempt_times(app: &TestApp, id: &str) -> Vec<i64> {
+    app.state().dispatcher().attempts(Some(id)).iter().rev().map(|a| a.at).collect()
+}
+
+#[tokio::test]
 async fn back_off_doubles_from_the_configured_first_delay() {
     let transport = RecordingTransport::new();
     transport.script(vec![fail(500), fail(503), fail(500), fail(500)]);
     let app = TestApp::with_options(World::default_world(), recorded(&transport, 5, 3));
-    subscribe(&app, "v1", "https://hooks.example.com/x", &["agent:login"], None).await;
+    let id = subscribe(&app, "v1", "https://hooks.example.com/x", &["agent:login"], None).await;
     login(&app).await;
-    let calls = transport.wait_calls(5).await;
-    let gaps: Vec<u128> = calls.windows(2).map(|w| (w[1].at - w[0].at).as_millis()).collect();
+    app.settled().await;
+    assert_eq!(transport.calls().len(), 1, "the retries wait for the clock");
+    app.advance(60_000).await;
+    let times = attempt_times(&app, &id);
+    let gaps: Vec<i64> = times.windows(2).map(|w| w[1] - w[0]).collect();
     assert_eq!(gaps, vec![1000, 2000, 4000, 8000]);
+    let calls = transport.calls();
+    assert_eq!(calls.len(), 5);
     assert_eq!(calls[4].body, calls[0].body, "a retry sends the same event");
 }
 
-#[tokio::test(start_paused = true)]
+#[tokio::test]
 async fn a_429_retry_after_is_honoured_instead_of_the_back_off() {
     let transport = RecordingTransport::new();
     transport.script(vec![Some(Ok(Answer { status: 429, retry_after: Some(Duration::from_secs(7)) }))]);
     let app = TestApp::with_options(World::default_world(), recorded(&transport, 5, 3));
-    subscribe(&app, "v1", "https://hooks.example.com/x", &["agent:login"], None).await;
+    let id = subscribe(&app, "v1", "https://hooks.example.com/x", &["agent:login"], None).await;
     login(&app).await;
-    let calls = transport.wait_calls(2).await;
-    assert_eq!((calls[1].at - calls[0].at).as_secs(), 7);
+    app.advance(6_999).await;
+    assert_eq!(transport.calls().len(), 1, "not before Retry-After");
+    app.advance(1).await;
+    assert_eq!(transport.calls().len(), 2);
+    let times = attempt_times(&app, &id);
+    assert_eq!(times[1] - times[0], 7_000);
 }
 
-#[tokio::test(start_paused = true)]
-async fn a_receiver_that_never_answers_times_out_after_five_seconds() {
+#[tokio::test]
+async fn a_receiver_that_never_answers_times_out_on_real_time_and_is_retried_on_the_clock() {
     let transport = RecordingTransport::new();
     transport.script(vec![None]);
-    let app = TestApp::with_options(World::default_world(), recorded(&transport, 1, 3));
+    let mut options = recorded(&transport, 1, 3);
+    options.delivery.timeout = Duration::from_millis(50);
+    let app = TestApp::with_options(World::default_world(), options);
     let id = subscribe(&app, "v1", "https://hooks.example.com/x", &["agent:login"], None).await;
-    let mut attempts = app.state().dispatcher().watch();
     login(&app).await;
-    let calls = transport.wait_calls(2).await;
-    assert_eq!((calls[1].at - calls[0].at).as_millis(), 5000 + 1000);
-    attempts.wait_for(|n| *n >= 2).await.expect("log");
+    app.advance(1_000).await;
     let log = app.state().dispatcher().attempts(Some(&id));
-    assert_eq!(log[1].error.as_deref(), Some("no answer within 5000 ms"));
-    assert_eq!(log[0].outcome, "delivered");
+    assert_eq!(log[1].error.as_deref(), Some("no answer within 50 ms"));
+    assert_eq!(log[0].outcome, Outcome::Delivered);
+    assert_eq!(log[0].at - log[1].at, 1_000, "the retry waits on the virtual clock, the timeout on real time");
 }
 
-#[tokio::test(start_paused = true)]
+#[tokio::test]
 async fn a_retrying_subscription_holds_back_its_own_events_but_not_anyone_elses() {
     let transport = RecordingTransport::new();
-    // The slow subscription's first event fails twice; the other subscription is not held up.
+    // The slow subscription's first event fails once; the other subscription is not held up.
     let slow = "https://slow.example.com/x";
     let fast = "https://fast.example.com/x";
     transport.script_for(slow, vec![fail(500)]);
@@ -322,28 +335,35 @@ async fn a_retrying_subscription_holds_back_its_own_events_but_not_anyone_elses(
     subscribe(&app, "v1", fast, &["agent:login", "agent:state_change"], None).await;
     login(&app).await;
     available(&app).await;
-    let calls = transport.wait_calls(5).await;
-    let order: Vec<(String, String)> =
-        calls.iter().map(|c| (c.url.clone(), c.body["type"].as_str().unwrap_or_default().to_owned())).collect();
-    let slow_types: Vec<&str> = order.iter().filter(|(u, _)| u == slow).map(|(_, t)| t.as_str()).collect();
-    assert_eq!(slow_types, vec!["agent:login", "agent:login", "agent:state_change"], "in order, after the retry");
-    let fast_calls: Vec<&wxcc_contract_tests::webhooks::Call> = calls.iter().filter(|c| c.url == fast).collect();
-    assert_eq!(fast_calls.len(), 2);
-    let retry_at = calls.iter().filter(|c| c.url == slow).nth(1).expect("the retry").at;
-    assert!(fast_calls[1].at < retry_at, "the fast subscription's second event did not wait for the slow retry");
+    app.settled().await;
+    let types = |url: &str| -> Vec<String> {
+        transport
+            .calls()
+            .iter()
+            .filter(|c| c.url == url)
+            .map(|c| c.body["type"].as_str().unwrap_or_default().to_owned())
+            .collect()
+    };
+    assert_eq!(types(fast), vec!["agent:login", "agent:state_change"], "the fast one got both at once");
+    assert_eq!(types(slow), vec!["agent:login"], "the slow one waits for its retry before its next event");
+    app.advance(1_000).await;
+    assert_eq!(types(slow), vec!["agent:login", "agent:login", "agent:state_change"], "in order, after the retry");
 }
 
-#[tokio::test(start_paused = true)]
-async fn deleting_a_subscription_stops_its_retries() {
+#[tokio::test]
+async fn deleting_a_subscription_stops_its_retries_and_frees_its_worker() {
     let transport = RecordingTransport::new();
     transport.script(vec![fail(500), fail(500), fail(500)]);
     let app = TestApp::with_options(World::default_world(), recorded(&transport, 5, 3));
     let id = subscribe(&app, "v1", "https://hooks.example.com/x", &["agent:login"], None).await;
     login(&app).await;
-    transport.wait_calls(1).await;
+    app.settled().await;
+    assert_eq!(app.state().dispatcher().workers(), 1);
     let admin = app.world_token("admin-full");
     app.delete(&format!("/v1/subscriptions/{id}")).bearer(&admin).send().await.expect(204, None);
-    // Virtual time: every back-off of the schedule passes at once.
-    tokio::time::sleep(Duration::from_secs(120)).await;
+    assert_eq!(app.state().dispatcher().workers(), 0, "the queue is freed at once");
+    app.advance(120_000).await;
     assert_eq!(transport.calls().len(), 1, "no retry after the subscription was deleted");
+    let log = app.state().dispatcher().attempts(Some(&id));
+    assert_eq!(log[0].outcome, Outcome::Cancelled, "the stop is recorded, not silent");
 }

@@ -1,14 +1,14 @@
-//! `/v1/agents/*`: 202 with an empty body once authorised and schema-valid; the outcome is
-//! decided by [`crate::agents`] and recorded in the state.
+//! `/v1/agents/*`: 202 with an empty body once authorised and schema-valid (the endpoint table's
+//! checks); the outcome is decided by [`crate::engine::agents`] and published by the state.
 
-use axum::http::StatusCode;
+use axum::response::Response;
 use serde::Deserialize;
 use serde_json::Value;
-use wxcc_schemas::SchemaId;
 
-use super::{ApiError, WxccRequest};
-use crate::agents::{Command, Login, Operation as AgentOperation, SubStatus};
-use crate::auth::{ACT_FOR_OTHERS, Identity, Operation};
+use super::{ApiError, Call};
+use crate::auth::{ACT_FOR_OTHERS, Identity};
+use crate::engine::agents::{Command, Login, Operation as AgentOperation, SubStatus};
+use crate::routes::accepted;
 use crate::world::User;
 
 #[derive(Debug, Deserialize)]
@@ -39,10 +39,9 @@ struct StateBody {
 }
 
 /// `POST /v1/agents/login`
-pub async fn login(request: WxccRequest) -> Result<StatusCode, ApiError> {
-    let identity = request.authorize(Operation::AgentLogin)?;
-    let (state, tracking) = (request.state().clone(), request.tracking_id().to_owned());
-    let body: LoginBody = request.json(SchemaId::AgentLoginRequest).await?;
+pub async fn login(call: Call) -> Result<Response, ApiError> {
+    let identity = call.identity()?;
+    let body: LoginBody = call.body()?;
     let login = Login {
         dial_number: body.dial_number,
         team_id: body.team_id,
@@ -54,60 +53,61 @@ pub async fn login(request: WxccRequest) -> Result<StatusCode, ApiError> {
         roles: body.roles.iter().map(|r| r.to_ascii_lowercase()).collect(),
     };
     let me = identity.user();
-    state.agent_command(identity.org_index(), me, me, Command::Login(login), &tracking);
-    Ok(StatusCode::ACCEPTED)
+    call.state.agent_command(identity.org_index(), me, me, Command::Login(login), &call.tracking_id);
+    Ok(accepted())
 }
 
 /// `PUT /v1/agents/logout` (the spec) and `POST /v1/agents/logout` (what Cisco's clients send).
-pub async fn logout(request: WxccRequest) -> Result<StatusCode, ApiError> {
-    let identity = request.authorize(Operation::AgentLogout)?;
-    let (state, tracking) = (request.state().clone(), request.tracking_id().to_owned());
-    let body: LogoutBody = request.json(SchemaId::AgentLogoutRequest).await?;
-    let Some(target) = target(&identity, body.agent_id.as_deref(), "log out")? else {
+pub async fn logout(call: Call) -> Result<Response, ApiError> {
+    let identity = call.identity()?;
+    let body: LogoutBody = call.body()?;
+    let Some(target) = target(identity, body.agent_id.as_deref(), "log out")? else {
         let unknown = body.agent_id.unwrap_or_default();
-        state.agent_not_found(identity.org_index(), identity.user(), &unknown, AgentOperation::Logout, &tracking);
-        return Ok(StatusCode::ACCEPTED);
+        call.state.agent_not_found(
+            identity.org_index(),
+            identity.user(),
+            &unknown,
+            AgentOperation::Logout,
+            &call.tracking_id,
+        );
+        return Ok(accepted());
     };
-    let command = Command::Logout { reason: body.logout_reason, by: identity.user().id.clone() };
-    state.agent_command(identity.org_index(), target, identity.user(), command, &tracking);
-    Ok(StatusCode::ACCEPTED)
+    let command = Command::Logout { reason: body.logout_reason };
+    call.state.agent_command(identity.org_index(), target, identity.user(), command, &call.tracking_id);
+    Ok(accepted())
 }
 
 /// `PUT /v1/agents/session/state`
-pub async fn change_state(request: WxccRequest) -> Result<StatusCode, ApiError> {
-    let identity = request.authorize(Operation::AgentStateChange)?;
-    let (state, tracking) = (request.state().clone(), request.tracking_id().to_owned());
-    let body: StateBody = request.json(SchemaId::AgentStateChangeRequest).await?;
-    let Some(target) = target(&identity, body.agent_id.as_deref(), "change the state of")? else {
+pub async fn change_state(call: Call) -> Result<Response, ApiError> {
+    let identity = call.identity()?;
+    let body: StateBody = call.body()?;
+    let Some(target) = target(identity, body.agent_id.as_deref(), "change the state of")? else {
         let unknown = body.agent_id.unwrap_or_default();
-        state.agent_not_found(
+        call.state.agent_not_found(
             identity.org_index(),
             identity.user(),
             &unknown,
             AgentOperation::AgentStateChange,
-            &tracking,
+            &call.tracking_id,
         );
-        return Ok(StatusCode::ACCEPTED);
+        return Ok(accepted());
     };
     let sub_status = if body.state == "Available" { SubStatus::Available } else { SubStatus::Idle };
     let command = Command::ChangeState {
         state: sub_status,
         aux_code_id: body.aux_code_id,
         reason: body.last_state_change_reason.unwrap_or_default(),
-        by: identity.user().id.clone(),
     };
-    state.agent_command(identity.org_index(), target, identity.user(), command, &tracking);
-    Ok(StatusCode::ACCEPTED)
+    call.state.agent_command(identity.org_index(), target, identity.user(), command, &call.tracking_id);
+    Ok(accepted())
 }
 
 /// `POST /v1/agents/reload`
-pub async fn reload(request: WxccRequest) -> Result<StatusCode, ApiError> {
-    let identity = request.authorize(Operation::AgentReload)?;
-    let (state, tracking) = (request.state().clone(), request.tracking_id().to_owned());
-    let _: Value = request.json_or_empty(SchemaId::AgentReloadRequest).await?;
+pub async fn reload(call: Call) -> Result<Response, ApiError> {
+    let identity = call.identity()?;
     let me = identity.user();
-    state.agent_command(identity.org_index(), me, me, Command::Reload, &tracking);
-    Ok(StatusCode::ACCEPTED)
+    call.state.agent_command(identity.org_index(), me, me, Command::Reload, &call.tracking_id);
+    Ok(accepted())
 }
 
 #[derive(Debug, Deserialize)]
@@ -117,13 +117,12 @@ struct BuddyBody {
 }
 
 /// `POST /v1/agents/buddyList`: 202; the list arrives as `BuddyAgents` on the websocket.
-pub async fn buddy_list(request: WxccRequest) -> Result<StatusCode, ApiError> {
-    let identity = request.authorize(Operation::AgentBuddyList)?;
-    let (state, tracking) = (request.state().clone(), request.tracking_id().to_owned());
-    let body: BuddyBody = request.json(SchemaId::BuddyListRequest).await?;
+pub async fn buddy_list(call: Call) -> Result<Response, ApiError> {
+    let identity = call.identity()?;
+    let body: BuddyBody = call.body()?;
     let wanted = body.state.as_deref().map(|s| if s == "Available" { SubStatus::Available } else { SubStatus::Idle });
-    state.buddy_list(identity.org_index(), identity.user(), wanted, &tracking);
-    Ok(StatusCode::ACCEPTED)
+    call.state.buddy_list(identity.org_index(), identity.user(), wanted, &call.tracking_id);
+    Ok(accepted())
 }
 
 /// The agent a logout or state change acts on: the caller, or (for supervisors and

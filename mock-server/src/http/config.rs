@@ -2,30 +2,37 @@
 //! `register()`) reads, served from the world. Errors use the config services' envelope
 //! (`ApiErrorResponse`, string `key`); lists use their pagination envelope (facts §4).
 
-use axum::Json;
-use axum::extract::Path;
+use axum::http::StatusCode;
+use axum::response::Response;
 use serde_json::{Map, Value, json};
 
-use super::{ApiError, WxccRequest, check_same_org};
-use crate::auth::{Identity, Operation};
+use super::{ApiError, Call, check_same_org, json_response};
+use crate::auth::Identity;
 use crate::world::Org;
 
 /// The largest page the config services hand out; bigger `pageSize`s are lowered to it.
 pub const MAX_PAGE_SIZE: usize = 100;
 
-/// Authorises a config read of `org_id` and returns the caller.
-fn authorize(request: &WxccRequest, org_id: &str) -> Result<Identity, ApiError> {
-    let identity = request.authorize(Operation::ConfigRead)?;
-    check_same_org(&identity, org_id, "the path")?;
-    Ok(identity)
+/// The caller, once the path's organisation is theirs (the table checked the scope), and the
+/// path's `{id}`, if it has one.
+async fn authorize(call: &mut Call) -> Result<(Identity, Option<String>), ApiError> {
+    let org_id = call.param("orgId").await?;
+    let id = call.param("id").await.ok();
+    let identity = call.identity()?.clone();
+    check_same_org(&identity, &org_id, "the path")?;
+    Ok((identity, id))
+}
+
+fn ok(body: Value) -> Result<Response, ApiError> {
+    Ok(json_response(StatusCode::OK, &body))
 }
 
 fn not_found(what: &str, id: &str, org: &Org) -> ApiError {
     ApiError::not_found(format!("{what} {id} not found"), format!("Organisation {} has no {what} {id}.", org.name))
 }
 
-fn number(request: &WxccRequest, name: &str, default: usize) -> Result<usize, ApiError> {
-    match request.query(name) {
+fn number(call: &Call, name: &str, default: usize) -> Result<usize, ApiError> {
+    match call.query(name) {
         None => Ok(default),
         Some(v) => {
             v.parse().map_err(|_| ApiError::bad_request(format!("?{name}: must be a non-negative integer, not {v:?}")))
@@ -34,8 +41,8 @@ fn number(request: &WxccRequest, name: &str, default: usize) -> Result<usize, Ap
 }
 
 /// The ids an RSQL `filter` of the form `id=in=(a,b)` or `id==a` names; `None` without a filter.
-fn id_filter(request: &WxccRequest) -> Result<Option<Vec<String>>, ApiError> {
-    let Some(filter) = request.query("filter").filter(|f| !f.is_empty()) else { return Ok(None) };
+fn id_filter(call: &Call) -> Result<Option<Vec<String>>, ApiError> {
+    let Some(filter) = call.query("filter").filter(|f| !f.is_empty()) else { return Ok(None) };
     if let Some(list) = filter.strip_prefix("id=in=(").and_then(|r| r.strip_suffix(')')) {
         return Ok(Some(list.split(',').map(|s| s.trim().to_owned()).filter(|s| !s.is_empty()).collect()));
     }
@@ -48,9 +55,9 @@ fn id_filter(request: &WxccRequest) -> Result<Option<Vec<String>>, ApiError> {
 }
 
 /// The pagination envelope around `items`.
-fn page(request: &WxccRequest, org: &Org, path: &str, items: Vec<Value>) -> Result<Json<Value>, ApiError> {
-    let page = number(request, "page", 0)?;
-    let page_size = number(request, "pageSize", MAX_PAGE_SIZE)?.clamp(1, MAX_PAGE_SIZE);
+fn page(call: &Call, org: &Org, path: &str, items: Vec<Value>) -> Result<Response, ApiError> {
+    let page = number(call, "page", 0)?;
+    let page_size = number(call, "pageSize", MAX_PAGE_SIZE)?.clamp(1, MAX_PAGE_SIZE);
     let total = items.len();
     let total_pages = total.div_ceil(page_size);
     let data: Vec<Value> = items.into_iter().skip(page * page_size).take(page_size).collect();
@@ -65,35 +72,33 @@ fn page(request: &WxccRequest, org: &Org, path: &str, items: Vec<Value>) -> Resu
     if page > 0 {
         links.insert("prev".into(), json!(link(page - 1)));
     }
-    Ok(Json(json!({
+    ok(json!({
         "meta": {
             "orgid": org.id, "page": page, "pageSize": page_size,
             "totalPages": total_pages, "totalRecords": total, "links": links,
         },
         "data": data,
-    })))
+    }))
 }
 
-fn list(org: &Org, data: Vec<Value>) -> Json<Value> {
-    Json(json!({ "meta": { "orgid": org.id }, "data": data }))
+fn list(org: &Org, data: Vec<Value>) -> Result<Response, ApiError> {
+    ok(json!({ "meta": { "orgid": org.id }, "data": data }))
 }
 
 /// `GET /organization/{orgId}`
-pub async fn organization(Path(org_id): Path<String>, request: WxccRequest) -> Result<Json<Value>, ApiError> {
-    let identity = authorize(&request, &org_id)?;
+pub async fn organization(mut call: Call) -> Result<Response, ApiError> {
+    let (identity, _) = authorize(&mut call).await?;
     let org = identity.org();
-    Ok(Json(json!({
+    ok(json!({
         "id": org.id, "name": org.name, "tenantId": org.tenant_id,
         "timezone": org.timezone, "environment": org.environment,
-    })))
+    }))
 }
 
 /// `GET /organization/{orgId}/user/by-ci-user-id/{userId}`
-pub async fn user_by_ci_id(
-    Path((org_id, user_id)): Path<(String, String)>,
-    request: WxccRequest,
-) -> Result<Json<Value>, ApiError> {
-    let identity = authorize(&request, &org_id)?;
+pub async fn user_by_ci_id(mut call: Call) -> Result<Response, ApiError> {
+    let (identity, user_id) = authorize(&mut call).await?;
+    let user_id = user_id.unwrap_or_default();
     let me = identity.user();
     if user_id != me.id && !identity.has_scope("cjp:config_read") {
         return Err(ApiError::forbidden(format!(
@@ -103,7 +108,7 @@ pub async fn user_by_ci_id(
     }
     let org = identity.org();
     let user = org.users.iter().find(|u| u.id == user_id).ok_or_else(|| not_found("user", &user_id, org))?;
-    Ok(Json(json!({
+    ok(json!({
         "id": user.id,
         "ciUserId": user.id,
         "dbId": user.id,
@@ -119,53 +124,51 @@ pub async fn user_by_ci_id(
         "multimediaProfileId": null,
         "active": true,
         "contactCenterEnabled": true,
-    })))
+    }))
 }
 
 /// `GET /organization/{orgId}/v2/organization-setting?agentView=true` (the SDK reads `data[0]`)
-pub async fn organization_setting(Path(org_id): Path<String>, request: WxccRequest) -> Result<Json<Value>, ApiError> {
-    let identity = authorize(&request, &org_id)?;
+pub async fn organization_setting(mut call: Call) -> Result<Response, ApiError> {
+    let (identity, _) = authorize(&mut call).await?;
     let org = identity.org();
-    Ok(list(org, vec![org.organization_settings.clone()]))
+    list(org, vec![org.organization_settings.clone()])
 }
 
 /// `GET /organization/{orgId}/v2/tenant-configuration?agentView=true` (the SDK reads `data[0]`)
-pub async fn tenant_configuration(Path(org_id): Path<String>, request: WxccRequest) -> Result<Json<Value>, ApiError> {
-    let identity = authorize(&request, &org_id)?;
+pub async fn tenant_configuration(mut call: Call) -> Result<Response, ApiError> {
+    let (identity, _) = authorize(&mut call).await?;
     let org = identity.org();
-    Ok(list(org, vec![org.tenant_configuration.clone()]))
+    list(org, vec![org.tenant_configuration.clone()])
 }
 
 /// `GET /organization/{orgId}/v2/org-url-mapping?sort=name,ASC` (always `data`, never a bare array)
-pub async fn url_mapping(Path(org_id): Path<String>, request: WxccRequest) -> Result<Json<Value>, ApiError> {
-    let identity = authorize(&request, &org_id)?;
+pub async fn url_mapping(mut call: Call) -> Result<Response, ApiError> {
+    let (identity, _) = authorize(&mut call).await?;
     let org = identity.org();
     let mut mappings = org.url_mappings.clone();
     let key = |v: &Value| v["name"].as_str().unwrap_or_default().to_owned();
     mappings.sort_by_key(key);
-    if request.query("sort").is_some_and(|s| s.eq_ignore_ascii_case("name,DESC")) {
+    if call.query("sort").is_some_and(|s| s.eq_ignore_ascii_case("name,DESC")) {
         mappings.reverse();
     }
-    Ok(list(org, mappings))
+    list(org, mappings)
 }
 
 /// `GET /organization/{orgId}/v2/ai-feature?page=0&pageSize=100`
-pub async fn ai_feature(Path(org_id): Path<String>, request: WxccRequest) -> Result<Json<Value>, ApiError> {
-    let identity = authorize(&request, &org_id)?;
+pub async fn ai_feature(mut call: Call) -> Result<Response, ApiError> {
+    let (identity, _) = authorize(&mut call).await?;
     let org = identity.org();
-    page(&request, org, "v2/ai-feature", org.ai_features.clone())
+    page(&call, org, "v2/ai-feature", org.ai_features.clone())
 }
 
 /// `GET /organization/{orgId}/v2/auxiliary-code?page&pageSize&filter=id=in=(..)&attributes=..`
-pub async fn auxiliary_code(Path(org_id): Path<String>, request: WxccRequest) -> Result<Json<Value>, ApiError> {
-    let identity = authorize(&request, &org_id)?;
+pub async fn auxiliary_code(mut call: Call) -> Result<Response, ApiError> {
+    let (identity, _) = authorize(&mut call).await?;
     let org = identity.org();
-    let ids = id_filter(&request)?;
-    let attributes: Option<Vec<String>> = request
-        .query("attributes")
-        .filter(|a| !a.is_empty())
-        .map(|a| a.split(',').map(|s| s.trim().to_owned()).collect());
-    let work_type = request.query("workType");
+    let ids = id_filter(&call)?;
+    let attributes: Option<Vec<String>> =
+        call.query("attributes").filter(|a| !a.is_empty()).map(|a| a.split(',').map(|s| s.trim().to_owned()).collect());
+    let work_type = call.query("workType");
     let items = org
         .aux_codes
         .iter()
@@ -188,34 +191,33 @@ pub async fn auxiliary_code(Path(org_id): Path<String>, request: WxccRequest) ->
             }
         })
         .collect();
-    page(&request, org, "v2/auxiliary-code", items)
+    page(&call, org, "v2/auxiliary-code", items)
 }
 
 /// `GET /organization/{orgId}/agent-profile/{id}`
-pub async fn agent_profile(
-    Path((org_id, id)): Path<(String, String)>,
-    request: WxccRequest,
-) -> Result<Json<Value>, ApiError> {
-    let identity = authorize(&request, &org_id)?;
+pub async fn agent_profile(mut call: Call) -> Result<Response, ApiError> {
+    let (identity, id) = authorize(&mut call).await?;
+    let id = id.unwrap_or_default();
     let org = identity.org();
-    org.agent_profile(&id).cloned().map(Json).ok_or_else(|| not_found("agent profile", &id, org))
+    org.agent_profile(&id).cloned().ok_or_else(|| not_found("agent profile", &id, org)).and_then(ok)
 }
 
 /// `GET /organization/{orgId}/site/{id}`
-pub async fn site(Path((org_id, id)): Path<(String, String)>, request: WxccRequest) -> Result<Json<Value>, ApiError> {
-    let identity = authorize(&request, &org_id)?;
+pub async fn site(mut call: Call) -> Result<Response, ApiError> {
+    let (identity, id) = authorize(&mut call).await?;
+    let id = id.unwrap_or_default();
     let org = identity.org();
     let site = org.sites.iter().find(|s| s.id == id).ok_or_else(|| not_found("site", &id, org))?;
-    Ok(Json(json!({
+    ok(json!({
         "id": site.id, "name": site.name, "multimediaProfileId": site.multimedia_profile_id, "active": true,
-    })))
+    }))
 }
 
 /// `GET /organization/{orgId}/v2/team?page&pageSize&filter=id=in=(..)`
-pub async fn team(Path(org_id): Path<String>, request: WxccRequest) -> Result<Json<Value>, ApiError> {
-    let identity = authorize(&request, &org_id)?;
+pub async fn team(mut call: Call) -> Result<Response, ApiError> {
+    let (identity, _) = authorize(&mut call).await?;
     let org = identity.org();
-    let ids = id_filter(&request)?;
+    let ids = id_filter(&call)?;
     let items = org
         .teams
         .iter()
@@ -228,11 +230,11 @@ pub async fn team(Path(org_id): Path<String>, request: WxccRequest) -> Result<Js
             })
         })
         .collect();
-    page(&request, org, "v2/team", items)
+    page(&call, org, "v2/team", items)
 }
 
 /// `GET /organization/{orgId}/dial-plan?agentView=true` (a bare array, as the SDK reads it)
-pub async fn dial_plan(Path(org_id): Path<String>, request: WxccRequest) -> Result<Json<Value>, ApiError> {
-    let identity = authorize(&request, &org_id)?;
-    Ok(Json(Value::Array(identity.org().dial_plans.clone())))
+pub async fn dial_plan(mut call: Call) -> Result<Response, ApiError> {
+    let (identity, _) = authorize(&mut call).await?;
+    ok(Value::Array(identity.org().dial_plans.clone()))
 }

@@ -1,32 +1,36 @@
-//! The HTTP face: `build_router`, the one error type, the envelope layer and the request
-//! extractor that enforces the real order of checks (auth, then body).
+//! The HTTP face: the one error type, the envelope layer, and what a handler gets ([`Call`]).
 //!
 //! Every response passes through [`envelope`]: it gives the response a `TrackingID` (the
 //! request's `TrackingId`, or `<SERVICE>_<uuid>`), renders any [`ApiError`] in the envelope of
 //! the service the path belongs to, adds `X-Wxcc-Mock-Diagnostic` to every 4xx, and records the
-//! exchange in the bounded journal (`GET /__admin/journal`).
+//! whole exchange in the journal (bodies and headers, secrets redacted).
+//!
+//! The checks before a handler runs (auth, then the body against its schema) are the
+//! endpoint table's ([`crate::routes`]): a handler receives a [`Call`] that has passed them.
 
-mod agents;
-mod config;
-mod notifications;
-mod subscriptions;
+pub mod admin;
+pub mod agents;
+pub mod config;
+pub mod notifications;
+pub mod subscriptions;
 
 use std::sync::Arc;
 
-use axum::Router;
 use axum::body::{Body, Bytes};
-use axum::extract::{FromRequest, Request, State};
+use axum::extract::{FromRequestParts, RawPathParams, Request, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header, request::Parts};
-use axum::middleware::{self, Next};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post, put};
 use http_body_util::{BodyExt, LengthLimitError, Limited};
+use serde::Serialize;
 use serde::de::DeserializeOwned;
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
 use wxcc_schemas::{SchemaId, Violation};
 
 use crate::auth::{self, AuthFailure, Identity, Operation};
-use crate::state::{AppState, Exchange, ViolationRecord};
+use crate::outputs::journal::{BodyView, Draft, Kind, Level, fields};
+use crate::redact::{redact_body, token_hint};
+use crate::state::{AppState, ViolationRecord};
 
 /// The response header that carries the tracking id.
 pub const TRACKING_ID: HeaderName = HeaderName::from_static("trackingid");
@@ -36,6 +40,8 @@ pub const TRACKING_ID_REQUEST: &str = "trackingid";
 pub const DIAGNOSTIC: HeaderName = HeaderName::from_static("x-wxcc-mock-diagnostic");
 /// The largest request body accepted (bigger ones get 413 in the envelope).
 pub const BODY_LIMIT: usize = 256 * 1024;
+/// The largest response body the journal reads back (bigger ones are recorded as cut).
+const RESPONSE_RECORD_LIMIT: usize = 4 * 1024 * 1024;
 
 /// The backend service a path belongs to; it decides the error envelope and the tracking prefix.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -147,11 +153,21 @@ impl ApiError {
         ApiError::new(StatusCode::NOT_FOUND, message, diagnostic)
     }
 
+    /// 409.
+    pub fn conflict(message: impl Into<String>, diagnostic: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::CONFLICT, message, diagnostic)
+    }
+
     /// 400 listing schema violations, one message each (`/secret: must be at least 32 characters`).
     pub fn violations(schema: SchemaId, violations: &[Violation]) -> ApiError {
         let messages: Vec<String> = violations.iter().map(ToString::to_string).collect();
         let diagnostic = format!("The request body breaks the {schema} schema: {}.", messages.join("; "));
         ApiError { status: StatusCode::BAD_REQUEST, messages, diagnostic }
+    }
+
+    /// 500: the endpoint table and its handler disagree (a bug, caught by the table's tests).
+    pub fn misconfigured(what: &str) -> ApiError {
+        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error", format!("wxcc-mock bug: {what}"))
     }
 }
 
@@ -176,52 +192,219 @@ impl IntoResponse for ApiError {
 #[derive(Debug, Clone)]
 pub struct TrackingId(pub Arc<str>);
 
-/// Builds the whole app: WxCC routes, `/__admin`, fallbacks, and the envelope layer.
-pub fn build_router(state: AppState) -> Router {
-    Router::new()
-        .route("/v1/agents/login", post(agents::login))
-        .route("/v1/agents/logout", put(agents::logout).post(agents::logout))
-        .route("/v1/agents/session/state", put(agents::change_state))
-        .route("/v1/agents/reload", post(agents::reload))
-        .route("/v1/agents/buddyList", post(agents::buddy_list))
-        .route("/v1/subscriptions", post(subscriptions::create_v1).get(subscriptions::list_v1))
-        .route(
-            "/v1/subscriptions/{id}",
-            get(subscriptions::read_v1).patch(subscriptions::update_v1).delete(subscriptions::delete_v1),
-        )
-        .route("/v1/event-types", get(subscriptions::event_types_v1))
-        .route("/v2/subscriptions", post(subscriptions::create_v2).get(subscriptions::list_v2))
-        .route(
-            "/v2/subscriptions/{id}",
-            get(subscriptions::read_v2).patch(subscriptions::update_v2).delete(subscriptions::delete_v2),
-        )
-        .route("/v2/event-types", get(subscriptions::event_types_v2))
-        .route("/v1/notification/subscribe", post(notifications::subscribe))
-        .route("/v1/notification/subscription/{id}", get(notifications::connect))
-        .route("/organization/{org_id}", get(config::organization))
-        .route("/organization/{org_id}/user/by-ci-user-id/{user_id}", get(config::user_by_ci_id))
-        .route("/organization/{org_id}/v2/organization-setting", get(config::organization_setting))
-        .route("/organization/{org_id}/v2/tenant-configuration", get(config::tenant_configuration))
-        .route("/organization/{org_id}/v2/org-url-mapping", get(config::url_mapping))
-        .route("/organization/{org_id}/v2/ai-feature", get(config::ai_feature))
-        .route("/organization/{org_id}/v2/auxiliary-code", get(config::auxiliary_code))
-        .route("/organization/{org_id}/agent-profile/{id}", get(config::agent_profile))
-        .route("/organization/{org_id}/site/{id}", get(config::site))
-        .route("/organization/{org_id}/v2/team", get(config::team))
-        .route("/organization/{org_id}/dial-plan", get(config::dial_plan))
-        .route("/openapi.json", get(openapi_json))
-        .nest("/__admin", crate::admin::router())
-        .fallback(unknown_route)
-        .method_not_allowed_fallback(wrong_method)
-        .layer(middleware::from_fn_with_state(state.clone(), envelope))
-        .with_state(state)
+/// The request body, read once by [`envelope`] (so the journal and the handler share it).
+#[derive(Debug, Clone, Default)]
+pub enum RequestBody {
+    /// No body.
+    #[default]
+    Empty,
+    /// The bytes.
+    Bytes(Bytes),
+    /// Over [`BODY_LIMIT`].
+    TooLarge,
+    /// The connection failed while it was read.
+    Unreadable(String),
 }
 
-async fn openapi_json() -> Response {
-    ([(header::CONTENT_TYPE, "application/json")], crate::openapi::document_text()).into_response()
+/// Who called, once the token was known: put on the response for the journal.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    /// Their email.
+    pub email: String,
+    /// Their user id.
+    pub user_id: String,
 }
 
-async fn unknown_route(request: Request) -> ApiError {
+/// What a handler gets: the state, the caller (authorised for the endpoint's operation, when it
+/// has one), the body (validated against the endpoint's schema, when it has one) and the rest
+/// of the request.
+#[derive(Debug)]
+pub struct Call {
+    /// The state.
+    pub state: AppState,
+    /// The response's tracking id.
+    pub tracking_id: Arc<str>,
+    /// The caller, when the endpoint needs a token.
+    pub identity: Option<Identity>,
+    /// The body, validated (`Null` when the endpoint takes none).
+    pub body: Value,
+    /// Method, URI, headers and extensions.
+    pub parts: Parts,
+}
+
+impl Call {
+    /// The caller (the endpoint table gives every endpoint that needs one an operation).
+    pub fn identity(&self) -> Result<&Identity, ApiError> {
+        self.identity
+            .as_ref()
+            .ok_or_else(|| ApiError::misconfigured("the endpoint has no operation but needs a caller"))
+    }
+
+    /// The body as `T`.
+    pub fn body<T: DeserializeOwned>(&self) -> Result<T, ApiError> {
+        serde_json::from_value(self.body.clone())
+            .map_err(|e| ApiError::bad_request(format!("The request body does not fit its schema: {e}")))
+    }
+
+    /// One query parameter.
+    pub fn query(&self, name: &str) -> Option<String> {
+        let query = self.parts.uri.query()?;
+        url::form_urlencoded::parse(query.as_bytes()).find(|(k, _)| k == name).map(|(_, v)| v.into_owned())
+    }
+
+    /// One request header, as text.
+    pub fn header(&self, name: &str) -> Option<String> {
+        self.parts.headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned)
+    }
+
+    /// One path parameter (`{id}`, `{org_id}`).
+    pub async fn param(&mut self, name: &str) -> Result<String, ApiError> {
+        let params = RawPathParams::from_request_parts(&mut self.parts, &self.state)
+            .await
+            .map_err(|e| ApiError::bad_request(format!("The path could not be read: {e}")))?;
+        params
+            .iter()
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| v.to_owned())
+            .ok_or_else(|| ApiError::misconfigured("a handler asked for a path parameter its route lacks"))
+    }
+
+    /// The tracking id, owned.
+    pub fn tracking(&self) -> String {
+        self.tracking_id.to_string()
+    }
+}
+
+/// A JSON response with a status.
+pub fn json_response(status: StatusCode, body: &impl Serialize) -> Response {
+    (status, axum::Json(body)).into_response()
+}
+
+/// Resolves the bearer token (400 for the header, 401 for the token).
+pub fn identify(state: &AppState, parts: &Parts) -> Result<Identity, ApiError> {
+    let header = parts.headers.get(header::AUTHORIZATION).map(HeaderValue::as_bytes);
+    let token = auth::bearer_token(header)?;
+    Ok(state.identify(token)?)
+}
+
+/// 403 unless `identity` may do `op` (scope and role) on the organisation its `orgId` query
+/// parameter names, if any.
+pub fn authorize(identity: &Identity, op: Operation, parts: &Parts) -> Result<(), ApiError> {
+    identity.authorize(op).map_err(|f| ApiError::forbidden(f.to_string()))?;
+    let org = parts.uri.query().and_then(|q| {
+        url::form_urlencoded::parse(q.as_bytes()).find(|(k, _)| k == "orgId").map(|(_, v)| v.into_owned())
+    });
+    if let Some(org) = org {
+        check_same_org(identity, &org, "the orgId query parameter")?;
+    }
+    Ok(())
+}
+
+/// Checks the body: 413 past [`BODY_LIMIT`], 415 for a non-JSON content type, 400 for bad JSON
+/// or a schema violation (naming each pointer and rule; recorded at `/__admin/violations`, and
+/// tolerated where the real API is lenient, outside `--strict`). `optional`: an empty body
+/// counts as `{}`.
+pub fn read_json(
+    state: &AppState,
+    parts: &Parts,
+    tracking_id: &str,
+    body: &RequestBody,
+    schema: SchemaId,
+    optional: bool,
+) -> Result<Value, ApiError> {
+    let bytes = match body {
+        RequestBody::Empty => Bytes::new(),
+        RequestBody::Bytes(b) => b.clone(),
+        RequestBody::TooLarge => {
+            return Err(ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!("Request body is larger than {BODY_LIMIT} bytes"),
+                format!("The request body exceeds the mock's limit of {BODY_LIMIT} bytes."),
+            ));
+        }
+        RequestBody::Unreadable(e) => {
+            return Err(ApiError::bad_request(format!("The request body could not be read: {e}")));
+        }
+    };
+    if let Some(kind) = parts.headers.get(header::CONTENT_TYPE) {
+        let kind = kind.to_str().unwrap_or_default().to_ascii_lowercase();
+        if !kind.contains("json") {
+            return Err(ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "Content-Type must be application/json",
+                format!("The body was sent as '{kind}'; WxCC only takes application/json."),
+            ));
+        }
+    }
+    let record = |pointer: &str, rule: &str, message: String, accepted: bool| ViolationRecord {
+        at: state.now_ms(),
+        method: parts.method.to_string(),
+        path: parts.uri.to_string(),
+        tracking_id: tracking_id.to_owned(),
+        schema: schema.name().to_owned(),
+        pointer: pointer.to_owned(),
+        rule: rule.to_owned(),
+        message,
+        accepted,
+        body: String::from_utf8_lossy(&redact_body(&bytes[..bytes.len().min(2048)])).into_owned(),
+    };
+    let value: Value = if bytes.iter().all(u8::is_ascii_whitespace) {
+        if optional {
+            json!({})
+        } else {
+            let message = format!("the request has no body, but needs a JSON object ({schema} schema)");
+            state.record_violations([record("", "json", message, false)]);
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "Body is invalid JSON.",
+                format!("The request has no body, but it needs a JSON object ({schema} schema)."),
+            ));
+        }
+    } else {
+        match serde_json::from_slice(&bytes) {
+            Ok(value) => value,
+            Err(e) => {
+                state.record_violations([record("", "json", format!("not valid JSON: {e}"), false)]);
+                return Err(ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    "Body is invalid JSON.",
+                    format!("The request body is not valid JSON: {e}."),
+                ));
+            }
+        }
+    };
+    if let Err(violations) = wxcc_schemas::validate(schema, &value) {
+        let strict = state.strict();
+        let tolerated: Vec<bool> = violations.iter().map(|v| crate::leniency::tolerated(schema, v, &value)).collect();
+        let accepted = !strict && tolerated.iter().all(|t| *t);
+        state.record_violations(violations.iter().map(|v| record(&v.pointer, &v.rule, v.message.clone(), accepted)));
+        if !accepted {
+            let mut error = ApiError::violations(schema, &violations);
+            if strict && tolerated.iter().all(|t| *t) {
+                error.diagnostic.push_str(
+                    " The real API accepts this, but it breaks the published contract, and the mock runs with --strict.",
+                );
+            }
+            return Err(error);
+        }
+    }
+    Ok(value)
+}
+
+/// 403 unless `org` is the caller's own organisation.
+pub fn check_same_org(identity: &Identity, org: &str, named_by: &str) -> Result<(), ApiError> {
+    if org == identity.org().id {
+        return Ok(());
+    }
+    Err(ApiError::forbidden(format!(
+        "{} belongs to organisation {} but {named_by} names organisation {org}; a token may only act on its own organisation.",
+        identity.user().email,
+        identity.org().id
+    )))
+}
+
+/// 404 for a path the mock does not serve.
+pub async fn unknown_route(request: Request) -> ApiError {
     let path = request.uri().path().to_owned();
     ApiError::not_found(
         format!("No resource found at {path}"),
@@ -229,7 +412,8 @@ async fn unknown_route(request: Request) -> ApiError {
     )
 }
 
-async fn wrong_method(request: Request) -> ApiError {
+/// 405 for a path the mock serves, with another method.
+pub async fn wrong_method(request: Request) -> ApiError {
     let path = request.uri().path().to_owned();
     ApiError::new(
         StatusCode::METHOD_NOT_ALLOWED,
@@ -238,21 +422,36 @@ async fn wrong_method(request: Request) -> ApiError {
     )
 }
 
-/// Tracking ids, error envelopes and diagnostics for every response.
-pub async fn envelope(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
+async fn read_request_body(body: Body) -> RequestBody {
+    match Limited::new(body, BODY_LIMIT).collect().await {
+        Ok(collected) => {
+            let bytes = collected.to_bytes();
+            if bytes.is_empty() { RequestBody::Empty } else { RequestBody::Bytes(bytes) }
+        }
+        Err(e) if e.downcast_ref::<LengthLimitError>().is_some() => RequestBody::TooLarge,
+        Err(e) => RequestBody::Unreadable(e.to_string()),
+    }
+}
+
+/// Tracking ids, error envelopes and diagnostics for every response, and the journal entry of
+/// every WxCC exchange.
+pub async fn envelope(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let started = std::time::Instant::now();
     let service = Service::for_path(request.uri().path());
-    let method = request.method().to_string();
-    let path = request.uri().to_string();
+    let journaled = service != Service::Admin && request.uri().path() != "/openapi.json";
     let tracking: Arc<str> = request
         .headers()
         .get(TRACKING_ID_REQUEST)
         .and_then(|v| v.to_str().ok())
         .map(str::trim)
         .filter(|v| !v.is_empty() && v.len() <= 256)
-        .map_or_else(|| format!("{}_{}", service.tracking_prefix(), uuid::Uuid::new_v4()).into(), Into::into);
-    request.extensions_mut().insert(TrackingId(tracking.clone()));
-    let mut response = next.run(request).await;
+        .map_or_else(|| format!("{}_{}", service.tracking_prefix(), crate::ids::uuid()).into(), Into::into);
+    let (mut parts, body) = request.into_parts();
+    let body = read_request_body(body).await;
+    parts.extensions.insert(TrackingId(tracking.clone()));
+    parts.extensions.insert(body.clone());
+    let request_parts = journaled.then(|| (parts.method.clone(), parts.uri.clone(), parts.headers.clone()));
+    let mut response = next.run(Request::from_parts(parts, Body::empty())).await;
 
     let error = response.extensions_mut().remove::<Arc<ApiError>>();
     let status = response.status();
@@ -275,32 +474,116 @@ pub async fn envelope(State(state): State<AppState>, mut request: Request, next:
         }
         None => None,
     };
-    if let Some(error) = error {
+    if let Some(error) = &error {
         let body = service.error_body(error.status, &error.messages, &tracking);
         let mut rendered = (error.status, axum::Json(body)).into_response();
         if error.status.is_client_error() {
             rendered.headers_mut().insert(DIAGNOSTIC, header_text(&error.diagnostic));
         }
-        // Keep headers such as Allow or Retry-After that the inner response carried.
+        // Keep headers such as Allow or Retry-After, and the caller, that the inner response had.
         for (name, value) in response.headers() {
             if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
                 rendered.headers_mut().entry(name.clone()).or_insert_with(|| value.clone());
             }
         }
+        if let Some(caller) = response.extensions_mut().remove::<Caller>() {
+            rendered.extensions_mut().insert(caller);
+        }
         response = rendered;
     }
     response.headers_mut().insert(TRACKING_ID, header_text(&tracking));
-    if service != Service::Admin {
-        state.record_exchange(Exchange {
-            at: state.now_ms(),
-            method,
-            path,
-            status: response.status().as_u16(),
-            tracking_id: tracking.to_string(),
-            latency_us: u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
-        });
-    }
+    let Some((method, uri, request_headers)) = request_parts else { return response };
+    let caller = response.extensions_mut().remove::<Caller>();
+    let (response, response_body) = if response.status() == StatusCode::SWITCHING_PROTOCOLS {
+        (response, Bytes::new())
+    } else {
+        let (parts, body) = response.into_parts();
+        let bytes = axum::body::to_bytes(body, RESPONSE_RECORD_LIMIT).await.unwrap_or_default();
+        (Response::from_parts(parts, Body::from(bytes.clone())), bytes)
+    };
+    let exchange = Exchange {
+        method: method.as_str(),
+        path: &uri.to_string(),
+        status: response.status().as_u16(),
+        tracking_id: &tracking,
+        caller: caller.as_ref().map(|c| c.email.as_str()),
+        request_headers: headers_view(&request_headers, &state, caller.as_ref()),
+        request_body: match &body {
+            RequestBody::Bytes(b) => BodyView::of(&redact_body(b)),
+            RequestBody::TooLarge => Some(BodyView::Text(format!("[over {BODY_LIMIT} bytes: not read]"))),
+            RequestBody::Unreadable(e) => Some(BodyView::Text(format!("[unreadable: {e}]"))),
+            RequestBody::Empty => None,
+        },
+        response_headers: headers_view(response.headers(), &state, None),
+        response_body: BodyView::of(&response_body),
+        diagnostic: error.as_ref().filter(|e| e.status.is_client_error()).map(|e| e.diagnostic.as_str()),
+        latency_us: u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
+    };
+    let line = format!(
+        "{} {} {} {} {}{}",
+        exchange.method,
+        exchange.path,
+        exchange.status,
+        exchange.tracking_id,
+        exchange.caller.unwrap_or("-"),
+        exchange.diagnostic.map(|d| format!(": {d}")).unwrap_or_default()
+    );
+    let level = if response.status().is_server_error() { Level::Warn } else { Level::Info };
+    state.journal().append(Draft {
+        at: state.now_ms(),
+        kind: Kind::Http,
+        line,
+        level,
+        agent_id: caller.as_ref().map(|c| c.user_id.clone()),
+        fields: fields(&exchange),
+    });
     response
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Exchange<'a> {
+    method: &'a str,
+    path: &'a str,
+    status: u16,
+    tracking_id: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    caller: Option<&'a str>,
+    request_headers: Map<String, Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    request_body: Option<BodyView>,
+    response_headers: Map<String, Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    response_body: Option<BodyView>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    diagnostic: Option<&'a str>,
+    latency_us: u64,
+}
+
+/// Headers as the journal shows them: `Authorization` reduced to the token's owner and a
+/// prefix.
+fn headers_view(headers: &HeaderMap, state: &AppState, caller: Option<&Caller>) -> Map<String, Value> {
+    let mut map = Map::new();
+    for (name, value) in headers {
+        let text = if name == header::AUTHORIZATION {
+            let raw = value.to_str().unwrap_or_default();
+            let token = raw.split_whitespace().nth(1).unwrap_or_default();
+            let owner = caller.map(|c| c.email.clone()).or_else(|| state.token_owner(token));
+            token_hint(token, owner.as_deref())
+        } else {
+            String::from_utf8_lossy(value.as_bytes()).into_owned()
+        };
+        match map.get_mut(name.as_str()) {
+            Some(Value::String(existing)) => {
+                existing.push_str(", ");
+                existing.push_str(&text);
+            }
+            _ => {
+                map.insert(name.as_str().to_owned(), Value::String(text));
+            }
+        }
+    }
+    map
 }
 
 fn is_json(headers: &HeaderMap) -> bool {
@@ -308,168 +591,8 @@ fn is_json(headers: &HeaderMap) -> bool {
 }
 
 /// A header value from arbitrary text: anything but visible ASCII becomes `?`, and it is capped.
-fn header_text(text: &str) -> HeaderValue {
+pub fn header_text(text: &str) -> HeaderValue {
     let clean: String =
         text.chars().take(2000).map(|c| if c == ' ' || c.is_ascii_graphic() { c } else { '?' }).collect();
     HeaderValue::from_str(&clean).unwrap_or_else(|_| HeaderValue::from_static("?"))
-}
-
-/// A WxCC request whose body has not been read yet. Handlers call [`WxccRequest::authorize`]
-/// first and only then [`WxccRequest::json`], which is the real API's order.
-#[derive(Debug)]
-pub struct WxccRequest {
-    parts: Parts,
-    body: Body,
-    state: AppState,
-    tracking_id: Arc<str>,
-}
-
-impl FromRequest<AppState> for WxccRequest {
-    type Rejection = ApiError;
-
-    async fn from_request(request: Request, state: &AppState) -> Result<Self, Self::Rejection> {
-        let (parts, body) = request.into_parts();
-        let tracking_id = parts.extensions.get::<TrackingId>().map_or_else(|| Arc::from("untracked"), |t| t.0.clone());
-        Ok(WxccRequest { parts, body, state: state.clone(), tracking_id })
-    }
-}
-
-impl WxccRequest {
-    /// The response's tracking id.
-    pub fn tracking_id(&self) -> &str {
-        &self.tracking_id
-    }
-
-    /// The state.
-    pub fn state(&self) -> &AppState {
-        &self.state
-    }
-
-    /// 400 (header), 401 (token), 403 (scope, role, or another org's `orgId` query parameter).
-    pub fn authorize(&self, op: Operation) -> Result<Identity, ApiError> {
-        let header = self.parts.headers.get(header::AUTHORIZATION).map(HeaderValue::as_bytes);
-        let token = auth::bearer_token(header)?;
-        let identity = self.state.identify(token)?;
-        identity.authorize(op).map_err(ApiError::forbidden)?;
-        if let Some(org) = self.query("orgId") {
-            check_same_org(&identity, &org, "the orgId query parameter")?;
-        }
-        Ok(identity)
-    }
-
-    /// One request header, as text.
-    pub fn header(&self, name: &str) -> Option<String> {
-        self.parts.headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned)
-    }
-
-    /// One query parameter.
-    pub fn query(&self, name: &str) -> Option<String> {
-        let query = self.parts.uri.query()?;
-        url::form_urlencoded::parse(query.as_bytes()).find(|(k, _)| k == name).map(|(_, v)| v.into_owned())
-    }
-
-    /// Reads the body (413 past [`BODY_LIMIT`], 415 for a non-JSON content type), parses it (400),
-    /// validates it against `schema` (400 naming each pointer and rule) and deserialises it.
-    pub async fn json<T: DeserializeOwned>(self, schema: SchemaId) -> Result<T, ApiError> {
-        self.json_inner(schema, false).await
-    }
-
-    /// Like [`WxccRequest::json`], but an empty body counts as `{}`.
-    pub async fn json_or_empty<T: DeserializeOwned>(self, schema: SchemaId) -> Result<T, ApiError> {
-        self.json_inner(schema, true).await
-    }
-
-    async fn json_inner<T: DeserializeOwned>(self, schema: SchemaId, empty_is_object: bool) -> Result<T, ApiError> {
-        if let Some(kind) = self.parts.headers.get(header::CONTENT_TYPE) {
-            let kind = kind.to_str().unwrap_or_default().to_ascii_lowercase();
-            if !kind.contains("json") {
-                return Err(ApiError::new(
-                    StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                    "Content-Type must be application/json",
-                    format!("The body was sent as '{kind}'; WxCC only takes application/json."),
-                ));
-            }
-        }
-        let bytes = read_body(self.body).await?;
-        let record = |pointer: &str, rule: &str, message: String, accepted: bool| ViolationRecord {
-            at: self.state.now_ms(),
-            method: self.parts.method.to_string(),
-            path: self.parts.uri.to_string(),
-            tracking_id: self.tracking_id.to_string(),
-            schema: schema.name().to_owned(),
-            pointer: pointer.to_owned(),
-            rule: rule.to_owned(),
-            message,
-            accepted,
-            body: String::from_utf8_lossy(&bytes[..bytes.len().min(2048)]).into_owned(),
-        };
-        let value: Value = if bytes.iter().all(u8::is_ascii_whitespace) {
-            if empty_is_object {
-                json!({})
-            } else {
-                let message = format!("the request has no body, but needs a JSON object ({schema} schema)");
-                self.state.record_violations([record("", "json", message.clone(), false)]);
-                return Err(ApiError::new(
-                    StatusCode::BAD_REQUEST,
-                    "Body is invalid JSON.",
-                    format!("The request has no body, but it needs a JSON object ({schema} schema)."),
-                ));
-            }
-        } else {
-            match serde_json::from_slice(&bytes) {
-                Ok(value) => value,
-                Err(e) => {
-                    self.state.record_violations([record("", "json", format!("not valid JSON: {e}"), false)]);
-                    return Err(ApiError::new(
-                        StatusCode::BAD_REQUEST,
-                        "Body is invalid JSON.",
-                        format!("The request body is not valid JSON: {e}."),
-                    ));
-                }
-            }
-        };
-        if let Err(violations) = wxcc_schemas::validate(schema, &value) {
-            let strict = self.state.strict();
-            let tolerated: Vec<bool> =
-                violations.iter().map(|v| crate::leniency::tolerated(schema, v, &value)).collect();
-            let accepted = !strict && tolerated.iter().all(|t| *t);
-            self.state
-                .record_violations(violations.iter().map(|v| record(&v.pointer, &v.rule, v.message.clone(), accepted)));
-            if !accepted {
-                let mut error = ApiError::violations(schema, &violations);
-                if strict && tolerated.iter().all(|t| *t) {
-                    error.diagnostic.push_str(
-                        " The real API accepts this, but it breaks the published contract, and the mock runs with --strict.",
-                    );
-                }
-                return Err(error);
-            }
-        }
-        serde_json::from_value(value)
-            .map_err(|e| ApiError::bad_request(format!("The request body does not fit the {schema} schema: {e}")))
-    }
-}
-
-async fn read_body(body: Body) -> Result<Bytes, ApiError> {
-    match Limited::new(body, BODY_LIMIT).collect().await {
-        Ok(collected) => Ok(collected.to_bytes()),
-        Err(e) if e.downcast_ref::<LengthLimitError>().is_some() => Err(ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            format!("Request body is larger than {BODY_LIMIT} bytes"),
-            format!("The request body exceeds the mock's limit of {BODY_LIMIT} bytes."),
-        )),
-        Err(e) => Err(ApiError::bad_request(format!("The request body could not be read: {e}"))),
-    }
-}
-
-/// 403 unless `org` is the caller's own organisation.
-pub fn check_same_org(identity: &Identity, org: &str, named_by: &str) -> Result<(), ApiError> {
-    if org == identity.org().id {
-        return Ok(());
-    }
-    Err(ApiError::forbidden(format!(
-        "{} belongs to organisation {} but {named_by} names organisation {org}; a token may only act on its own organisation.",
-        identity.user().email,
-        identity.org().id
-    )))
 }

@@ -1,23 +1,23 @@
-//! `POST /v1/notification/subscribe` and the websocket it hands out.
+//! `POST /v1/notification/subscribe` and the websocket it hands out. Keep-alives and the idle
+//! close run on the mock's clock; every frame in and out is journaled.
 
 use std::time::Duration;
 
-use axum::Json;
-use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade, rejection::WebSocketUpgradeRejection};
-use axum::extract::{Path, State};
+use axum::extract::FromRequestParts;
+use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use futures_util::{SinkExt, StreamExt};
 use serde::Deserialize;
-use serde_json::{Value, json};
+use serde_json::json;
 use tokio::sync::mpsc;
-use tokio::time::Instant;
-use wxcc_schemas::SchemaId;
 
-use super::{ApiError, WxccRequest};
-use crate::auth::Operation;
-use crate::notifications::{CLOSE_IDLE, CLOSE_MULTI_LOGIN, Outgoing, Registration, keepalive_message, welcome_message};
-use crate::state::AppState;
+use super::{ApiError, Call, json_response};
+use crate::clock::Busy;
+use crate::outputs::notifications::{
+    CLOSE_IDLE, CLOSE_MULTI_LOGIN, Outgoing, Registration, keepalive_message, welcome_message,
+};
+use crate::state::{AppState, Frame};
 
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -29,19 +29,20 @@ struct SubscribeBody {
 }
 
 /// `POST /v1/notification/subscribe` → 200 `{webSocketUrl, subscriptionId}`
-pub async fn subscribe(request: WxccRequest) -> Result<Json<Value>, ApiError> {
-    let identity = request.authorize(Operation::NotificationSubscribe)?;
-    let state = request.state().clone();
-    let host = request.header("host").unwrap_or_else(|| "localhost".to_owned());
+pub async fn subscribe(call: Call) -> Result<Response, ApiError> {
+    let identity = call.identity()?;
+    let state = &call.state;
+    let host = call.header("host").unwrap_or_else(|| "localhost".to_owned());
     // Cisco's sample also sends ?force=true.
-    let force_query = request.query("force").is_some_and(|v| v.eq_ignore_ascii_case("true"));
-    let body: SubscribeBody = request.json_or_empty(SchemaId::NotificationSubscribeRequest).await?;
+    let force_query = call.query("force").is_some_and(|v| v.eq_ignore_ascii_case("true"));
+    let body: SubscribeBody = call.body()?;
     let allow_multi_login = body.allow_multi_login.unwrap_or(false);
     let client_type = body.client_type.unwrap_or_else(|| "DefaultClient".to_owned());
-    let subscription_id = format!("{client_type}-{}", uuid::Uuid::new_v4());
+    let subscription_id = format!("{client_type}-{}", crate::ids::uuid());
     let registration = Registration {
         subscription_id: subscription_id.clone(),
         agent_id: identity.user().id.clone(),
+        email: identity.user().email.clone(),
         org_id: identity.org().id.clone(),
         client_type,
         keepalive: body.is_keep_alive_enabled.unwrap_or(false),
@@ -52,17 +53,15 @@ pub async fn subscribe(request: WxccRequest) -> Result<Json<Value>, ApiError> {
     state
         .notifications()
         .register(registration, state.notification_config())
-        .map_err(|why| ApiError::new(StatusCode::CONFLICT, "Maximum connections reached for this user", why))?;
+        .map_err(|why| ApiError::conflict("Maximum connections reached for this user", why))?;
     let url = format!("ws://{host}/v1/notification/subscription/{subscription_id}");
-    Ok(Json(json!({ "webSocketUrl": url, "subscriptionId": subscription_id })))
+    Ok(json_response(StatusCode::OK, &json!({ "webSocketUrl": url, "subscriptionId": subscription_id })))
 }
 
 /// `GET /v1/notification/subscription/{id}`: the websocket. Unknown or expired ids are 404.
-pub async fn connect(
-    Path(id): Path<String>,
-    State(state): State<AppState>,
-    upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
-) -> Result<Response, ApiError> {
+pub async fn connect(mut call: Call) -> Result<Response, ApiError> {
+    let id = call.param("id").await?;
+    let state = call.state.clone();
     let config = state.notification_config();
     if !state.notifications().is_registered(&id, state.now_ms(), config) {
         return Err(ApiError::not_found(
@@ -73,7 +72,7 @@ pub async fn connect(
             ),
         ));
     }
-    let upgrade = upgrade.map_err(|rejection| {
+    let upgrade = WebSocketUpgrade::from_request_parts(&mut call.parts, &state).await.map_err(|rejection| {
         ApiError::new(
             rejection.status(),
             "Not a websocket upgrade request",
@@ -86,57 +85,100 @@ pub async fn connect(
             "The subscription URL was used by another connection.",
         )
     })?;
+    let upgrade = upgrade
+        .read_buffer_size(config.socket_buffer_bytes)
+        .write_buffer_size(config.socket_buffer_bytes)
+        .max_message_size(config.max_message_bytes);
     Ok(upgrade.on_upgrade(move |socket| run(socket, state, registration)).into_response())
 }
 
 async fn run(socket: WebSocket, state: AppState, registration: Registration) {
     let config = state.notification_config().clone();
+    let clock = state.clock().clone();
     let (mut sink, mut stream) = socket.split();
     let (tx, mut rx) = mpsc::channel(config.buffer);
     // Welcome goes first: it is queued before the connection can receive anything else.
-    let _ = tx.try_send(Outgoing::Text(welcome_message(&registration.agent_id)));
+    let welcome = welcome_message(&registration.agent_id);
+    let _ = tx.try_send(Outgoing::Text(welcome.clone().into()));
     let connection = match state.notifications().connect(&registration, tx, &config) {
         Ok(id) => id,
         Err(why) => {
-            let frame = CloseFrame { code: CLOSE_MULTI_LOGIN, reason: why.into() };
+            let frame = CloseFrame { code: CLOSE_MULTI_LOGIN, reason: why.clone().into() };
             let _ = sink.send(Message::Close(Some(frame))).await;
+            state.journal_frame(&registration, 0, Frame::CloseOut(CLOSE_MULTI_LOGIN, &why));
             return;
         }
     };
-    let mut keepalive = tokio::time::interval_at(Instant::now() + config.keepalive_interval, config.keepalive_interval);
-    let mut last_heard = Instant::now();
+    state.journal_frame(&registration, connection, Frame::Out(&welcome));
+    let interval = i64::try_from(config.keepalive_interval.as_millis()).unwrap_or(i64::MAX);
+    let idle_timeout = i64::try_from(config.idle_timeout.as_millis()).unwrap_or(i64::MAX);
+    let mut next_keepalive = clock.now_ms().saturating_add(interval);
+    let mut last_heard = clock.now_ms();
+    let mut busy: Option<Busy> = None;
     loop {
-        let idle_deadline =
-            last_heard + if registration.keepalive { config.idle_timeout } else { Duration::from_secs(86_400 * 365) };
+        // Timers are registered before the guard of the last one goes (see crate::clock).
+        let keepalive = clock.sleep_until(next_keepalive);
+        let idle = registration.keepalive.then(|| clock.sleep_until(last_heard.saturating_add(idle_timeout)));
+        drop(busy.take());
+        let idle = async move {
+            match idle {
+                Some(sleep) => sleep.await,
+                None => std::future::pending().await,
+            }
+        };
         tokio::select! {
             outgoing = rx.recv() => match outgoing {
                 Some(Outgoing::Text(text)) => {
-                    if sink.send(Message::Text(text.into())).await.is_err() {
+                    if sink.send(Message::Text(text)).await.is_err() {
                         break;
                     }
                 }
                 Some(Outgoing::Close(code, reason)) => {
-                    let _ = sink.send(Message::Close(Some(CloseFrame { code, reason: reason.into() }))).await;
+                    let _ = sink.send(Message::Close(Some(CloseFrame { code, reason: reason.clone().into() }))).await;
+                    state.journal_frame(&registration, connection, Frame::CloseOut(code, &reason));
                     break;
                 }
                 None => break,
             },
             incoming = stream.next() => match incoming {
-                Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break,
-                // {"keepalive":"true"} or anything else: the client is alive.
-                Some(Ok(_)) => last_heard = Instant::now(),
-            },
-            _ = keepalive.tick() => {
-                if sink.send(Message::Text(keepalive_message().into())).await.is_err() {
+                Some(Ok(Message::Close(frame))) => {
+                    let (code, reason) = frame.map_or((1005, String::new()), |f| (f.code, f.reason.to_string()));
+                    state.journal_frame(&registration, connection, Frame::CloseIn(code, &reason));
                     break;
                 }
+                None | Some(Err(_)) => {
+                    state.journal_frame(&registration, connection, Frame::CloseIn(1006, "the connection dropped"));
+                    break;
+                }
+                // {"keepalive":"true"} or anything else: the client is alive.
+                Some(Ok(Message::Text(text))) => {
+                    last_heard = clock.now_ms();
+                    state.journal_frame(&registration, connection, Frame::In(text.as_str()));
+                }
+                Some(Ok(Message::Binary(bytes))) => {
+                    last_heard = clock.now_ms();
+                    state.journal_frame(&registration, connection, Frame::In(&format!("[binary, {} bytes]", bytes.len())));
+                }
+                Some(Ok(_)) => last_heard = clock.now_ms(),
+            },
+            fired = keepalive => {
+                busy = Some(fired);
+                let text = keepalive_message();
+                if sink.send(Message::Text(text.clone().into())).await.is_err() {
+                    break;
+                }
+                state.journal_frame(&registration, connection, Frame::Out(&text));
+                next_keepalive = next_keepalive.saturating_add(interval).max(clock.now_ms());
             }
-            () = tokio::time::sleep_until(idle_deadline) => {
-                let reason = format!("no keepalive for {} s", config.idle_timeout.as_secs());
-                let _ = sink.send(Message::Close(Some(CloseFrame { code: CLOSE_IDLE, reason: reason.into() }))).await;
+            fired = idle => {
+                busy = Some(fired);
+                let reason = format!("no keepalive for {} s", Duration::from_millis(u64::try_from(idle_timeout).unwrap_or(0)).as_secs());
+                let _ = sink.send(Message::Close(Some(CloseFrame { code: CLOSE_IDLE, reason: reason.clone().into() }))).await;
+                state.journal_frame(&registration, connection, Frame::CloseOut(CLOSE_IDLE, &reason));
                 break;
             }
         }
     }
     state.notifications().disconnect(&registration.agent_id, connection);
+    drop(busy);
 }

@@ -1,16 +1,15 @@
 //! `/v1|v2/subscriptions` and `/v1|v2/event-types`: the NOTIFS service, errors in `ErrorResult`.
 //! v1 and v2 are separate namespaces; `meta.subscriptionCount` counts both.
 
-use axum::Json;
-use axum::extract::Path;
 use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::{Value, json};
-use wxcc_schemas::{SchemaId, event_types_of, resource_versions};
+use wxcc_schemas::{event_types_of, resource_versions};
 
-use super::{ApiError, WxccRequest, check_same_org};
-use crate::auth::{Identity, Operation};
-use crate::subscriptions::{ApiVersion, NewSubscription, Status, Subscription, SubscriptionPatch, Write};
+use super::{ApiError, Call, check_same_org, json_response};
+use crate::auth::Identity;
+use crate::engine::subscriptions::{ApiVersion, NewSubscription, Status, Subscription, SubscriptionPatch};
 
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -30,21 +29,14 @@ struct UpdateBody {
     description: Option<String>,
     event_types: Option<Vec<String>>,
     destination_url: Option<String>,
-    status: Option<String>,
+    status: Option<Status>,
     secret: Option<String>,
     org_id: Option<String>,
     resource_version: Option<String>,
 }
 
-fn schemas(version: ApiVersion) -> (SchemaId, SchemaId) {
-    match version {
-        ApiVersion::V1 => (SchemaId::SubscriptionCreateRequest, SchemaId::SubscriptionUpdateRequest),
-        ApiVersion::V2 => (SchemaId::SubscriptionV2CreateRequest, SchemaId::SubscriptionV2UpdateRequest),
-    }
-}
-
 fn one(identity: &Identity, sub: &Subscription) -> Value {
-    json!({ "meta": { "orgId": identity.org().id }, "data": sub.to_wire() })
+    json!({ "meta": { "orgId": identity.org().id }, "data": sub })
 }
 
 fn not_found(identity: &Identity, version: ApiVersion, id: &str) -> ApiError {
@@ -70,8 +62,7 @@ fn check_stored_event_types(resource_version: Option<&str>, stored: &[String]) -
     let offered = event_types_of(rv).unwrap_or_default();
     match stored.iter().find(|t| !offered.contains(t)) {
         None => Ok(()),
-        Some(kept) => Err(ApiError::new(
-            StatusCode::CONFLICT,
+        Some(kept) => Err(ApiError::conflict(
             "resourceVersion does not offer the subscription's event types",
             format!(
                 "The subscription keeps event type {kept}, which resourceVersion {rv} does not offer (it offers {}). Send eventTypes with the new resourceVersion.",
@@ -82,23 +73,21 @@ fn check_stored_event_types(resource_version: Option<&str>, stored: &[String]) -
 }
 
 /// `POST /v1/subscriptions` → 201
-pub async fn create_v1(request: WxccRequest) -> Result<(StatusCode, Json<Value>), ApiError> {
-    create(request, ApiVersion::V1).await
+pub async fn create_v1(call: Call) -> Result<Response, ApiError> {
+    create(call, ApiVersion::V1)
 }
 
 /// `POST /v2/subscriptions` → 201
-pub async fn create_v2(request: WxccRequest) -> Result<(StatusCode, Json<Value>), ApiError> {
-    create(request, ApiVersion::V2).await
+pub async fn create_v2(call: Call) -> Result<Response, ApiError> {
+    create(call, ApiVersion::V2)
 }
 
-async fn create(request: WxccRequest, version: ApiVersion) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let identity = request.authorize(Operation::SubscriptionCreate)?;
-    let state = request.state().clone();
-    let body: CreateBody = request.json(schemas(version).0).await?;
+fn create(call: Call, version: ApiVersion) -> Result<Response, ApiError> {
+    let identity = call.identity()?;
+    let body: CreateBody = call.body()?;
     if let Some(org) = &body.org_id {
-        check_same_org(&identity, org, "the body's orgId")?;
+        check_same_org(identity, org, "the body's orgId")?;
     }
-    let write = Write { org_id: &identity.org().id, version, by: &identity.user().email, now: state.now_ms() };
     let new = NewSubscription {
         name: body.name,
         description: body.description,
@@ -107,101 +96,103 @@ async fn create(request: WxccRequest, version: ApiVersion) -> Result<(StatusCode
         secret: body.secret,
         resource_version: body.resource_version,
     };
-    let sub = state.with_subscriptions(|store| store.create(write, new));
-    Ok((StatusCode::CREATED, Json(one(&identity, &sub))))
+    let sub = call.state.create_subscription(&identity.org().id, version, &identity.user().email, new);
+    Ok(json_response(StatusCode::CREATED, &one(identity, &sub)))
 }
 
 /// `GET /v1/subscriptions` → 200
-pub async fn list_v1(request: WxccRequest) -> Result<Json<Value>, ApiError> {
-    list(request, ApiVersion::V1)
+pub async fn list_v1(call: Call) -> Result<Response, ApiError> {
+    list(call, ApiVersion::V1)
 }
 
 /// `GET /v2/subscriptions` → 200
-pub async fn list_v2(request: WxccRequest) -> Result<Json<Value>, ApiError> {
-    list(request, ApiVersion::V2)
+pub async fn list_v2(call: Call) -> Result<Response, ApiError> {
+    list(call, ApiVersion::V2)
 }
 
-fn list(request: WxccRequest, version: ApiVersion) -> Result<Json<Value>, ApiError> {
-    let identity = request.authorize(Operation::SubscriptionList)?;
+fn list(call: Call, version: ApiVersion) -> Result<Response, ApiError> {
+    let identity = call.identity()?;
     let org_id = &identity.org().id;
-    let (subs, total) = request.state().with_subscriptions(|store| store.list(org_id, version));
-    let data: Vec<Value> = subs.iter().map(Subscription::to_wire).collect();
-    Ok(Json(json!({ "data": data, "meta": { "orgId": org_id, "subscriptionCount": total } })))
+    let (subs, total) = call.state.subscriptions_of(org_id, version);
+    let body = json!({ "data": subs, "meta": { "orgId": org_id, "subscriptionCount": total } });
+    Ok(json_response(StatusCode::OK, &body))
 }
 
 /// `GET /v1/subscriptions/{id}` → 200
-pub async fn read_v1(Path(id): Path<String>, request: WxccRequest) -> Result<Json<Value>, ApiError> {
-    read(&id, request, ApiVersion::V1)
+pub async fn read_v1(call: Call) -> Result<Response, ApiError> {
+    read(call, ApiVersion::V1).await
 }
 
 /// `GET /v2/subscriptions/{id}` → 200
-pub async fn read_v2(Path(id): Path<String>, request: WxccRequest) -> Result<Json<Value>, ApiError> {
-    read(&id, request, ApiVersion::V2)
+pub async fn read_v2(call: Call) -> Result<Response, ApiError> {
+    read(call, ApiVersion::V2).await
 }
 
-fn read(id: &str, request: WxccRequest, version: ApiVersion) -> Result<Json<Value>, ApiError> {
-    let identity = request.authorize(Operation::SubscriptionGet)?;
-    let org_id = &identity.org().id;
-    let found = request.state().with_subscriptions(|store| store.get(org_id, version, id).cloned());
-    let sub = found.ok_or_else(|| not_found(&identity, version, id))?;
-    Ok(Json(one(&identity, &sub)))
+async fn read(mut call: Call, version: ApiVersion) -> Result<Response, ApiError> {
+    let id = call.param("id").await?;
+    let identity = call.identity()?;
+    let sub =
+        call.state.subscription(&identity.org().id, version, &id).ok_or_else(|| not_found(identity, version, &id))?;
+    Ok(json_response(StatusCode::OK, &one(identity, &sub)))
 }
 
 /// `PATCH /v1/subscriptions/{id}` → 200
-pub async fn update_v1(Path(id): Path<String>, request: WxccRequest) -> Result<Json<Value>, ApiError> {
-    update(&id, request, ApiVersion::V1).await
+pub async fn update_v1(call: Call) -> Result<Response, ApiError> {
+    update(call, ApiVersion::V1).await
 }
 
 /// `PATCH /v2/subscriptions/{id}` → 200
-pub async fn update_v2(Path(id): Path<String>, request: WxccRequest) -> Result<Json<Value>, ApiError> {
-    update(&id, request, ApiVersion::V2).await
+pub async fn update_v2(call: Call) -> Result<Response, ApiError> {
+    update(call, ApiVersion::V2).await
 }
 
-async fn update(id: &str, request: WxccRequest, version: ApiVersion) -> Result<Json<Value>, ApiError> {
-    let identity = request.authorize(Operation::SubscriptionUpdate)?;
-    let state = request.state().clone();
-    let body: UpdateBody = request.json(schemas(version).1).await?;
+async fn update(mut call: Call, version: ApiVersion) -> Result<Response, ApiError> {
+    let id = call.param("id").await?;
+    let identity = call.identity()?;
+    let body: UpdateBody = call.body()?;
     if let Some(org) = &body.org_id {
-        check_same_org(&identity, org, "the body's orgId")?;
+        check_same_org(identity, org, "the body's orgId")?;
     }
+    let keeps_event_types = body.event_types.is_none();
+    let new_resource_version = body.resource_version.clone();
     let patch = SubscriptionPatch {
         description: body.description,
         event_types: body.event_types,
         destination_url: body.destination_url,
-        status: body.status.as_deref().and_then(Status::parse),
+        status: body.status,
         secret: body.secret,
         resource_version: body.resource_version,
     };
-    let write = Write { org_id: &identity.org().id, version, by: &identity.user().email, now: state.now_ms() };
-    // Check and apply under one lock, so the event types checked are the ones kept.
-    let updated = state.with_subscriptions(|store| {
-        let Some(current) = store.get(write.org_id, version, id) else {
-            return Ok::<_, ApiError>(None);
-        };
-        if patch.event_types.is_none() {
-            check_stored_event_types(patch.resource_version.as_deref(), &current.event_types)?;
-        }
-        Ok(store.update(write, id, patch))
-    })?;
-    let sub = updated.ok_or_else(|| not_found(&identity, version, id))?;
-    Ok(Json(one(&identity, &sub)))
+    // Checked and applied under one lock, so the event types checked are the ones kept.
+    let updated =
+        call.state.update_subscription(&identity.org().id, version, &identity.user().email, &id, patch, |current| {
+            if keeps_event_types {
+                check_stored_event_types(new_resource_version.as_deref(), &current.event_types)?;
+            }
+            Ok::<(), ApiError>(())
+        })?;
+    let sub = updated.ok_or_else(|| not_found(identity, version, &id))?;
+    Ok(json_response(StatusCode::OK, &one(identity, &sub)))
 }
 
 /// `DELETE /v1/subscriptions/{id}` → 204, no body
-pub async fn delete_v1(Path(id): Path<String>, request: WxccRequest) -> Result<StatusCode, ApiError> {
-    delete(&id, request, ApiVersion::V1)
+pub async fn delete_v1(call: Call) -> Result<Response, ApiError> {
+    delete(call, ApiVersion::V1).await
 }
 
 /// `DELETE /v2/subscriptions/{id}` → 204, no body
-pub async fn delete_v2(Path(id): Path<String>, request: WxccRequest) -> Result<StatusCode, ApiError> {
-    delete(&id, request, ApiVersion::V2)
+pub async fn delete_v2(call: Call) -> Result<Response, ApiError> {
+    delete(call, ApiVersion::V2).await
 }
 
-fn delete(id: &str, request: WxccRequest, version: ApiVersion) -> Result<StatusCode, ApiError> {
-    let identity = request.authorize(Operation::SubscriptionDelete)?;
-    let org_id = &identity.org().id;
-    let deleted = request.state().with_subscriptions(|store| store.delete(org_id, version, id));
-    if deleted { Ok(StatusCode::NO_CONTENT) } else { Err(not_found(&identity, version, id)) }
+async fn delete(mut call: Call, version: ApiVersion) -> Result<Response, ApiError> {
+    let id = call.param("id").await?;
+    let identity = call.identity()?;
+    if call.state.delete_subscription(&identity.org().id, version, &identity.user().email, &id) {
+        Ok(StatusCode::NO_CONTENT.into_response())
+    } else {
+        Err(not_found(identity, version, &id))
+    }
 }
 
 fn event_type_entry(name: &str) -> Value {
@@ -210,15 +201,15 @@ fn event_type_entry(name: &str) -> Value {
 }
 
 /// `GET /v1/event-types` → 200
-pub async fn event_types_v1(request: WxccRequest) -> Result<Json<Value>, ApiError> {
-    let identity = request.authorize(Operation::EventTypesList)?;
+pub async fn event_types_v1(call: Call) -> Result<Response, ApiError> {
+    let identity = call.identity()?;
     let data: Vec<Value> = wxcc_schemas::event_types_v1().iter().map(|n| event_type_entry(n)).collect();
-    Ok(Json(json!({ "data": data, "meta": { "orgId": identity.org().id } })))
+    Ok(json_response(StatusCode::OK, &json!({ "data": data, "meta": { "orgId": identity.org().id } })))
 }
 
 /// `GET /v2/event-types` → 200, with `meta.resourceVersionList`
-pub async fn event_types_v2(request: WxccRequest) -> Result<Json<Value>, ApiError> {
-    let identity = request.authorize(Operation::EventTypesList)?;
+pub async fn event_types_v2(call: Call) -> Result<Response, ApiError> {
+    let identity = call.identity()?;
     let mut names: Vec<&str> = Vec::new();
     for (_, offered) in resource_versions() {
         for name in offered {
@@ -235,5 +226,6 @@ pub async fn event_types_v2(request: WxccRequest) -> Result<Json<Value>, ApiErro
             json!({ "resource": resource, "version": version })
         })
         .collect();
-    Ok(Json(json!({ "data": data, "meta": { "orgId": identity.org().id, "resourceVersionList": versions } })))
+    let body = json!({ "data": data, "meta": { "orgId": identity.org().id, "resourceVersionList": versions } });
+    Ok(json_response(StatusCode::OK, &body))
 }

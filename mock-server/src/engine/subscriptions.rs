@@ -6,8 +6,6 @@
 
 use std::collections::HashMap;
 
-use serde_json::{Value, json};
-
 /// The API version a subscription was created under.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -19,7 +17,8 @@ pub enum ApiVersion {
 }
 
 /// `active` or `inactive`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Status {
     /// Receives events.
     Active,
@@ -35,82 +34,71 @@ impl Status {
             Status::Inactive => "inactive",
         }
     }
-
-    /// Parses the wire spelling.
-    pub fn parse(s: &str) -> Option<Status> {
-        match s {
-            "active" => Some(Status::Active),
-            "inactive" => Some(Status::Inactive),
-            _ => None,
-        }
-    }
 }
 
-/// One subscription. The secret is kept but never rendered.
-#[derive(Debug, Clone)]
+/// One subscription, serialised as the wire's `SubscriptionResponse`: the secret is kept but
+/// never rendered.
+#[derive(Debug, Clone, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Subscription {
     /// uuid.
     pub id: String,
     /// Owning organisation.
+    #[serde(skip)]
     pub org_id: String,
     /// Namespace.
+    #[serde(skip)]
     pub version: ApiVersion,
     /// 4–64 characters; fixed after creation.
     pub name: String,
     /// Optional description.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
     /// Event type names.
     pub event_types: Vec<String>,
     /// Where deliveries go.
     pub destination_url: String,
     /// HMAC key for deliveries.
+    #[serde(skip)]
     pub secret: Option<String>,
-    /// active / inactive.
-    pub status: Status,
     /// Epoch ms.
     pub created_time: i64,
     /// Creator's email.
     pub created_by: String,
+    /// active / inactive.
+    pub status: Status,
     /// Epoch ms.
     pub last_updated_time: i64,
     /// Last editor's email.
     pub last_updated_by: String,
     /// v2 only: `resource:version`.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub resource_version: Option<String>,
+    #[serde(skip)]
     seq: u64,
 }
 
-impl Subscription {
-    /// The wire form (`SubscriptionResponse`): everything but the secret.
-    pub fn to_wire(&self) -> Value {
-        let mut v = serde_json::Map::new();
-        v.insert("id".into(), json!(self.id));
-        v.insert("name".into(), json!(self.name));
-        if let Some(d) = &self.description {
-            v.insert("description".into(), json!(d));
-        }
-        v.insert("eventTypes".into(), json!(self.event_types));
-        v.insert("destinationUrl".into(), json!(self.destination_url));
-        v.insert("createdTime".into(), json!(self.created_time));
-        v.insert("createdBy".into(), json!(self.created_by));
-        v.insert("status".into(), json!(self.status.as_str()));
-        v.insert("lastUpdatedTime".into(), json!(self.last_updated_time));
-        v.insert("lastUpdatedBy".into(), json!(self.last_updated_by));
-        if let Some(rv) = &self.resource_version {
-            v.insert("resourceVersion".into(), json!(rv));
-        }
-        Value::Object(v)
-    }
+/// The admin view of a subscription: the wire form plus its organisation, namespace and
+/// whether a secret is set (never the secret).
+#[derive(Debug, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AdminView<'a> {
+    #[serde(flatten)]
+    subscription: &'a Subscription,
+    org_id: &'a str,
+    api_version: ApiVersion,
+    has_secret: bool,
+}
 
-    /// The admin view: the wire form plus org, version and whether a secret is set.
-    pub fn to_admin(&self) -> Value {
-        let mut v = self.to_wire();
-        if let Some(obj) = v.as_object_mut() {
-            obj.insert("orgId".into(), json!(self.org_id));
-            obj.insert("apiVersion".into(), json!(self.version));
-            obj.insert("hasSecret".into(), json!(self.secret.is_some()));
+impl Subscription {
+    /// The admin view.
+    pub fn admin_view(&self) -> AdminView<'_> {
+        AdminView {
+            subscription: self,
+            org_id: &self.org_id,
+            api_version: self.version,
+            has_secret: self.secret.is_some(),
         }
-        v
     }
 }
 
@@ -232,17 +220,20 @@ impl SubscriptionStore {
         Some(sub.clone())
     }
 
-    /// Deletes one; whether it existed.
-    pub fn delete(&mut self, org_id: &str, version: ApiVersion, id: &str) -> bool {
-        if self.get(org_id, version, id).is_none() {
-            return false;
-        }
-        self.by_id.remove(id).is_some()
+    /// Deletes one; the deleted subscription, if it existed.
+    pub fn delete(&mut self, org_id: &str, version: ApiVersion, id: &str) -> Option<Subscription> {
+        self.get(org_id, version, id)?;
+        self.by_id.remove(id)
     }
 
-    /// Sets the status of a subscription by id (the dispatcher disables failing ones).
-    pub fn set_status(&mut self, id: &str, status: Status) -> bool {
-        self.by_id.get_mut(id).map(|s| s.status = status).is_some()
+    /// Sets the status of a subscription by id (the dispatcher disables failing ones); the
+    /// subscription afterwards.
+    pub fn set_status(&mut self, id: &str, status: Status, now: i64) -> Option<&Subscription> {
+        let sub = self.by_id.get_mut(id)?;
+        sub.status = status;
+        sub.last_updated_time = now;
+        sub.last_updated_by = "wxcc-mock".to_owned();
+        Some(sub)
     }
 
     /// A subscription by id alone, for the dispatcher (which already knows its organisation).
@@ -286,10 +277,50 @@ mod tests {
             },
         );
         assert!(store.get("org-b", ApiVersion::V1, &sub.id).is_none());
-        assert!(!store.delete("org-b", ApiVersion::V1, &sub.id));
+        assert!(store.delete("org-b", ApiVersion::V1, &sub.id).is_none());
         let other = Write { org_id: "org-b", ..w };
         assert!(store.update(other, &sub.id, SubscriptionPatch::default()).is_none());
         assert_eq!(store.list("org-b", ApiVersion::V1).1, 0);
         assert_eq!(store.list("org-a", ApiVersion::V1).1, 1);
+    }
+}
+
+#[cfg(test)]
+mod wire_tests {
+    use super::*;
+
+    #[test]
+    fn the_wire_form_never_shows_the_secret_and_keeps_the_documented_field_order() {
+        let mut store = SubscriptionStore::default();
+        let w = Write { org_id: "org-a", version: ApiVersion::V2, by: "a@x.example", now: 5 };
+        let new = NewSubscription {
+            name: "name".into(),
+            description: None,
+            event_types: vec!["agent:login".into()],
+            destination_url: "https://x.example/".into(),
+            secret: Some("0123456789abcdef0123456789abcdef".into()),
+            resource_version: Some("agent:1.0.0".into()),
+        };
+        let sub = store.create(w, new);
+        let wire = serde_json::to_value(&sub).expect("json");
+        let keys: Vec<&str> = wire.as_object().expect("object").keys().map(String::as_str).collect();
+        assert_eq!(
+            keys,
+            vec![
+                "id",
+                "name",
+                "eventTypes",
+                "destinationUrl",
+                "createdTime",
+                "createdBy",
+                "status",
+                "lastUpdatedTime",
+                "lastUpdatedBy",
+                "resourceVersion"
+            ]
+        );
+        let admin = serde_json::to_string(&sub.admin_view()).expect("json");
+        assert!(!admin.contains("0123456789abcdef"), "{admin}");
+        assert!(admin.contains("\"hasSecret\":true") && admin.contains("\"apiVersion\":\"v2\""), "{admin}");
     }
 }

@@ -6,10 +6,11 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::Duration;
 
+pub use axum::extract::ws::Utf8Bytes;
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
-use crate::agents::{Operation, Outcome, Session, reasons};
+use crate::engine::agents::{FailureReason, Operation, Outcome, Session};
 use crate::world::User;
 
 /// Timing and limits of the websocket (facts §6.1–6.2).
@@ -25,6 +26,10 @@ pub struct NotificationConfig {
     pub max_multi_login: usize,
     /// Messages buffered per connection; a client that falls further behind is dropped.
     pub buffer: usize,
+    /// The socket's read and write buffers, in bytes (messages are a few KB).
+    pub socket_buffer_bytes: usize,
+    /// The largest message a client may send, in bytes.
+    pub max_message_bytes: usize,
 }
 
 impl Default for NotificationConfig {
@@ -35,6 +40,8 @@ impl Default for NotificationConfig {
             registration_ttl_ms: 5 * 60 * 1000,
             max_multi_login: 10,
             buffer: 256,
+            socket_buffer_bytes: 8 * 1024,
+            max_message_bytes: 64 * 1024,
         }
     }
 }
@@ -46,6 +53,8 @@ pub struct Registration {
     pub subscription_id: String,
     /// The agent.
     pub agent_id: String,
+    /// The agent's email (for the journal).
+    pub email: String,
     /// The agent's organisation.
     pub org_id: String,
     /// `clientType`.
@@ -63,8 +72,8 @@ pub struct Registration {
 /// What a connection's writer is told to do.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outgoing {
-    /// Send this text frame.
-    Text(String),
+    /// Send this text frame (shared by every connection it goes to).
+    Text(Utf8Bytes),
     /// Send a close frame with this code and reason, then stop.
     Close(u16, String),
 }
@@ -74,6 +83,15 @@ struct Connection {
     id: u64,
     client_type: String,
     tx: mpsc::Sender<Outgoing>,
+}
+
+/// A connection a message was handed to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Delivered {
+    /// The connection's id.
+    pub connection: u64,
+    /// Its `clientType`.
+    pub client_type: String,
 }
 
 #[derive(Debug, Default)]
@@ -163,7 +181,7 @@ impl Hub {
             let message = multi_login_message(&registration.org_id, &registration.agent_id);
             for index in kicked.into_iter().rev() {
                 let old = list.remove(index);
-                let _ = old.tx.try_send(Outgoing::Text(message.clone()));
+                let _ = old.tx.try_send(Outgoing::Text(message.clone().into()));
                 let _ = old.tx.try_send(Outgoing::Close(CLOSE_MULTI_LOGIN, "AGENT_MULTI_LOGIN".into()));
             }
         }
@@ -182,20 +200,36 @@ impl Hub {
         }
     }
 
-    /// Pushes a message to every connection of `agent_id`. A connection whose buffer is full is
-    /// dropped (it will see its socket close) rather than slowing anyone down.
-    pub fn push(&self, agent_id: &str, text: &str) {
+    /// Pushes a message to every connection of `agent_id`; returns the connections it was handed
+    /// to. A connection whose buffer is full is dropped (it will see its socket close, and the
+    /// reason is logged) rather than slowing anyone down.
+    pub fn push(&self, agent_id: &str, text: &Utf8Bytes) -> Vec<Delivered> {
         let mut inner = self.lock();
+        let mut delivered = Vec::new();
         if let Some(list) = inner.connections.get_mut(agent_id) {
-            list.retain(|c| match c.tx.try_send(Outgoing::Text(text.to_owned())) {
-                Ok(()) => true,
+            list.retain(|c| match c.tx.try_send(Outgoing::Text(text.clone())) {
+                Ok(()) => {
+                    delivered.push(Delivered { connection: c.id, client_type: c.client_type.clone() });
+                    true
+                }
                 Err(mpsc::error::TrySendError::Full(_)) => {
+                    tracing::warn!(
+                        "websocket #{} of agent {agent_id} fell {} messages behind and is closed (1008)",
+                        c.id,
+                        c.tx.max_capacity()
+                    );
                     let _ = c.tx.try_send(Outgoing::Close(1008, "too slow".into()));
                     false
                 }
                 Err(mpsc::error::TrySendError::Closed(_)) => false,
             });
         }
+        delivered
+    }
+
+    /// Whether `agent_id` has an open connection.
+    pub fn is_connected(&self, agent_id: &str) -> bool {
+        self.lock().connections.get(agent_id).is_some_and(|list| !list.is_empty())
     }
 
     /// Open connections per agent id (for `/__admin/state`).
@@ -235,7 +269,7 @@ pub fn multi_login_message(org_id: &str, agent_id: &str) -> String {
     json!({
         "type": "AGENT_MULTI_LOGIN",
         "orgId": org_id,
-        "trackingId": format!("notifs_{}", uuid::Uuid::new_v4()),
+        "trackingId": format!("notifs_{}", crate::ids::uuid()),
         "data": {
             "type": "AGENT_MULTI_LOGIN",
             "agentId": agent_id,
@@ -260,21 +294,6 @@ pub struct OutcomeContext<'a> {
     pub before: Option<&'a Session>,
     /// The session after it.
     pub after: Option<&'a Session>,
-}
-
-/// The numeric `reasonCode` sent with a failure reason (the mock's own numbers).
-pub fn reason_code(reason: &str) -> i64 {
-    match reason {
-        reasons::DUPLICATE_LOCATION => 1001,
-        reasons::INVALID_DIAL_NUMBER => 1002,
-        reasons::AGENT_NOT_FOUND => 1003,
-        reasons::AGENT_ALREADY_LOGGED_IN => 1004,
-        reasons::AGENT_NOT_LOGGED_IN => 1005,
-        reasons::INVALID_TEAM => 1006,
-        reasons::INVALID_IDLE_CODE => 1007,
-        reasons::INVALID_ROLE => 1008,
-        _ => 1000,
-    }
 }
 
 fn envelope(outer: &str, ctx: &OutcomeContext<'_>, data: Value) -> Value {
@@ -320,7 +339,7 @@ pub fn outcome_message(outcome: &Outcome, ctx: &OutcomeContext<'_>) -> Value {
     let (outer, inner) = outcome.operation.message_types(outcome.is_success());
     let mut data = base(inner, ctx);
     if let Some(reason) = outcome.failure {
-        data.insert("reasonCode".into(), json!(reason_code(reason)));
+        data.insert("reasonCode".into(), json!(reason.code()));
         data.insert("reason".into(), json!(reason));
         return envelope(outer, ctx, Value::Object(data));
     }
@@ -366,8 +385,8 @@ pub fn outcome_message(outcome: &Outcome, ctx: &OutcomeContext<'_>) -> Value {
 pub fn buddy_message(ctx: &OutcomeContext<'_>, buddies: &[(Session, String)]) -> Value {
     let Some(me) = ctx.after else {
         let mut data = base("BuddyAgentsRetrieveFailed", ctx);
-        data.insert("reasonCode".into(), json!(reason_code(reasons::AGENT_NOT_FOUND)));
-        data.insert("reason".into(), json!(reasons::AGENT_NOT_FOUND));
+        data.insert("reasonCode".into(), json!(FailureReason::AgentNotFound.code()));
+        data.insert("reason".into(), json!(FailureReason::AgentNotFound));
         return envelope("BuddyAgents", ctx, Value::Object(data));
     };
     let list: Vec<Value> = buddies

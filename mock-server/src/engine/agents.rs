@@ -1,6 +1,6 @@
 //! The per-agent state machine, as a pure function: `(session, command) -> (session, outcome,
-//! events)`. No HTTP, no sockets: the HTTP layer answers 202 and records what this decides; the
-//! websocket layer (a later issue) pushes the outcome.
+//! events)`. No HTTP, no sockets: the HTTP layer answers 202, the state publishes what this
+//! decides (the events on the one stream, the outcome on the agent's websockets).
 //!
 //! ```text
 //! logged out --login--> logged in, Idle(default idle code) <--state--> Available
@@ -10,12 +10,12 @@
 //! Failures (facts §7) leave the session as it was and produce no event.
 
 use serde::Serialize;
-use serde_json::{Value, json};
 
+use crate::engine::events::{AgentChange, Event};
 use crate::world::{Org, User, roles};
 
 /// `subStatus` of a logged-in agent.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub enum SubStatus {
     /// Ready for work (`auxCodeId` `"0"`).
     Available,
@@ -94,8 +94,6 @@ pub enum Command {
     Logout {
         /// `logoutReason`.
         reason: String,
-        /// Who asked (the agent itself, or a supervisor).
-        by: String,
     },
     /// `PUT /v1/agents/session/state`
     ChangeState {
@@ -105,8 +103,6 @@ pub enum Command {
         aux_code_id: String,
         /// `lastStateChangeReason`.
         reason: String,
-        /// Who asked.
-        by: String,
     },
     /// `POST /v1/agents/reload`
     Reload,
@@ -152,25 +148,73 @@ impl Operation {
     }
 }
 
-/// Failure reasons. `DUPLICATE_LOCATION`, `INVALID_DIAL_NUMBER` and `AGENT_NOT_FOUND` are the
-/// real ones (facts §6.4); the others are the mock's own, since Cisco documents none.
-pub mod reasons {
+/// Why an agent command failed. `DUPLICATE_LOCATION`, `INVALID_DIAL_NUMBER` and
+/// `AGENT_NOT_FOUND` are the real ones (facts §6.4); the others are the mock's own, since Cisco
+/// documents none. Each has a `reasonCode` (the mock's own numbers).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum FailureReason {
     /// The dial number is in use by another agent.
-    pub const DUPLICATE_LOCATION: &str = "DUPLICATE_LOCATION";
+    DuplicateLocation,
     /// The dial number is not one the organisation has.
-    pub const INVALID_DIAL_NUMBER: &str = "INVALID_DIAL_NUMBER";
-    /// Reload while not logged in.
-    pub const AGENT_NOT_FOUND: &str = "AGENT_NOT_FOUND";
+    InvalidDialNumber,
+    /// Reload while not logged in, or an `agentId` that is not in the organisation.
+    AgentNotFound,
     /// Login while already logged in.
-    pub const AGENT_ALREADY_LOGGED_IN: &str = "AGENT_ALREADY_LOGGED_IN";
+    AgentAlreadyLoggedIn,
     /// State change or logout while logged out.
-    pub const AGENT_NOT_LOGGED_IN: &str = "AGENT_NOT_LOGGED_IN";
+    AgentNotLoggedIn,
     /// The team does not exist or the user is not in it.
-    pub const INVALID_TEAM: &str = "INVALID_TEAM";
+    InvalidTeam,
     /// The idle code does not exist (or Available without `"0"`).
-    pub const INVALID_IDLE_CODE: &str = "INVALID_IDLE_CODE";
+    InvalidIdleCode,
     /// The user lacks the licence or role for the roles requested.
-    pub const INVALID_ROLE: &str = "INVALID_ROLE";
+    InvalidRole,
+}
+
+impl FailureReason {
+    /// The wire spelling (`DUPLICATE_LOCATION`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FailureReason::DuplicateLocation => "DUPLICATE_LOCATION",
+            FailureReason::InvalidDialNumber => "INVALID_DIAL_NUMBER",
+            FailureReason::AgentNotFound => "AGENT_NOT_FOUND",
+            FailureReason::AgentAlreadyLoggedIn => "AGENT_ALREADY_LOGGED_IN",
+            FailureReason::AgentNotLoggedIn => "AGENT_NOT_LOGGED_IN",
+            FailureReason::InvalidTeam => "INVALID_TEAM",
+            FailureReason::InvalidIdleCode => "INVALID_IDLE_CODE",
+            FailureReason::InvalidRole => "INVALID_ROLE",
+        }
+    }
+
+    /// The numeric `reasonCode` sent with it (the mock's own numbers).
+    pub fn code(self) -> i64 {
+        match self {
+            FailureReason::DuplicateLocation => 1001,
+            FailureReason::InvalidDialNumber => 1002,
+            FailureReason::AgentNotFound => 1003,
+            FailureReason::AgentAlreadyLoggedIn => 1004,
+            FailureReason::AgentNotLoggedIn => 1005,
+            FailureReason::InvalidTeam => 1006,
+            FailureReason::InvalidIdleCode => 1007,
+            FailureReason::InvalidRole => 1008,
+        }
+    }
+}
+
+impl std::fmt::Display for FailureReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A refused command: the reason and a sentence that explains it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Failure {
+    /// The reason.
+    pub reason: FailureReason,
+    /// What happened, in a sentence.
+    pub detail: String,
 }
 
 /// What was decided.
@@ -179,7 +223,7 @@ pub struct Outcome {
     /// The operation answered.
     pub operation: Operation,
     /// `None` on success; the reason on failure.
-    pub failure: Option<&'static str>,
+    pub failure: Option<FailureReason>,
     /// A plain sentence saying what happened.
     pub detail: String,
 }
@@ -195,22 +239,9 @@ impl Outcome {
     }
 
     /// A failure.
-    pub fn failed(operation: Operation, reason: &'static str, detail: String) -> Outcome {
-        Outcome { operation, failure: Some(reason), detail }
+    pub fn failed(operation: Operation, failure: Failure) -> Outcome {
+        Outcome { operation, failure: Some(failure.reason), detail: failure.detail }
     }
-}
-
-/// A domain event: one per actual transition.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct AgentEvent {
-    /// The v1 event type: `agent:login`, `agent:logout` or `agent:state_change`.
-    #[serde(rename = "type")]
-    pub kind: &'static str,
-    /// The organisation.
-    pub org_id: String,
-    /// The event's `data`, as webhook deliveries carry it.
-    pub data: Value,
 }
 
 /// The result of [`decide`].
@@ -221,7 +252,7 @@ pub struct Transition {
     /// What happened.
     pub outcome: Outcome,
     /// Zero or one event.
-    pub events: Vec<AgentEvent>,
+    pub events: Vec<Event>,
 }
 
 /// Facts about the rest of the world that a decision needs.
@@ -237,77 +268,64 @@ pub struct Context<'a> {
     pub now: i64,
     /// The session id a successful login gets.
     pub new_session_id: &'a str,
+    /// The user id of whoever asked (the agent, or a supervisor).
+    pub by: &'a str,
+}
+
+fn fail(reason: FailureReason, detail: String) -> Failure {
+    Failure { reason, detail }
+}
+
+fn change(ctx: Context<'_>, session: &Session) -> AgentChange {
+    AgentChange {
+        org_id: ctx.org.id.clone(),
+        agent_id: ctx.user.id.clone(),
+        email: ctx.user.email.clone(),
+        session: session.clone(),
+        by: ctx.by.to_owned(),
+        reason: None,
+    }
 }
 
 /// Decides a command against the agent's current session.
 pub fn decide(ctx: Context<'_>, current: Option<&Session>, command: Command) -> Transition {
     let op = command.operation();
     let who = &ctx.user.email;
-    let unchanged = |outcome| Transition { session: current.cloned(), outcome, events: vec![] };
+    let unchanged =
+        |failure| Transition { session: current.cloned(), outcome: Outcome::failed(op, failure), events: vec![] };
     match (current, command) {
-        (Some(s), Command::Login(_)) => unchanged(Outcome::failed(
-            op,
-            reasons::AGENT_ALREADY_LOGGED_IN,
+        (Some(s), Command::Login(_)) => unchanged(fail(
+            FailureReason::AgentAlreadyLoggedIn,
             format!("{who} is already logged in (dial number {}); log out first.", s.dial_number),
         )),
         (None, Command::Login(login)) => match login_session(ctx, &login) {
-            Ok(session) => {
-                let event = AgentEvent {
-                    kind: "agent:login",
-                    org_id: ctx.org.id.clone(),
-                    data: json!({
-                        "agentId": session.agent_id,
-                        "agentSessionId": session.agent_session_id,
-                        "teamId": session.team_id,
-                        "siteId": session.site_id,
-                        "destination": session.dial_number,
-                        "channelType": "telephony",
-                        "currentState": "idle",
-                        "idleCodeId": session.aux_code_id,
-                        "createdTime": ctx.now,
-                    }),
-                };
-                Transition {
-                    outcome: Outcome::ok(op, format!("{who} logged in on {} and is Idle.", session.dial_number)),
-                    session: Some(session),
-                    events: vec![event],
-                }
-            }
-            Err((reason, detail)) => unchanged(Outcome::failed(op, reason, detail)),
+            Ok(session) => Transition {
+                outcome: Outcome::ok(op, format!("{who} logged in on {} and is Idle.", session.dial_number)),
+                events: vec![Event::AgentLogin(change(ctx, &session))],
+                session: Some(session),
+            },
+            Err(failure) => unchanged(failure),
         },
-        (None, Command::Logout { .. }) => unchanged(Outcome::failed(
-            op,
-            reasons::AGENT_NOT_LOGGED_IN,
+        (None, Command::Logout { .. }) => unchanged(fail(
+            FailureReason::AgentNotLoggedIn,
             format!("{who} cannot be logged out: they are not logged in."),
         )),
-        (Some(s), Command::Logout { reason, by }) => {
-            let event = AgentEvent {
-                kind: "agent:logout",
-                org_id: ctx.org.id.clone(),
-                data: json!({
-                    "agentId": s.agent_id,
-                    "agentSessionId": s.agent_session_id,
-                    "teamId": s.team_id,
-                    "currentState": "logged-out",
-                    "logoutReason": reason,
-                    "loggedOutBy": by,
-                    "createdTime": ctx.now,
-                }),
-            };
+        (Some(s), Command::Logout { reason }) => {
+            let mut logout = change(ctx, s);
+            logout.reason = Some(reason.clone());
             Transition {
                 session: None,
                 outcome: Outcome::ok(op, format!("{who} logged out ({reason}).")),
-                events: vec![event],
+                events: vec![Event::AgentLogout(logout)],
             }
         }
-        (None, Command::ChangeState { .. }) => unchanged(Outcome::failed(
-            op,
-            reasons::AGENT_NOT_LOGGED_IN,
+        (None, Command::ChangeState { .. }) => unchanged(fail(
+            FailureReason::AgentNotLoggedIn,
             format!("{who} cannot change state: they are not logged in."),
         )),
-        (Some(s), Command::ChangeState { state, aux_code_id, reason, by }) => {
+        (Some(s), Command::ChangeState { state, aux_code_id, reason }) => {
             if let Err(detail) = check_aux_code(ctx.org, state, &aux_code_id) {
-                return unchanged(Outcome::failed(op, reasons::INVALID_IDLE_CODE, detail));
+                return unchanged(fail(FailureReason::InvalidIdleCode, detail));
             }
             if s.sub_status == state && s.aux_code_id == aux_code_id {
                 let mut same = s.clone();
@@ -326,54 +344,42 @@ pub fn decide(ctx: Context<'_>, current: Option<&Session>, command: Command) -> 
                 next.last_idle_code_change_timestamp = ctx.now;
             }
             next.last_state_change_reason = reason;
-            let event = AgentEvent {
-                kind: "agent:state_change",
-                org_id: ctx.org.id.clone(),
-                data: json!({
-                    "agentId": next.agent_id,
-                    "agentSessionId": next.agent_session_id,
-                    "teamId": next.team_id,
-                    "destination": next.dial_number,
-                    "channelType": "telephony",
-                    "currentState": match state { SubStatus::Available => "available", SubStatus::Idle => "idle" },
-                    "idleCodeId": next.aux_code_id,
-                    "changedBy": by,
-                    "createdTime": ctx.now,
-                }),
-            };
             Transition {
                 outcome: Outcome::ok(op, format!("{who} is now {state:?}.")),
+                events: vec![Event::AgentStateChange(change(ctx, &next))],
                 session: Some(next),
-                events: vec![event],
             }
         }
-        (None, Command::Reload) => unchanged(Outcome::failed(
-            op,
-            reasons::AGENT_NOT_FOUND,
+        (None, Command::Reload) => unchanged(fail(
+            FailureReason::AgentNotFound,
             format!("{who} has no session to reload: they are not logged in."),
         )),
-        (Some(_), Command::Reload) => unchanged(Outcome::ok(op, format!("{who}'s session was reloaded."))),
+        (Some(s), Command::Reload) => Transition {
+            session: Some(s.clone()),
+            outcome: Outcome::ok(op, format!("{who}'s session was reloaded.")),
+            events: vec![],
+        },
     }
 }
 
-fn login_session(ctx: Context<'_>, login: &Login) -> Result<Session, (&'static str, String)> {
+fn login_session(ctx: Context<'_>, login: &Login) -> Result<Session, Failure> {
     let (org, user) = (ctx.org, ctx.user);
     let who = &user.email;
     let wants_agent = login.roles.iter().any(|r| r == "agent");
     let wants_supervisor = login.roles.iter().any(|r| r == "supervisor");
     if wants_agent && !user.has_role(roles::AGENT) {
-        return Err((reasons::INVALID_ROLE, format!("{who} has no agent licence ({}).", roles::AGENT)));
+        return Err(fail(FailureReason::InvalidRole, format!("{who} has no agent licence ({}).", roles::AGENT)));
     }
     if wants_supervisor && !user.has_role(roles::SUPERVISOR) {
-        return Err((reasons::INVALID_ROLE, format!("{who} is not a supervisor ({}).", roles::SUPERVISOR)));
+        return Err(fail(FailureReason::InvalidRole, format!("{who} is not a supervisor ({}).", roles::SUPERVISOR)));
     }
     let team_id = login.team_id.clone().filter(|t| !t.is_empty());
     if let Some(team) = &team_id {
         if !org.teams.iter().any(|t| &t.id == team) {
-            return Err((reasons::INVALID_TEAM, format!("Team {team} does not exist in {}.", org.name)));
+            return Err(fail(FailureReason::InvalidTeam, format!("Team {team} does not exist in {}.", org.name)));
         }
         if !user.team_ids.contains(team) {
-            return Err((reasons::INVALID_TEAM, format!("{who} is not a member of team {team}.")));
+            return Err(fail(FailureReason::InvalidTeam, format!("{who} is not a member of team {team}.")));
         }
     }
     let device_type = login
@@ -382,8 +388,8 @@ fn login_session(ctx: Context<'_>, login: &Login) -> Result<Session, (&'static s
         .unwrap_or_else(|| if login.is_extension { "EXTENSION".into() } else { "AGENT_DN".into() });
     match device_type.as_str() {
         "EXTENSION" if !org.dial_numbers.contains(&login.dial_number) => {
-            return Err((
-                reasons::INVALID_DIAL_NUMBER,
+            return Err(fail(
+                FailureReason::InvalidDialNumber,
                 format!(
                     "Extension {} is not one of {}'s dial numbers ({}).",
                     login.dial_number,
@@ -393,16 +399,16 @@ fn login_session(ctx: Context<'_>, login: &Login) -> Result<Session, (&'static s
             ));
         }
         "AGENT_DN" if !is_phone_number(&login.dial_number) => {
-            return Err((
-                reasons::INVALID_DIAL_NUMBER,
+            return Err(fail(
+                FailureReason::InvalidDialNumber,
                 format!("{} is not a phone number (digits, optionally after a +).", login.dial_number),
             ));
         }
         _ => {}
     }
     if let Some(other) = ctx.dial_number_used_by {
-        return Err((
-            reasons::DUPLICATE_LOCATION,
+        return Err(fail(
+            FailureReason::DuplicateLocation,
             format!("Dial number {} is already in use by {other}.", login.dial_number),
         ));
     }
@@ -476,7 +482,7 @@ mod tests {
 
     fn ctx<'a>(world: &'a World, email: &str, used_by: Option<&'a str>) -> Context<'a> {
         let (org, user) = world.user_by_email(email).expect("user");
-        Context { org, user, dial_number_used_by: used_by, now: 1_000, new_session_id: "s-1" }
+        Context { org, user, dial_number_used_by: used_by, now: 1_000, new_session_id: "s-1", by: &user.id }
     }
 
     #[test]
@@ -491,7 +497,7 @@ mod tests {
         let default = c.org.aux_codes.iter().find(|a| a.is_default).expect("default");
         assert_eq!(s.aux_code_id, default.id);
         assert_eq!(t.events.len(), 1);
-        assert_eq!(t.events[0].kind, "agent:login");
+        assert_eq!(t.events[0].name(), "agent:login");
     }
 
     #[test]
@@ -501,7 +507,7 @@ mod tests {
         let team = c.user.team_ids[0].clone();
         let first = decide(c, None, login("1001", Some(&team))).session.expect("session");
         let t = decide(c, Some(&first), login("1002", Some(&team)));
-        assert_eq!(t.outcome.failure, Some(reasons::AGENT_ALREADY_LOGGED_IN));
+        assert_eq!(t.outcome.failure, Some(FailureReason::AgentAlreadyLoggedIn));
         assert_eq!(t.session.as_ref(), Some(&first));
         assert!(t.events.is_empty());
     }
@@ -512,7 +518,7 @@ mod tests {
         let c = ctx(&world, "agent1@wxcc.example", Some("agent2@wxcc.example"));
         let team = c.user.team_ids[0].clone();
         let t = decide(c, None, login("1001", Some(&team)));
-        assert_eq!(t.outcome.failure, Some(reasons::DUPLICATE_LOCATION));
+        assert_eq!(t.outcome.failure, Some(FailureReason::DuplicateLocation));
         assert!(t.session.is_none());
     }
 
@@ -520,21 +526,18 @@ mod tests {
     fn state_changes_need_a_session_and_a_known_idle_code() {
         let world = World::default_world();
         let c = ctx(&world, "agent1@wxcc.example", None);
-        let change = |state, code: &str| Command::ChangeState {
-            state,
-            aux_code_id: code.into(),
-            reason: String::new(),
-            by: "me".into(),
-        };
+        let change =
+            |state, code: &str| Command::ChangeState { state, aux_code_id: code.into(), reason: String::new() };
         let t = decide(c, None, change(SubStatus::Available, "0"));
-        assert_eq!(t.outcome.failure, Some(reasons::AGENT_NOT_LOGGED_IN));
+        assert_eq!(t.outcome.failure, Some(FailureReason::AgentNotLoggedIn));
         let team = c.user.team_ids[0].clone();
         let s = decide(c, None, login("1001", Some(&team))).session.expect("session");
         let t = decide(c, Some(&s), change(SubStatus::Idle, "no-such-code"));
-        assert_eq!(t.outcome.failure, Some(reasons::INVALID_IDLE_CODE));
+        assert_eq!(t.outcome.failure, Some(FailureReason::InvalidIdleCode));
         let t = decide(c, Some(&s), change(SubStatus::Available, "0"));
         assert!(t.outcome.is_success());
-        assert_eq!(t.events[0].data["currentState"], "available");
+        let Event::AgentStateChange(changed) = &t.events[0] else { panic!("a state change: {:?}", t.events) };
+        assert_eq!(changed.session.sub_status, SubStatus::Available);
         let available = t.session.expect("session");
         let again = decide(c, Some(&available), change(SubStatus::Available, "0"));
         assert!(again.outcome.is_success());
@@ -546,7 +549,7 @@ mod tests {
         let world = World::default_world();
         let c = ctx(&world, "agent2@wxcc.example", None);
         let t = decide(c, None, Command::Reload);
-        assert_eq!(t.outcome.failure, Some(reasons::AGENT_NOT_FOUND));
+        assert_eq!(t.outcome.failure, Some(FailureReason::AgentNotFound));
         assert_eq!(t.outcome.operation.message_types(false).0, "AgentReloginFailed");
     }
 }

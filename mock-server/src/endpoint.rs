@@ -1,0 +1,157 @@
+//! What one entry of the endpoint table says: method, path, the operation (and so the scope and
+//! role it needs), the request schema, the success status and body, the errors it can answer,
+//! and the handler. The router, the auth check, the body check and the OpenAPI document all read
+//! it, so adding an endpoint is one entry in [`crate::routes`].
+
+use axum::http::Method;
+use axum::response::Response;
+use futures_util::future::BoxFuture;
+use wxcc_schemas::SchemaId;
+
+use crate::auth::Operation;
+use crate::http::{ApiError, Call, Service};
+
+/// A handler: gets a checked [`Call`], answers a response or an error.
+pub type Handler = fn(Call) -> BoxFuture<'static, Result<Response, ApiError>>;
+
+/// Turns an `async fn(Call) -> Result<Response, ApiError>` into a [`Handler`].
+#[macro_export]
+macro_rules! handler {
+    ($f:path) => {{
+        fn boxed(
+            call: $crate::http::Call,
+        ) -> futures_util::future::BoxFuture<'static, Result<axum::response::Response, $crate::http::ApiError>>
+        {
+            Box::pin($f(call))
+        }
+        boxed as $crate::endpoint::Handler
+    }};
+}
+
+/// The request body an endpoint takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RequestSpec {
+    /// Its schema.
+    pub schema: SchemaId,
+    /// Whether a body must be sent (otherwise an empty one counts as `{}`).
+    pub required: bool,
+}
+
+/// One operation the mock serves.
+#[derive(Clone)]
+pub struct Endpoint {
+    /// HTTP method.
+    pub method: Method,
+    /// Path, with `{param}`s as axum writes them.
+    pub path: &'static str,
+    /// `operationId`.
+    pub id: &'static str,
+    /// One line.
+    pub summary: &'static str,
+    /// What it needs (`None`: no token, the mock's own API or the websocket).
+    pub operation: Option<Operation>,
+    /// The request body, if it takes one.
+    pub request: Option<RequestSpec>,
+    /// Success status.
+    pub success: u16,
+    /// Success body schema (`None`: no body, or a free-form object).
+    pub response: Option<SchemaId>,
+    /// Error statuses beyond the ones its checks imply.
+    pub extra_errors: &'static [u16],
+    /// The handler.
+    pub handler: Handler,
+}
+
+impl std::fmt::Debug for Endpoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Endpoint")
+            .field("method", &self.method)
+            .field("path", &self.path)
+            .field("id", &self.id)
+            .finish()
+    }
+}
+
+impl Endpoint {
+    /// An endpoint answering `success` with no body, no token and no request body (yet).
+    pub fn new(method: Method, path: &'static str, id: &'static str, handler: Handler) -> Endpoint {
+        Endpoint {
+            method,
+            path,
+            id,
+            summary: "",
+            operation: None,
+            request: None,
+            success: 200,
+            response: None,
+            extra_errors: &[],
+            handler,
+        }
+    }
+
+    /// Its summary line.
+    pub fn summary(mut self, summary: &'static str) -> Endpoint {
+        self.summary = summary;
+        self
+    }
+
+    /// It needs a token that may do `op`.
+    pub fn auth(mut self, op: Operation) -> Endpoint {
+        self.operation = Some(op);
+        self
+    }
+
+    /// It takes a body that must match `schema`.
+    pub fn body(mut self, schema: SchemaId) -> Endpoint {
+        self.request = Some(RequestSpec { schema, required: true });
+        self
+    }
+
+    /// It takes a body that must match `schema`, or none (`{}`).
+    pub fn optional_body(mut self, schema: SchemaId) -> Endpoint {
+        self.request = Some(RequestSpec { schema, required: false });
+        self
+    }
+
+    /// It answers `status` on success.
+    pub fn success(mut self, status: u16) -> Endpoint {
+        self.success = status;
+        self
+    }
+
+    /// Its success body matches `schema`.
+    pub fn returns(mut self, schema: SchemaId) -> Endpoint {
+        self.response = Some(schema);
+        self
+    }
+
+    /// It can also answer these statuses.
+    pub fn errors(mut self, statuses: &'static [u16]) -> Endpoint {
+        self.extra_errors = statuses;
+        self
+    }
+
+    /// The service whose envelope its errors use.
+    pub fn service(&self) -> Service {
+        Service::for_path(self.path)
+    }
+
+    /// Every error status it can answer: what its checks imply (400/401/403 for a token,
+    /// 400/413/415 for a body, 404 for an id in the path, 405 for another method), and its extras.
+    pub fn error_statuses(&self) -> Vec<u16> {
+        let mut all = vec![405];
+        if self.operation.is_some() {
+            all.extend([400, 401, 403]);
+        }
+        if self.request.is_some() {
+            all.extend([400, 413, 415]);
+        }
+        if self.path.contains("{id}") {
+            all.push(404);
+        }
+        all.extend(self.extra_errors);
+        all.sort_unstable();
+        all.dedup();
+        all
+    }
+}

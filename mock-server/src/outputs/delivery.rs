@@ -1,0 +1,668 @@
+//! Webhook delivery (facts §9): the CloudEvents-style envelope, the HMAC-SHA256 signature over
+//! the exact bytes sent, one ordered queue per subscription, retries with exponential back-off
+//! on the mock's clock (a receiver's 429 `Retry-After` wins), and `inactive` after repeated
+//! failures.
+//!
+//! Each subscription has its own worker: a slow or failing subscription holds back only its own
+//! later events, and subscriptions are delivered concurrently. Queues are bounded by bytes; an
+//! event that does not fit is recorded as dropped, with its reason, and counted. The worker
+//! renders and signs a body once (outside every lock) and sends the same bytes on every retry.
+//! What happens is reported through [`Hooks`] (the state journals it and disables subscriptions).
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::body::Bytes;
+use hmac::{Hmac, KeyInit, Mac};
+use serde::Serialize;
+use serde_json::{Value, json};
+use sha2::Sha256;
+use tokio::sync::{mpsc, watch};
+
+use crate::clock::{Busy, Clock};
+use crate::engine::events::{Stamped, data_for};
+use crate::engine::subscriptions::{ApiVersion, Subscription};
+
+/// Retry, timing and size policy. Flags: `--webhook-retries`, `--webhook-backoff-ms`,
+/// `--webhook-disable-after`.
+#[derive(Debug, Clone)]
+pub struct DeliveryConfig {
+    /// Attempts after the first.
+    pub retries: u32,
+    /// The first retry's delay; each later one doubles.
+    pub backoff: Duration,
+    /// Consecutive events that fail every attempt before the subscription turns `inactive`.
+    pub disable_after: u32,
+    /// How long a receiver has to answer (real time, even on a virtual clock).
+    pub timeout: Duration,
+    /// Bytes of events one subscription's queue may hold before new ones are dropped.
+    pub queue_bytes: usize,
+    /// Attempts kept in the delivery log.
+    pub log_capacity: usize,
+}
+
+impl Default for DeliveryConfig {
+    fn default() -> Self {
+        DeliveryConfig {
+            retries: 5,
+            backoff: Duration::from_millis(1000),
+            disable_after: 3,
+            timeout: Duration::from_secs(5),
+            queue_bytes: 64 * 1024 * 1024,
+            log_capacity: 1000,
+        }
+    }
+}
+
+impl DeliveryConfig {
+    /// The delay before attempt `n` (1-based retries): backoff × 2^(n-1), capped at an hour.
+    pub fn delay_before_retry(&self, n: u32) -> Duration {
+        let factor = 2u32.saturating_pow(n.saturating_sub(1));
+        self.backoff.saturating_mul(factor).min(Duration::from_secs(3600))
+    }
+}
+
+/// A receiver's answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Answer {
+    /// HTTP status.
+    pub status: u16,
+    /// `Retry-After`, in seconds, if the receiver sent one.
+    pub retry_after: Option<Duration>,
+}
+
+/// Where deliveries go: HTTP in the server, anything in tests.
+pub trait Transport: Send + Sync + std::fmt::Debug + 'static {
+    /// POSTs `body` with `headers` to `url`.
+    fn post(
+        &self,
+        url: String,
+        headers: Vec<(&'static str, String)>,
+        body: Bytes,
+    ) -> Pin<Box<dyn Future<Output = Result<Answer, String>> + Send>>;
+}
+
+/// The real transport: reqwest (connections kept alive per destination), no redirects followed.
+#[derive(Debug, Clone)]
+pub struct HttpTransport {
+    client: reqwest::Client,
+}
+
+impl HttpTransport {
+    /// A client that never follows redirects (facts §9.3).
+    pub fn new() -> HttpTransport {
+        let client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent(concat!("wxcc-mock/", env!("CARGO_PKG_VERSION")))
+            .pool_max_idle_per_host(64)
+            .build()
+            .unwrap_or_else(|_| reqwest::Client::new());
+        HttpTransport { client }
+    }
+}
+
+impl Default for HttpTransport {
+    fn default() -> Self {
+        HttpTransport::new()
+    }
+}
+
+impl Transport for HttpTransport {
+    fn post(
+        &self,
+        url: String,
+        headers: Vec<(&'static str, String)>,
+        body: Bytes,
+    ) -> Pin<Box<dyn Future<Output = Result<Answer, String>> + Send>> {
+        let mut request = self.client.post(url).body(body);
+        for (name, value) in headers {
+            request = request.header(name, value);
+        }
+        Box::pin(async move {
+            let response = request.send().await.map_err(|e| describe_error(&e))?;
+            let retry_after = response
+                .headers()
+                .get("retry-after")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.trim().parse::<u64>().ok())
+                .map(Duration::from_secs);
+            Ok(Answer { status: response.status().as_u16(), retry_after })
+        })
+    }
+}
+
+fn describe_error(e: &reqwest::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
+}
+
+/// Where and how one subscription's deliveries go, as it was when the event was queued.
+#[derive(Debug, Clone)]
+pub struct Target {
+    /// The subscription.
+    pub subscription_id: String,
+    /// Its name (for logs).
+    pub name: String,
+    /// Its organisation.
+    pub org_id: String,
+    /// v1 or v2.
+    pub version: ApiVersion,
+    /// v2: the subscription's `resourceVersion`.
+    pub resource_version: Option<String>,
+    /// Its secret.
+    pub secret: Option<String>,
+    /// Where deliveries go.
+    pub url: String,
+}
+
+impl Target {
+    /// The target of `sub` as it is now.
+    pub fn of(sub: &Subscription) -> Target {
+        Target {
+            subscription_id: sub.id.clone(),
+            name: sub.name.clone(),
+            org_id: sub.org_id.clone(),
+            version: sub.version,
+            resource_version: sub.resource_version.clone(),
+            secret: sub.secret.clone(),
+            url: sub.destination_url.clone(),
+        }
+    }
+}
+
+/// One event on its way to one subscription.
+#[derive(Debug)]
+pub struct Job {
+    /// The envelope's `id`.
+    pub event_id: String,
+    /// The event type as this subscription names it.
+    pub event_type: String,
+    /// The event.
+    pub stamped: Arc<Stamped>,
+    /// Where it goes.
+    pub target: Arc<Target>,
+    /// Its estimated size, for the queue's byte bound.
+    pub bytes: usize,
+}
+
+impl Job {
+    /// A job for one event to one subscription, under the name it knows the event by.
+    pub fn new(stamped: Arc<Stamped>, event_type: &str, target: Arc<Target>, bytes: usize) -> Job {
+        Job { event_id: crate::ids::uuid(), event_type: event_type.to_owned(), stamped, target, bytes: bytes.max(256) }
+    }
+}
+
+/// A body ready to send: the exact bytes, signed.
+#[derive(Debug, Clone)]
+pub struct Rendered {
+    /// The bytes sent (and signed).
+    pub body: Bytes,
+    /// Headers (content type, signature, v2 timestamp and version).
+    pub headers: Vec<(&'static str, String)>,
+}
+
+/// Builds the envelope for `data` of type `event_type`, serialises it once and signs the bytes.
+pub fn render(target: &Target, event_id: &str, event_type: &str, data: &Value, now: i64) -> Rendered {
+    let mut body = json!({
+        "id": event_id,
+        "specversion": "1.0",
+        "type": event_type,
+        "source": format!("/com/cisco/wxcc/{}", target.subscription_id),
+        "comciscoorgid": target.org_id,
+        "datacontenttype": "application/json",
+        "data": data,
+    });
+    let mut headers = vec![("content-type", "application/json".to_owned())];
+    if target.version == ApiVersion::V2 {
+        if let Some(obj) = body.as_object_mut() {
+            obj.insert("comciscotimestamp".into(), json!(now));
+        }
+        headers.push(("x-webexcc-timestamp", now.to_string()));
+        headers.push(("x-webexcc-webhook-version", target.resource_version.clone().unwrap_or_default()));
+    }
+    let bytes = Bytes::from(serde_json::to_vec(&body).unwrap_or_default());
+    if let Some(secret) = &target.secret {
+        headers.push(("x-webexcc-signature", sign(secret, &bytes)));
+    }
+    Rendered { body: bytes, headers }
+}
+
+/// Lower-case hex HMAC-SHA256 of `body` keyed by `secret`.
+pub fn sign(secret: &str, body: &[u8]) -> String {
+    let mut mac = match Hmac::<Sha256>::new_from_slice(secret.as_bytes()) {
+        Ok(mac) => mac,
+        Err(_) => return String::new(), // HMAC takes keys of any length; this cannot happen.
+    };
+    mac.update(body);
+    hex::encode(mac.finalize().into_bytes())
+}
+
+/// What became of one attempt (or of an event that was never sent).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Outcome {
+    /// A 2xx.
+    Delivered,
+    /// Failed; another attempt follows.
+    Retrying,
+    /// Every attempt failed.
+    Failed,
+    /// Every attempt failed, and the subscription turned inactive.
+    Disabled,
+    /// Never sent (queue full, or the subscription inactive or gone by its turn).
+    Dropped,
+    /// Retries stopped because the subscription was deleted or deactivated meanwhile.
+    Cancelled,
+}
+
+/// One delivery attempt, as `/__admin/deliveries` lists it.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Attempt {
+    /// Epoch ms (the mock's clock).
+    pub at: i64,
+    /// The envelope's `id`.
+    pub event_id: String,
+    /// The event type.
+    pub event_type: String,
+    /// The journal seq of the domain event delivered.
+    pub event_seq: u64,
+    /// The subscription.
+    pub subscription_id: String,
+    /// The destination.
+    pub url: String,
+    /// 1 for the first try (0 for an event never sent).
+    pub attempt: u32,
+    /// How many attempts the policy allows.
+    pub of: u32,
+    /// The receiver's status, if it answered.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status: Option<u16>,
+    /// Why there is no status (connection refused, timeout, ...), or why nothing was sent.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// How long the attempt took (real time).
+    pub latency_ms: u64,
+    /// What became of it.
+    pub outcome: Outcome,
+}
+
+/// What the dispatcher needs from the rest of the mock.
+pub trait Hooks: Send + Sync + std::fmt::Debug + 'static {
+    /// Whether a subscription exists (`None`: deleted) and is active.
+    fn is_active(&self, subscription_id: &str) -> Option<bool>;
+    /// A subscription's events failed every attempt `failed_events` times in a row: turn it
+    /// inactive (and say so).
+    fn disable(&self, subscription_id: &str, failed_events: u32);
+    /// An attempt was made (or an event dropped); `body` is what was (or would have been) sent.
+    fn attempted(&self, attempt: &Attempt, body: &[u8]);
+}
+
+/// Whether a queue's worker can make progress without the clock: while it can (jobs queued and
+/// no retry waiting on the clock) it holds a [`Busy`] guard, so a virtual clock's advance waits
+/// for it; while it waits for the clock, or has nothing to do, it holds none. Changed only under
+/// this lock, and jobs are sent under it, so a job can never slip in unseen.
+#[derive(Debug, Default)]
+struct Gate {
+    busy: Option<Busy>,
+    waiting_for_clock: bool,
+}
+
+#[derive(Debug)]
+struct Queue {
+    tx: mpsc::UnboundedSender<Job>,
+    bytes: Arc<AtomicUsize>,
+    gate: Arc<Mutex<Gate>>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    config: DeliveryConfig,
+    transport: Arc<dyn Transport>,
+    hooks: Arc<dyn Hooks>,
+    clock: Clock,
+    queues: Mutex<HashMap<String, Queue>>,
+    log: Mutex<std::collections::VecDeque<Attempt>>,
+    dropped: Mutex<HashMap<String, u64>>,
+    attempts: watch::Sender<u64>,
+}
+
+/// The webhook dispatcher: cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Dispatcher {
+    inner: Arc<Inner>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+impl Dispatcher {
+    /// A dispatcher reporting through `hooks`, timing retries on `clock`.
+    pub fn new(
+        config: DeliveryConfig,
+        transport: Arc<dyn Transport>,
+        hooks: Arc<dyn Hooks>,
+        clock: Clock,
+    ) -> Dispatcher {
+        let (attempts, _) = watch::channel(0);
+        let inner = Inner {
+            log: Mutex::new(std::collections::VecDeque::new()),
+            config,
+            transport,
+            hooks,
+            clock,
+            queues: Mutex::new(HashMap::new()),
+            dropped: Mutex::new(HashMap::new()),
+            attempts,
+        };
+        Dispatcher { inner: Arc::new(inner) }
+    }
+
+    /// The policy.
+    pub fn config(&self) -> &DeliveryConfig {
+        &self.inner.config
+    }
+
+    /// Queues a job on its subscription's worker (started on first use). Never blocks: a job
+    /// that would take the queue past its byte bound is dropped, recorded and counted. Must be
+    /// called inside a tokio runtime.
+    pub fn enqueue(&self, job: Job) {
+        let mut queues = lock(&self.inner.queues);
+        let queue = queues.entry(job.target.subscription_id.clone()).or_insert_with(|| {
+            let (tx, rx) = mpsc::unbounded_channel();
+            let bytes = Arc::new(AtomicUsize::new(0));
+            let gate = Arc::new(Mutex::new(Gate::default()));
+            tokio::spawn(worker(self.inner.clone(), rx, bytes.clone(), gate.clone()));
+            Queue { tx, bytes, gate }
+        });
+        let queued = queue.bytes.load(Ordering::SeqCst);
+        if queued + job.bytes > self.inner.config.queue_bytes {
+            drop(queues);
+            let why = format!(
+                "the subscription's queue holds {queued} bytes of undelivered events and its bound is {} bytes",
+                self.inner.config.queue_bytes
+            );
+            drop_job(&self.inner, &job, why);
+            return;
+        }
+        queue.bytes.fetch_add(job.bytes, Ordering::SeqCst);
+        let mut gate = lock(&queue.gate);
+        if gate.busy.is_none() && !gate.waiting_for_clock {
+            gate.busy = Some(self.inner.clock.busy());
+        }
+        let sent = queue.tx.send(job);
+        drop(gate);
+        if let Err(mpsc::error::SendError(job)) = sent {
+            queue.bytes.fetch_sub(job.bytes, Ordering::SeqCst);
+            queues.remove(&job.target.subscription_id);
+            drop(queues);
+            drop_job(&self.inner, &job, "the subscription's worker stopped".to_owned());
+        }
+    }
+
+    /// Forgets a subscription's queue: its worker ends once the events already queued are seen.
+    pub fn forget(&self, subscription_id: &str) {
+        lock(&self.inner.queues).remove(subscription_id);
+    }
+
+    /// Subscriptions with a running worker.
+    pub fn workers(&self) -> usize {
+        lock(&self.inner.queues).len()
+    }
+
+    /// Events dropped so far for one subscription.
+    pub fn dropped(&self, subscription_id: &str) -> u64 {
+        lock(&self.inner.dropped).get(subscription_id).copied().unwrap_or(0)
+    }
+
+    /// Every attempt, newest first, optionally for one subscription.
+    pub fn attempts(&self, subscription_id: Option<&str>) -> Vec<Attempt> {
+        lock(&self.inner.log)
+            .iter()
+            .rev()
+            .filter(|a| subscription_id.is_none_or(|id| a.subscription_id == id))
+            .cloned()
+            .collect()
+    }
+
+    /// A receiver that changes whenever an attempt is logged (tests wait on it instead of sleeping).
+    pub fn watch(&self) -> watch::Receiver<u64> {
+        self.inner.attempts.subscribe()
+    }
+
+    /// Stops every worker and forgets the log (for reset).
+    pub fn clear(&self) {
+        lock(&self.inner.queues).clear();
+        lock(&self.inner.log).clear();
+        lock(&self.inner.dropped).clear();
+    }
+}
+
+fn drop_job(inner: &Inner, job: &Job, why: String) {
+    *lock(&inner.dropped).entry(job.target.subscription_id.clone()).or_default() += 1;
+    let attempt = Attempt {
+        at: inner.clock.now_ms(),
+        event_id: job.event_id.clone(),
+        event_type: job.event_type.clone(),
+        event_seq: job.stamped.seq,
+        subscription_id: job.target.subscription_id.clone(),
+        url: job.target.url.clone(),
+        attempt: 0,
+        of: inner.config.retries + 1,
+        status: None,
+        error: Some(why),
+        latency_ms: 0,
+        outcome: Outcome::Dropped,
+    };
+    record(inner, attempt, &[]);
+}
+
+fn record(inner: &Inner, attempt: Attempt, body: &[u8]) {
+    inner.hooks.attempted(&attempt, body);
+    {
+        let mut log = lock(&inner.log);
+        if log.len() >= inner.config.log_capacity.max(1) {
+            log.pop_front();
+        }
+        log.push_back(attempt);
+    }
+    inner.attempts.send_modify(|n| *n += 1);
+}
+
+async fn worker(
+    inner: Arc<Inner>,
+    mut jobs: mpsc::UnboundedReceiver<Job>,
+    queued: Arc<AtomicUsize>,
+    gate: Arc<Mutex<Gate>>,
+) {
+    let mut consecutive_failures = 0u32;
+    loop {
+        {
+            // Nothing left to do without new events: stop holding the clock.
+            let mut gate = lock(&gate);
+            if jobs.is_empty() {
+                gate.busy = None;
+            }
+        }
+        let Some(job) = jobs.recv().await else { break };
+        queued.fetch_sub(job.bytes, Ordering::SeqCst);
+        match inner.hooks.is_active(&job.target.subscription_id) {
+            // Deleted: nothing more will come for it, so the worker ends.
+            None => {
+                drop_job(&inner, &job, "the subscription was deleted before its turn came".to_owned());
+                while let Ok(rest) = jobs.try_recv() {
+                    drop_job(&inner, &rest, "the subscription was deleted before its turn came".to_owned());
+                }
+                lock(&inner.queues).remove(&job.target.subscription_id);
+                break;
+            }
+            Some(false) => {
+                drop_job(&inner, &job, "the subscription was inactive when its turn came".to_owned());
+                continue;
+            }
+            Some(true) => {}
+        }
+        let data = data_for(&job.stamped, &job.event_type);
+        let rendered = render(&job.target, &job.event_id, &job.event_type, &data, inner.clock.now_ms());
+        let total = inner.config.retries + 1;
+        let mut delivered = false;
+        let mut retry_after = None;
+        for attempt in 1..=total {
+            if attempt > 1 {
+                let delay = retry_after.take().unwrap_or_else(|| inner.config.delay_before_retry(attempt - 1));
+                // Registered before the guard goes, so a virtual clock sees the retry coming.
+                let next = inner.clock.sleep(delay);
+                {
+                    let mut gate = lock(&gate);
+                    gate.waiting_for_clock = true;
+                    gate.busy = None;
+                }
+                let fired = next.await;
+                let mut gate = lock(&gate);
+                gate.waiting_for_clock = false;
+                gate.busy = Some(fired);
+                drop(gate);
+                // Deleted, deactivated or reset while waiting: stop retrying.
+                if inner.hooks.is_active(&job.target.subscription_id) != Some(true) {
+                    record(
+                        &inner,
+                        attempt_of(
+                            &inner,
+                            &job,
+                            attempt,
+                            None,
+                            Some("the subscription was deleted or deactivated while waiting to retry".to_owned()),
+                            0,
+                            Outcome::Cancelled,
+                        ),
+                        &rendered.body,
+                    );
+                    break;
+                }
+            }
+            let started = std::time::Instant::now();
+            let sent = inner.transport.post(job.target.url.clone(), rendered.headers.clone(), rendered.body.clone());
+            let result = tokio::time::timeout(inner.config.timeout, sent).await;
+            let latency = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+            let last = attempt == total;
+            let (status, error) = match result {
+                Ok(Ok(answer)) => {
+                    if (200..300).contains(&answer.status) {
+                        delivered = true;
+                    } else if answer.status == 429 {
+                        retry_after = answer.retry_after;
+                    }
+                    (Some(answer.status), None)
+                }
+                Ok(Err(e)) => (None, Some(e)),
+                Err(_) => (None, Some(format!("no answer within {} ms", inner.config.timeout.as_millis()))),
+            };
+            let disabling = !delivered && last && consecutive_failures + 1 >= inner.config.disable_after;
+            let outcome = if delivered {
+                Outcome::Delivered
+            } else if disabling {
+                Outcome::Disabled
+            } else if last {
+                Outcome::Failed
+            } else {
+                Outcome::Retrying
+            };
+            record(&inner, attempt_of(&inner, &job, attempt, status, error, latency, outcome), &rendered.body);
+            if delivered {
+                break;
+            }
+        }
+        if delivered {
+            consecutive_failures = 0;
+        } else {
+            consecutive_failures += 1;
+            if consecutive_failures >= inner.config.disable_after {
+                inner.hooks.disable(&job.target.subscription_id, consecutive_failures);
+                consecutive_failures = 0;
+            }
+        }
+    }
+    lock(&gate).busy = None;
+}
+
+fn attempt_of(
+    inner: &Inner,
+    job: &Job,
+    attempt: u32,
+    status: Option<u16>,
+    error: Option<String>,
+    latency_ms: u64,
+    outcome: Outcome,
+) -> Attempt {
+    Attempt {
+        at: inner.clock.now_ms(),
+        event_id: job.event_id.clone(),
+        event_type: job.event_type.clone(),
+        event_seq: job.stamped.seq,
+        subscription_id: job.target.subscription_id.clone(),
+        url: job.target.url.clone(),
+        attempt,
+        of: inner.config.retries + 1,
+        status,
+        error,
+        latency_ms,
+        outcome,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_signature_is_lower_case_hex_hmac_sha256_of_the_exact_bytes() {
+        // RFC 4231 test case 2.
+        let sig = sign("Jefe", b"what do ya want for nothing?");
+        assert_eq!(sig, "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
+    }
+
+    #[test]
+    fn back_off_doubles_from_the_first_delay() {
+        let config = DeliveryConfig { backoff: Duration::from_millis(100), ..DeliveryConfig::default() };
+        let delays: Vec<u128> = (1..=4).map(|n| config.delay_before_retry(n).as_millis()).collect();
+        assert_eq!(delays, vec![100, 200, 400, 800]);
+    }
+
+    fn target(version: ApiVersion, secret: Option<&str>) -> Target {
+        Target {
+            subscription_id: "s".into(),
+            name: "n".into(),
+            org_id: "o".into(),
+            version,
+            resource_version: (version == ApiVersion::V2).then(|| "agent:2.0.0".to_owned()),
+            secret: secret.map(str::to_owned),
+            url: "http://127.0.0.1:1/".into(),
+        }
+    }
+
+    #[test]
+    fn v2_envelopes_carry_the_timestamp_in_body_and_header_and_v1_do_not() {
+        let job = render(&target(ApiVersion::V1, None), "e", "agent:login", &json!({}), 42);
+        let body: Value = serde_json::from_slice(&job.body).expect("json");
+        assert!(body.get("comciscotimestamp").is_none());
+        assert!(job.headers.iter().all(|(k, _)| !k.starts_with("x-webexcc")));
+        let job = render(&target(ApiVersion::V2, Some("k")), "e", "agent:login", &json!({}), 42);
+        let body: Value = serde_json::from_slice(&job.body).expect("json");
+        assert_eq!(body["comciscotimestamp"], 42);
+        let header = |name: &str| job.headers.iter().find(|(k, _)| *k == name).map(|(_, v)| v.clone());
+        assert_eq!(header("x-webexcc-timestamp").as_deref(), Some("42"));
+        assert_eq!(header("x-webexcc-webhook-version").as_deref(), Some("agent:2.0.0"));
+        assert_eq!(header("x-webexcc-signature"), Some(sign("k", &job.body)));
+    }
+}

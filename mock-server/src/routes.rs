@@ -1,0 +1,281 @@
+//! The endpoint table: one entry per operation the mock serves. The router, the auth check, the
+//! body check, the error envelope (by path, [`crate::http::Service`]) and the OpenAPI document
+//! are all built from it.
+
+use std::sync::LazyLock;
+
+use axum::Router;
+use axum::extract::{Request, State};
+use axum::http::{Method, StatusCode, header};
+use axum::middleware;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{MethodFilter, MethodRouter};
+use serde_json::Value;
+use wxcc_schemas::SchemaId as S;
+
+use crate::auth::Operation as Op;
+use crate::endpoint::Endpoint;
+use crate::handler;
+use crate::http::{
+    self, ApiError, Call, Caller, RequestBody, TrackingId, admin, agents, config, notifications, subscriptions,
+};
+use crate::state::AppState;
+
+/// Every operation the mock serves, in the order the OpenAPI document lists them.
+pub fn endpoints() -> &'static [Endpoint] {
+    static TABLE: LazyLock<Vec<Endpoint>> = LazyLock::new(table);
+    &TABLE
+}
+
+/// The endpoint for `method` and `path` (as written in the table), if any.
+pub fn endpoint(method: &Method, path: &str) -> Option<&'static Endpoint> {
+    endpoints().iter().find(|e| e.method == method && e.path == path)
+}
+
+const CONFIG_ERRORS: &[u16] = &[404];
+
+#[rustfmt::skip]
+fn table() -> Vec<Endpoint> {
+    let (get, post, put, patch, delete) = (Method::GET, Method::POST, Method::PUT, Method::PATCH, Method::DELETE);
+    vec![
+        // Agents: 202, the outcome on the websocket.
+        Endpoint::new(post.clone(), "/v1/agents/login", "agentLogin", handler!(agents::login))
+            .summary("Station login; the result arrives on the websocket (StationLogin)")
+            .auth(Op::AgentLogin).body(S::AgentLoginRequest).success(202),
+        Endpoint::new(put.clone(), "/v1/agents/logout", "agentLogout", handler!(agents::logout))
+            .summary("Logout (the spec's method); the result arrives on the websocket (Logout)")
+            .auth(Op::AgentLogout).body(S::AgentLogoutRequest).success(202),
+        Endpoint::new(post.clone(), "/v1/agents/logout", "agentLogoutPost", handler!(agents::logout))
+            .summary("Logout (what Cisco's SDK and samples send); the result arrives on the websocket")
+            .auth(Op::AgentLogout).body(S::AgentLogoutRequest).success(202),
+        Endpoint::new(put.clone(), "/v1/agents/session/state", "agentStateChange", handler!(agents::change_state))
+            .summary("State change; the result arrives on the websocket (AgentStateChange)")
+            .auth(Op::AgentStateChange).body(S::AgentStateChangeRequest).success(202),
+        Endpoint::new(post.clone(), "/v1/agents/reload", "agentReload", handler!(agents::reload))
+            .summary("Reload; the result arrives on the websocket (AgentReloginSuccess/Failed)")
+            .auth(Op::AgentReload).optional_body(S::AgentReloadRequest).success(202),
+        Endpoint::new(post.clone(), "/v1/agents/buddyList", "agentBuddyList", handler!(agents::buddy_list))
+            .summary("Buddy agents; the list arrives on the websocket (BuddyAgents)")
+            .auth(Op::AgentBuddyList).body(S::BuddyListRequest).success(202),
+        // The notification websocket.
+        Endpoint::new(post.clone(), "/v1/notification/subscribe", "notificationSubscribe", handler!(notifications::subscribe))
+            .summary("Register for the agent's notification websocket")
+            .auth(Op::NotificationSubscribe).optional_body(S::NotificationSubscribeRequest)
+            .returns(S::NotificationSubscribeResponse).errors(&[409]),
+        Endpoint::new(get.clone(), "/v1/notification/subscription/{id}", "notificationConnect", handler!(notifications::connect))
+            .summary("The websocket (upgrade); each subscription URL connects once")
+            .success(101).errors(&[400, 426]),
+        // Subscriptions (webhooks), v1 and v2.
+        Endpoint::new(post.clone(), "/v1/subscriptions", "createSubscription", handler!(subscriptions::create_v1))
+            .summary("Register a webhook subscription")
+            .auth(Op::SubscriptionCreate).body(S::SubscriptionCreateRequest).success(201).returns(S::SubscriptionResponse),
+        Endpoint::new(get.clone(), "/v1/subscriptions", "listSubscriptions", handler!(subscriptions::list_v1))
+            .summary("List the organisation's v1 subscriptions")
+            .auth(Op::SubscriptionList).returns(S::SubscriptionListResponse),
+        Endpoint::new(get.clone(), "/v1/subscriptions/{id}", "getSubscription", handler!(subscriptions::read_v1))
+            .summary("Read a v1 subscription")
+            .auth(Op::SubscriptionGet).returns(S::SubscriptionResponse),
+        Endpoint::new(patch.clone(), "/v1/subscriptions/{id}", "updateSubscription", handler!(subscriptions::update_v1))
+            .summary("Update a v1 subscription (name cannot change)")
+            .auth(Op::SubscriptionUpdate).body(S::SubscriptionUpdateRequest).returns(S::SubscriptionResponse),
+        Endpoint::new(delete.clone(), "/v1/subscriptions/{id}", "deleteSubscription", handler!(subscriptions::delete_v1))
+            .summary("Delete a v1 subscription")
+            .auth(Op::SubscriptionDelete).success(204),
+        Endpoint::new(get.clone(), "/v1/event-types", "listEventTypes", handler!(subscriptions::event_types_v1))
+            .summary("The v1 event types")
+            .auth(Op::EventTypesList).returns(S::EventTypesResponse),
+        Endpoint::new(post.clone(), "/v2/subscriptions", "createSubscriptionV2", handler!(subscriptions::create_v2))
+            .summary("Register a v2 webhook subscription (with resourceVersion)")
+            .auth(Op::SubscriptionCreate).body(S::SubscriptionV2CreateRequest).success(201).returns(S::SubscriptionV2Response),
+        Endpoint::new(get.clone(), "/v2/subscriptions", "listSubscriptionsV2", handler!(subscriptions::list_v2))
+            .summary("List the organisation's v2 subscriptions")
+            .auth(Op::SubscriptionList).returns(S::SubscriptionV2ListResponse),
+        Endpoint::new(get.clone(), "/v2/subscriptions/{id}", "getSubscriptionV2", handler!(subscriptions::read_v2))
+            .summary("Read a v2 subscription")
+            .auth(Op::SubscriptionGet).returns(S::SubscriptionV2Response),
+        Endpoint::new(patch.clone(), "/v2/subscriptions/{id}", "updateSubscriptionV2", handler!(subscriptions::update_v2))
+            .summary("Update a v2 subscription (resourceVersion required)")
+            .auth(Op::SubscriptionUpdate).body(S::SubscriptionV2UpdateRequest).returns(S::SubscriptionV2Response).errors(&[409]),
+        Endpoint::new(delete.clone(), "/v2/subscriptions/{id}", "deleteSubscriptionV2", handler!(subscriptions::delete_v2))
+            .summary("Delete a v2 subscription")
+            .auth(Op::SubscriptionDelete).success(204),
+        Endpoint::new(get.clone(), "/v2/event-types", "listEventTypesV2", handler!(subscriptions::event_types_v2))
+            .summary("The v2 event types and resource versions")
+            .auth(Op::EventTypesList).returns(S::EventTypesV2Response),
+        // The configuration the desktop (and Cisco's SDK, in register()) reads.
+        Endpoint::new(get.clone(), "/organization/{orgId}", "getOrganization", handler!(config::organization))
+            .summary("The organisation (tenantId, timezone, environment)")
+            .auth(Op::ConfigRead).returns(S::ConfigOrganization).errors(CONFIG_ERRORS),
+        Endpoint::new(get.clone(), "/organization/{orgId}/user/by-ci-user-id/{id}", "getUserByCiUserId", handler!(config::user_by_ci_id))
+            .summary("A user by CI user id (with cjp:user, only one's own)")
+            .auth(Op::ConfigRead).returns(S::ConfigUser).errors(CONFIG_ERRORS),
+        Endpoint::new(get.clone(), "/organization/{orgId}/v2/organization-setting", "getOrganizationSetting", handler!(config::organization_setting))
+            .summary("Organisation settings (data[0])")
+            .auth(Op::ConfigRead).returns(S::ConfigOrganizationSettingList).errors(CONFIG_ERRORS),
+        Endpoint::new(get.clone(), "/organization/{orgId}/v2/tenant-configuration", "getTenantConfiguration", handler!(config::tenant_configuration))
+            .summary("Tenant configuration (data[0])")
+            .auth(Op::ConfigRead).returns(S::ConfigTenantConfigurationList).errors(CONFIG_ERRORS),
+        Endpoint::new(get.clone(), "/organization/{orgId}/v2/org-url-mapping", "getOrgUrlMapping", handler!(config::url_mapping))
+            .summary("URL mappings (a data array)")
+            .auth(Op::ConfigRead).returns(S::ConfigUrlMappingList).errors(CONFIG_ERRORS),
+        Endpoint::new(get.clone(), "/organization/{orgId}/v2/ai-feature", "getAiFeature", handler!(config::ai_feature))
+            .summary("AI feature flags (paginated)")
+            .auth(Op::ConfigRead).returns(S::ConfigAiFeaturePage).errors(CONFIG_ERRORS),
+        Endpoint::new(get.clone(), "/organization/{orgId}/v2/auxiliary-code", "listAuxiliaryCodes", handler!(config::auxiliary_code))
+            .summary("Idle and wrap-up codes (paginated; filter=id=in=(..), attributes=)")
+            .auth(Op::ConfigRead).returns(S::ConfigAuxiliaryCodePage).errors(CONFIG_ERRORS),
+        Endpoint::new(get.clone(), "/organization/{orgId}/agent-profile/{id}", "getAgentProfile", handler!(config::agent_profile))
+            .summary("An agent (desktop) profile")
+            .auth(Op::ConfigRead).returns(S::ConfigAgentProfile).errors(CONFIG_ERRORS),
+        Endpoint::new(get.clone(), "/organization/{orgId}/site/{id}", "getSite", handler!(config::site))
+            .summary("A site")
+            .auth(Op::ConfigRead).returns(S::ConfigSite).errors(CONFIG_ERRORS),
+        Endpoint::new(get.clone(), "/organization/{orgId}/v2/team", "listTeams", handler!(config::team))
+            .summary("Teams (paginated; filter=id=in=(..))")
+            .auth(Op::ConfigRead).returns(S::ConfigTeamPage).errors(CONFIG_ERRORS),
+        Endpoint::new(get.clone(), "/organization/{orgId}/dial-plan", "getDialPlans", handler!(config::dial_plan))
+            .summary("Dial plans (a bare array)")
+            .auth(Op::ConfigRead).returns(S::ConfigDialPlanList).errors(CONFIG_ERRORS),
+        Endpoint::new(get.clone(), "/openapi.json", "openapi", handler!(serve_openapi))
+            .summary("This document"),
+        // The mock's own API.
+        Endpoint::new(get.clone(), "/__admin/health", "adminHealth", handler!(admin::health))
+            .summary("The mock's health (the mock's own API)"),
+        Endpoint::new(post.clone(), "/__admin/tokens", "adminMintToken", handler!(admin::mint_token))
+            .summary("Mint a token for a world user (the mock's own API)")
+            .body(S::AdminTokenRequest).success(201).returns(S::AdminTokenResponse).errors(&[404]),
+        Endpoint::new(get.clone(), "/__admin/state", "adminState", handler!(admin::state))
+            .summary("The world and the live state (the mock's own API)"),
+        Endpoint::new(post.clone(), "/__admin/reset", "adminReset", handler!(admin::reset))
+            .summary("Back to the loaded world: world tokens only, no sessions, subscriptions or websockets, empty logs (the mock's own API)"),
+        Endpoint::new(get.clone(), "/__admin/deliveries", "adminDeliveries", handler!(admin::deliveries))
+            .summary("Every webhook delivery attempt, newest first (the mock's own API)"),
+        Endpoint::new(get.clone(), "/__admin/journal", "adminJournal", handler!(admin::journal))
+            .summary("The journal: every WxCC exchange, websocket frame, webhook attempt and domain event, in one sequence (?since=SEQ&kind=http|ws|webhook|event&limit=N)")
+            .errors(&[400]),
+        Endpoint::new(get.clone(), "/__admin/journal/stream", "adminJournalStream", handler!(admin::journal_stream))
+            .summary("New journal entries as Server-Sent Events (?since=SEQ&kind=..., or Last-Event-ID)")
+            .errors(&[400]),
+        Endpoint::new(get.clone(), "/__admin/violations", "adminViolations", handler!(admin::violations))
+            .summary("Every request that broke its schema (the mock's own API)"),
+        Endpoint::new(delete.clone(), "/__admin/violations", "adminClearViolations", handler!(admin::clear_violations))
+            .summary("Forget the recorded violations (the mock's own API)")
+            .success(204),
+        Endpoint::new(get.clone(), "/__admin/clock", "adminClock", handler!(admin::clock))
+            .summary("The clock: mode (system or virtual) and now (epoch ms)")
+            .returns(S::AdminClockResponse),
+        Endpoint::new(post.clone(), "/__admin/clock/advance", "adminClockAdvance", handler!(admin::clock_advance))
+            .summary("Move a virtual clock forward by ms, firing every timer that falls due, in order, before answering")
+            .body(S::AdminClockAdvanceRequest).returns(S::AdminClockResponse).errors(&[409]),
+        Endpoint::new(post.clone(), "/__admin/clock/set", "adminClockSet", handler!(admin::clock_set))
+            .summary("Set a virtual clock to now (epoch ms): forward fires due timers as advance does; back relabels time")
+            .body(S::AdminClockSetRequest).returns(S::AdminClockResponse).errors(&[409]),
+    ]
+}
+
+async fn serve_openapi(_call: Call) -> Result<Response, ApiError> {
+    Ok(([(header::CONTENT_TYPE, "application/json")], openapi_text()).into_response())
+}
+
+/// The OpenAPI document, built once from the table.
+pub fn openapi_document() -> &'static Value {
+    static DOCUMENT: LazyLock<Value> = LazyLock::new(|| crate::openapi::build(endpoints()));
+    &DOCUMENT
+}
+
+/// The document as committed and served: pretty JSON with a trailing newline, built once.
+pub fn openapi_text() -> &'static str {
+    static TEXT: LazyLock<String> = LazyLock::new(|| {
+        let mut text = serde_json::to_string_pretty(openapi_document()).unwrap_or_default();
+        text.push('\n');
+        text
+    });
+    &TEXT
+}
+
+/// Builds the whole app from the table: every endpoint behind its checks, the fallbacks, and the
+/// envelope layer.
+pub fn build_router(state: AppState) -> Router {
+    let mut by_path: Vec<(&'static str, MethodRouter<AppState>)> = Vec::new();
+    for endpoint in endpoints() {
+        let Ok(filter) = MethodFilter::try_from(endpoint.method.clone()) else { continue };
+        let route = move |State(state): State<AppState>, request: Request| dispatch(endpoint, state, request);
+        match by_path.iter_mut().find(|(path, _)| *path == endpoint.path) {
+            Some((_, methods)) => *methods = std::mem::take(methods).on(filter, route),
+            None => by_path.push((endpoint.path, MethodRouter::new().on(filter, route))),
+        }
+    }
+    let mut router = Router::new();
+    for (path, methods) in by_path {
+        router = router.route(path, methods);
+    }
+    router
+        .fallback(http::unknown_route)
+        .method_not_allowed_fallback(http::wrong_method)
+        .layer(middleware::from_fn_with_state(state.clone(), http::envelope))
+        .with_state(state)
+}
+
+/// The checks of `endpoint`, in the real API's order (400 → 401 → 403 → body), then its handler.
+async fn dispatch(endpoint: &'static Endpoint, state: AppState, request: Request) -> Response {
+    let (mut parts, _) = request.into_parts();
+    let tracking_id = parts.extensions.get::<TrackingId>().map_or_else(|| "untracked".into(), |t| t.0.clone());
+    let body = parts.extensions.remove::<RequestBody>().unwrap_or_default();
+    let mut caller = None;
+    let result = async {
+        let identity = match endpoint.operation {
+            Some(op) => {
+                let identity = http::identify(&state, &parts)?;
+                caller = Some(Caller { email: identity.user().email.clone(), user_id: identity.user().id.clone() });
+                http::authorize(&identity, op, &parts)?;
+                Some(identity)
+            }
+            None => None,
+        };
+        let body = match endpoint.request {
+            Some(spec) => http::read_json(&state, &parts, &tracking_id, &body, spec.schema, !spec.required)?,
+            None => Value::Null,
+        };
+        (endpoint.handler)(Call { state: state.clone(), tracking_id: tracking_id.clone(), identity, body, parts }).await
+    }
+    .await;
+    let mut response = result.unwrap_or_else(IntoResponse::into_response);
+    if let Some(caller) = caller {
+        response.extensions_mut().insert(caller);
+    }
+    response
+}
+
+/// 202 with an empty body.
+pub fn accepted() -> Response {
+    StatusCode::ACCEPTED.into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_operation_of_the_requirement_table_has_an_endpoint_and_ids_are_unique() {
+        for op in Op::ALL {
+            assert!(endpoints().iter().any(|e| e.operation == Some(*op)), "{op:?} has no endpoint");
+        }
+        let mut ids: Vec<&str> = endpoints().iter().map(|e| e.id).collect();
+        ids.sort_unstable();
+        let before = ids.len();
+        ids.dedup();
+        assert_eq!(ids.len(), before, "operationIds are unique");
+        let mut routes: Vec<(String, &str)> = endpoints().iter().map(|e| (e.method.to_string(), e.path)).collect();
+        routes.sort_unstable();
+        routes.dedup();
+        assert_eq!(routes.len(), before, "each method and path appears once");
+    }
+
+    #[test]
+    fn wxcc_endpoints_need_a_token_and_the_mocks_own_do_not() {
+        for e in endpoints() {
+            let own = e.path.starts_with("/__admin") || e.path == "/openapi.json" || e.id == "notificationConnect";
+            assert_eq!(e.operation.is_none(), own, "{} {}", e.method, e.path);
+        }
+    }
+}

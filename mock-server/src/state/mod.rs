@@ -1,0 +1,623 @@
+//! The live state behind one cheap-to-clone handle.
+//!
+//! One lock, the core, guards everything a transition reads and writes (agent sessions, the
+//! outcome log, subscriptions). A transition reads the clock, decides, and publishes what it
+//! produced in the same critical section through [`AppState::publish`]: each domain event is
+//! numbered in the journal (so the sequence is the order of transitions), handed to the webhook
+//! dispatcher for every matching subscription, and each websocket message pushed to the hub and
+//! journaled. Every send there is non-blocking; nothing is awaited under a lock.
+//!
+//! - `agents`: agent commands (login, state, logout, reload, buddy list) on the core.
+//! - `subscriptions`: webhook subscriptions on the core.
+//! - `snapshot`: what `GET /__admin/state` shows.
+
+mod agents;
+mod snapshot;
+mod subscriptions;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
+
+use serde::Serialize;
+
+use crate::auth::{self, AuthFailure, Identity, TokenRecord};
+use crate::clock::Clock;
+use crate::engine::agents::{FailureReason, Session};
+use crate::engine::events::{Event, Stamped, names_for};
+use crate::engine::subscriptions::{Status, SubscriptionStore};
+use crate::outputs::delivery::{
+    Attempt, DeliveryConfig, Dispatcher, Hooks, HttpTransport, Job, Outcome, Target, Transport,
+};
+use crate::outputs::journal::{BodyView, DEFAULT_JOURNAL_BYTES, Draft, Journal, Kind, Level, fields};
+use crate::outputs::notifications::{Hub, NotificationConfig, Registration, Utf8Bytes};
+use crate::ring::Ring;
+use crate::world::World;
+
+/// Tunables of the state.
+#[derive(Debug, Clone)]
+pub struct StateOptions {
+    /// How many agent outcomes and violations are kept.
+    pub log_capacity: usize,
+    /// The journal's bound in bytes (`--journal-bytes`).
+    pub journal_bytes: usize,
+    /// Webhook retry policy.
+    pub delivery: DeliveryConfig,
+    /// Websocket timing and limits.
+    pub notifications: NotificationConfig,
+    /// Where webhooks go (HTTP unless a test says otherwise).
+    pub transport: Arc<dyn Transport>,
+    /// Refuse every request that breaks its schema, even where the real API is lenient.
+    pub strict: bool,
+}
+
+impl Default for StateOptions {
+    fn default() -> Self {
+        StateOptions {
+            log_capacity: 1000,
+            journal_bytes: DEFAULT_JOURNAL_BYTES,
+            delivery: DeliveryConfig::default(),
+            notifications: NotificationConfig::default(),
+            transport: Arc::new(HttpTransport::new()),
+            strict: false,
+        }
+    }
+}
+
+/// A request that broke its schema, as `/__admin/violations` lists it.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ViolationRecord {
+    /// Epoch ms.
+    pub at: i64,
+    /// The request's method.
+    pub method: String,
+    /// The request's path (and query).
+    pub path: String,
+    /// The response's TrackingID.
+    pub tracking_id: String,
+    /// The schema broken.
+    pub schema: String,
+    /// JSON pointer into the body (empty for a body that is not JSON).
+    pub pointer: String,
+    /// The rule broken (`minLength`, `enum`, ..., or `json`).
+    pub rule: String,
+    /// The message, as the 400 would say it.
+    pub message: String,
+    /// Whether the mock answered anyway (a tolerated deviation, outside --strict).
+    pub accepted: bool,
+    /// The request body, cut to 2 KiB, secrets redacted.
+    pub body: String,
+}
+
+/// One decided agent command, as `/__admin/state` shows it.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OutcomeRecord {
+    /// Epoch ms.
+    pub at: i64,
+    /// The request's TrackingID.
+    pub tracking_id: String,
+    /// Organisation.
+    pub org_id: String,
+    /// The agent acted on.
+    pub agent_id: String,
+    /// Their email.
+    pub email: String,
+    /// The websocket message's outer `type`.
+    pub message_type: &'static str,
+    /// The websocket message's `data.type`.
+    #[serde(rename = "type")]
+    pub data_type: &'static str,
+    /// The failure reason, if it failed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<FailureReason>,
+    /// What happened, in a sentence.
+    pub detail: String,
+}
+
+/// A minted token, as `POST /__admin/tokens` returns it.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MintedToken {
+    /// `<opaque>_<cluster>_<orgId>`.
+    pub access_token: String,
+    /// The user's organisation.
+    pub org_id: String,
+    /// The user.
+    pub user_id: String,
+    /// Their email.
+    pub email: String,
+    /// Their roles.
+    pub roles: Vec<String>,
+    /// The token's scopes.
+    pub scopes: Vec<String>,
+    /// Epoch ms.
+    pub expires_at: i64,
+}
+
+/// Everything a transition reads and writes, behind one lock.
+#[derive(Debug)]
+pub(crate) struct Core {
+    pub(crate) sessions: HashMap<String, Session>,
+    pub(crate) outcomes: Ring<OutcomeRecord>,
+    pub(crate) subscriptions: SubscriptionStore,
+}
+
+#[derive(Debug)]
+pub(crate) struct Inner {
+    world: Arc<World>,
+    clock: Clock,
+    options: StateOptions,
+    tokens: Mutex<HashMap<String, TokenRecord>>,
+    core: Mutex<Core>,
+    hub: Hub,
+    dispatcher: Dispatcher,
+    journal: Arc<Journal>,
+    violations: Mutex<Ring<ViolationRecord>>,
+}
+
+/// The mock's state: the loaded world plus everything that changes.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    inner: Arc<Inner>,
+}
+
+/// What a transition publishes, in order.
+#[derive(Debug)]
+pub(crate) enum Out {
+    /// A domain event: journaled, and delivered to the subscriptions that name it.
+    Event(Box<Event>),
+    /// A websocket message for these agents (`(agent id, email)`), journaled per connection.
+    Message {
+        /// Who gets it.
+        to: Vec<(String, String)>,
+        /// The message.
+        text: String,
+        /// `type/data.type`, for the journal and the console.
+        label: String,
+    },
+}
+
+impl Out {
+    /// An event to publish.
+    pub(crate) fn event(event: Event) -> Out {
+        Out::Event(Box::new(event))
+    }
+}
+
+/// A websocket frame, as the connection task reports it for the journal.
+#[derive(Debug, Clone, Copy)]
+pub enum Frame<'a> {
+    /// A text frame sent by the mock (Welcome, keep-alive).
+    Out(&'a str),
+    /// A frame the client sent.
+    In(&'a str),
+    /// The mock closed the connection.
+    CloseOut(u16, &'a str),
+    /// The client closed it (or it dropped).
+    CloseIn(u16, &'a str),
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panic while holding one of these locks cannot leave a half-applied change (every
+    // mutation is a single insert or replace), so a poisoned lock is still consistent.
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// `type/data.type` of a websocket message (or `keepalive`).
+pub fn label_of(text: &str) -> String {
+    let Ok(value) = serde_json::from_str::<serde_json::Value>(text) else { return "text".to_owned() };
+    if value.get("keepalive").is_some() {
+        return "keepalive".to_owned();
+    }
+    let outer = value["type"].as_str().unwrap_or("?");
+    match value["data"]["type"].as_str() {
+        Some(inner) if inner != outer => format!("{outer}/{inner}"),
+        _ => outer.to_owned(),
+    }
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct WsFields<'a> {
+    direction: &'a str,
+    agent_id: &'a str,
+    email: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    connection: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    client_type: Option<&'a str>,
+    label: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    message: Option<BodyView>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    close_code: Option<u16>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    close_reason: Option<&'a str>,
+    delivered: bool,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct WebhookFields<'a> {
+    #[serde(flatten)]
+    attempt: &'a Attempt,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    body: Option<BodyView>,
+}
+
+impl AppState {
+    /// State over `world` with the system clock.
+    pub fn new(world: World) -> AppState {
+        AppState::with_clock(world, Clock::system(), StateOptions::default())
+    }
+
+    /// State with an explicit clock and options (tests use [`Clock::virtual_at`]).
+    pub fn with_clock(world: World, clock: Clock, options: StateOptions) -> AppState {
+        wxcc_schemas::init();
+        let world = Arc::new(world);
+        let inner = Arc::new_cyclic(|weak: &Weak<Inner>| {
+            let hooks = Arc::new(StateHooks(weak.clone()));
+            let dispatcher = Dispatcher::new(options.delivery.clone(), options.transport.clone(), hooks, clock.clone());
+            Inner {
+                tokens: Mutex::new(world_tokens(&world)),
+                world,
+                clock,
+                core: Mutex::new(Core {
+                    sessions: HashMap::new(),
+                    outcomes: Ring::new(options.log_capacity),
+                    subscriptions: SubscriptionStore::default(),
+                }),
+                hub: Hub::default(),
+                dispatcher,
+                journal: Arc::new(Journal::new(options.journal_bytes)),
+                violations: Mutex::new(Ring::new(options.log_capacity)),
+                options,
+            }
+        });
+        AppState { inner }
+    }
+
+    /// The loaded world.
+    pub fn world(&self) -> &Arc<World> {
+        &self.inner.world
+    }
+
+    /// The clock.
+    pub fn clock(&self) -> &Clock {
+        &self.inner.clock
+    }
+
+    /// Now, epoch ms.
+    pub fn now_ms(&self) -> i64 {
+        self.inner.clock.now_ms()
+    }
+
+    pub(crate) fn core(&self) -> MutexGuard<'_, Core> {
+        lock(&self.inner.core)
+    }
+
+    /// The journal.
+    pub fn journal(&self) -> &Journal {
+        &self.inner.journal
+    }
+
+    /// The journal, shared (for streams that outlive a request).
+    pub fn journal_handle(&self) -> Arc<Journal> {
+        self.inner.journal.clone()
+    }
+
+    /// Resolves a bearer token to an identity (401 cases).
+    pub fn identify(&self, token: &str) -> Result<Identity, AuthFailure> {
+        let record = lock(&self.inner.tokens).get(token).cloned();
+        let Some(record) = record else {
+            return Err(auth::unknown_token(token));
+        };
+        let identity = Identity::new(self.inner.world.clone(), record.clone());
+        if let Some(expires_at) = record.expires_at {
+            let now = self.now_ms();
+            if expires_at <= now {
+                return Err(auth::expired_token(identity.user(), expires_at, now));
+            }
+        }
+        Ok(identity)
+    }
+
+    /// The email of a known token's user (expired or not), for showing who a token was.
+    pub fn token_owner(&self, token: &str) -> Option<String> {
+        let record = lock(&self.inner.tokens).get(token).cloned()?;
+        Some(self.inner.world.orgs[record.org].users[record.user].email.clone())
+    }
+
+    /// Mints a token for a world user; `None` if no user has that email.
+    pub fn mint_token(&self, email: &str, scopes: Vec<String>, ttl_seconds: i64) -> Option<MintedToken> {
+        let world = &self.inner.world;
+        let (org_idx, org) =
+            world.orgs.iter().enumerate().find(|(_, o)| o.users.iter().any(|u| u.email.eq_ignore_ascii_case(email)))?;
+        let (user_idx, user) = org.users.iter().enumerate().find(|(_, u)| u.email.eq_ignore_ascii_case(email))?;
+        let access_token = format!("{}_{}_{}", crate::ids::simple(), org.cluster, org.id);
+        let expires_at = self.now_ms().saturating_add(ttl_seconds.saturating_mul(1000));
+        let record =
+            TokenRecord { org: org_idx, user: user_idx, scopes: scopes.clone().into(), expires_at: Some(expires_at) };
+        lock(&self.inner.tokens).insert(access_token.clone(), record);
+        Some(MintedToken {
+            access_token,
+            org_id: org.id.clone(),
+            user_id: user.id.clone(),
+            email: user.email.clone(),
+            roles: user.roles.clone(),
+            scopes,
+            expires_at,
+        })
+    }
+
+    /// Publishes what a transition produced, in order, while the caller holds the core lock
+    /// (`core`): events are numbered in the journal and queued for every matching subscription;
+    /// messages are pushed to the agents' websockets, each frame journaled.
+    pub(crate) fn publish(&self, core: &Core, at: i64, outs: Vec<Out>) {
+        for out in outs {
+            match out {
+                Out::Event(event) => {
+                    let body = fields(&event);
+                    let bytes = body.len();
+                    let entry = self.inner.journal.append(Draft {
+                        at,
+                        kind: Kind::Event,
+                        line: event.line(),
+                        level: if matches!(*event, Event::SubscriptionDisabled(_)) { Level::Warn } else { Level::Info },
+                        agent_id: event.agent().map(|c| c.agent_id.clone()),
+                        fields: body,
+                    });
+                    if !event.is_deliverable() {
+                        continue;
+                    }
+                    let stamped = Arc::new(Stamped { seq: entry.seq, at, event: *event });
+                    for sub in core.subscriptions.active_in(stamped.event.org_id()) {
+                        let names = names_for(&stamped.event, sub);
+                        if names.is_empty() {
+                            continue;
+                        }
+                        let target = Arc::new(Target::of(sub));
+                        for name in names {
+                            let job = Job::new(stamped.clone(), name, target.clone(), bytes);
+                            self.inner.dispatcher.enqueue(job);
+                        }
+                    }
+                }
+                Out::Message { to, text, label } => {
+                    let shared = Utf8Bytes::from(text);
+                    for (agent_id, email) in &to {
+                        let delivered = self.inner.hub.push(agent_id, &shared);
+                        let targets: Vec<(Option<u64>, Option<&str>)> = if delivered.is_empty() {
+                            vec![(None, None)]
+                        } else {
+                            delivered.iter().map(|d| (Some(d.connection), Some(d.client_type.as_str()))).collect()
+                        };
+                        for (connection, client_type) in targets {
+                            let ws = WsFields {
+                                direction: "out",
+                                agent_id,
+                                email,
+                                connection,
+                                client_type,
+                                label: &label,
+                                message: BodyView::of(shared.as_bytes()),
+                                close_code: None,
+                                close_reason: None,
+                                delivered: connection.is_some(),
+                            };
+                            self.journal_ws(at, ws);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    fn journal_ws(&self, at: i64, ws: WsFields<'_>) {
+        let arrow = if ws.direction == "out" { "→" } else { "←" };
+        let connection = ws.connection.map_or_else(|| "(no websocket connected)".to_owned(), |c| format!("#{c}"));
+        let line = format!("ws {arrow} {} {connection} {}", ws.email, ws.label);
+        let level = if ws.label == "keepalive" { Level::Debug } else { Level::Info };
+        let agent_id = Some(ws.agent_id.to_owned());
+        self.inner.journal.append(Draft { at, kind: Kind::Ws, line, level, agent_id, fields: fields(&ws) });
+    }
+
+    /// Journals a frame of one connection (the connection task reports Welcome, keep-alives,
+    /// frames from the client, and closes; messages from the hub are journaled when pushed).
+    pub fn journal_frame(&self, registration: &Registration, connection: u64, frame: Frame<'_>) {
+        let (direction, text, close) = match frame {
+            Frame::Out(text) => ("out", Some(text), None),
+            Frame::In(text) => ("in", Some(text), None),
+            Frame::CloseOut(code, reason) => ("out", None, Some((code, reason))),
+            Frame::CloseIn(code, reason) => ("in", None, Some((code, reason))),
+        };
+        let label = match (text, close) {
+            (Some(text), _) => label_of(text),
+            (None, Some((code, reason))) => format!("close {code} ({reason})"),
+            (None, None) => String::new(),
+        };
+        let ws = WsFields {
+            direction,
+            agent_id: &registration.agent_id,
+            email: &registration.email,
+            connection: Some(connection),
+            client_type: Some(&registration.client_type),
+            label: &label,
+            message: text.and_then(|t| BodyView::of(t.as_bytes())),
+            close_code: close.map(|(code, _)| code),
+            close_reason: close.map(|(_, reason)| reason),
+            delivered: true,
+        };
+        self.journal_ws(self.now_ms(), ws);
+    }
+
+    /// The websocket hub.
+    pub fn notifications(&self) -> &Hub {
+        &self.inner.hub
+    }
+
+    /// Websocket timing and limits.
+    pub fn notification_config(&self) -> &NotificationConfig {
+        &self.inner.options.notifications
+    }
+
+    /// The webhook dispatcher.
+    pub fn dispatcher(&self) -> &Dispatcher {
+        &self.inner.dispatcher
+    }
+
+    /// Whether off-contract requests are refused even where the real API is lenient.
+    pub fn strict(&self) -> bool {
+        self.inner.options.strict
+    }
+
+    /// The options the state was made with.
+    pub fn options(&self) -> &StateOptions {
+        &self.inner.options
+    }
+
+    /// Records contract violations of one request.
+    pub fn record_violations(&self, records: impl IntoIterator<Item = ViolationRecord>) {
+        let mut log = lock(&self.inner.violations);
+        for record in records {
+            log.push(record);
+        }
+    }
+
+    /// Every recorded violation, oldest first.
+    pub fn violations(&self) -> Vec<ViolationRecord> {
+        lock(&self.inner.violations).oldest_first().cloned().collect()
+    }
+
+    /// Forgets every recorded violation.
+    pub fn clear_violations(&self) {
+        lock(&self.inner.violations).clear();
+    }
+
+    /// Waits until no work started on the clock's behalf is in flight (virtual clock: every
+    /// queued webhook has had its attempt, or waits for the clock).
+    pub async fn settled(&self) -> bool {
+        self.inner.clock.settle().await
+    }
+
+    /// Back to the loaded world: world tokens only, no sessions, no subscriptions, no websockets,
+    /// empty logs.
+    pub fn reset(&self) {
+        *lock(&self.inner.tokens) = world_tokens(&self.inner.world);
+        {
+            let mut core = self.core();
+            core.sessions.clear();
+            core.outcomes.clear();
+            core.subscriptions = SubscriptionStore::default();
+        }
+        self.inner.hub.clear();
+        self.inner.dispatcher.clear();
+        self.clear_violations();
+        self.inner.journal.clear();
+    }
+}
+
+/// How the dispatcher reaches back into the state (weakly, so the two do not keep each other).
+#[derive(Debug)]
+struct StateHooks(Weak<Inner>);
+
+impl StateHooks {
+    fn state(&self) -> Option<AppState> {
+        self.0.upgrade().map(|inner| AppState { inner })
+    }
+}
+
+impl Hooks for StateHooks {
+    fn is_active(&self, subscription_id: &str) -> Option<bool> {
+        let state = self.state()?;
+        let core = state.core();
+        core.subscriptions.by_id(subscription_id).map(|s| s.status == Status::Active)
+    }
+
+    fn disable(&self, subscription_id: &str, failed_events: u32) {
+        if let Some(state) = self.state() {
+            state.disable_subscription(subscription_id, failed_events);
+        }
+    }
+
+    fn attempted(&self, attempt: &Attempt, body: &[u8]) {
+        let Some(state) = self.state() else { return };
+        let result = match (attempt.status, &attempt.error) {
+            (Some(status), _) => status.to_string(),
+            (None, Some(error)) => error.clone(),
+            (None, None) => "?".to_owned(),
+        };
+        let line = match attempt.outcome {
+            Outcome::Dropped => format!(
+                "webhook {} → {} dropped: {}",
+                attempt.event_type,
+                attempt.url,
+                attempt.error.as_deref().unwrap_or_default()
+            ),
+            Outcome::Cancelled => {
+                format!("webhook {} → {} retries cancelled: {result}", attempt.event_type, attempt.url)
+            }
+            Outcome::Disabled => format!(
+                "webhook {} → {} {result} (attempt {}/{}; the subscription turns inactive)",
+                attempt.event_type, attempt.url, attempt.attempt, attempt.of
+            ),
+            _ => format!(
+                "webhook {} → {} {result} (attempt {}/{})",
+                attempt.event_type, attempt.url, attempt.attempt, attempt.of
+            ),
+        };
+        let level = if attempt.outcome == Outcome::Delivered { Level::Info } else { Level::Warn };
+        let fields = fields(&WebhookFields { attempt, body: BodyView::of(body) });
+        state.inner.journal.append(Draft { at: attempt.at, kind: Kind::Webhook, line, level, agent_id: None, fields });
+    }
+}
+
+fn world_tokens(world: &World) -> HashMap<String, TokenRecord> {
+    let mut tokens = HashMap::new();
+    for spec in &world.tokens {
+        let found = world.orgs.iter().enumerate().find_map(|(oi, o)| {
+            o.users.iter().position(|u| u.email.eq_ignore_ascii_case(&spec.email)).map(|ui| (oi, ui))
+        });
+        if let Some((org, user)) = found {
+            let record = TokenRecord { org, user, scopes: spec.scopes.clone().into(), expires_at: spec.expires_at };
+            tokens.insert(spec.access_token.clone(), record);
+        }
+    }
+    tokens
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn minted_tokens_expire_on_the_clock() {
+        let clock = Clock::virtual_at(1_000_000);
+        let state = AppState::with_clock(World::default_world(), clock.clone(), StateOptions::default());
+        let minted = state.mint_token("agent2@wxcc.example", vec!["cjp:user".into()], 60).expect("user");
+        assert!(state.identify(&minted.access_token).is_ok());
+        clock.advance(60_000).await.expect("virtual");
+        assert!(matches!(state.identify(&minted.access_token), Err(AuthFailure::BadToken(_))));
+    }
+
+    #[test]
+    fn reset_forgets_minted_tokens_but_keeps_world_tokens() {
+        let state = AppState::new(World::default_world());
+        let minted = state.mint_token("agent2@wxcc.example", vec![], 60).expect("user");
+        state.reset();
+        assert!(state.identify(&minted.access_token).is_err());
+        let world_token = state.world().tokens[0].access_token.clone();
+        assert!(state.identify(&world_token).is_ok());
+    }
+
+    #[test]
+    fn a_messages_label_names_its_types() {
+        assert_eq!(
+            label_of(r#"{"type":"StationLogin","data":{"type":"AgentStationLoginSuccess"}}"#),
+            "StationLogin/AgentStationLoginSuccess"
+        );
+        assert_eq!(label_of(r#"{"type":"Welcome","data":{"agentId":"a"}}"#), "Welcome");
+        assert_eq!(label_of(r#"{"keepalive":"true"}"#), "keepalive");
+    }
+}
