@@ -1,39 +1,27 @@
-//! The console: one line per journal entry, through `tracing` (target `wxcc_mock::journal`, with
-//! the entry's `seq` and `kind` as fields), so `RUST_LOG`, `--quiet` and `--log-format json` apply
-//! as to any other line. Keep-alives log at debug, failures and refusals at warn, the rest at info.
-
-use std::sync::Arc;
-
-use tokio::sync::broadcast;
+//! The console: one line per journal entry, through `tracing` (target `wxcc_mock::journal`), so
+//! `RUST_LOG`, `--quiet` and `--log-format json` apply as to any other line. JSON lines also
+//! carry the entry's `seq` and `kind` as fields. Keep-alives log at debug, failures and
+//! refusals at warn, the rest at info.
 
 use crate::outputs::journal::{Entry, Journal, Level};
 
 /// The target every journal line is logged under.
 pub const TARGET: &str = "wxcc_mock::journal";
 
-/// Logs one entry.
-pub fn log(entry: &Entry) {
+/// Logs one entry; `structured` adds its `seq` and `kind` as fields (for JSON lines).
+pub fn log(entry: &Entry, structured: bool) {
     let (seq, kind) = (entry.seq, entry.kind.as_str());
-    match entry.level {
-        Level::Debug => tracing::debug!(target: TARGET, seq, kind, "{}", entry.line),
-        Level::Info => tracing::info!(target: TARGET, seq, kind, "{}", entry.line),
-        Level::Warn => tracing::warn!(target: TARGET, seq, kind, "{}", entry.line),
+    match (entry.level, structured) {
+        (Level::Debug, true) => tracing::debug!(target: TARGET, seq, kind, "{}", entry.line),
+        (Level::Info, true) => tracing::info!(target: TARGET, seq, kind, "{}", entry.line),
+        (Level::Warn, true) => tracing::warn!(target: TARGET, seq, kind, "{}", entry.line),
+        (Level::Debug, false) => tracing::debug!(target: TARGET, "{}", entry.line),
+        (Level::Info, false) => tracing::info!(target: TARGET, "{}", entry.line),
+        (Level::Warn, false) => tracing::warn!(target: TARGET, "{}", entry.line),
     }
 }
 
-/// Logs every new journal entry until the journal goes away.
-pub fn spawn(journal: &Arc<Journal>) -> tokio::task::JoinHandle<()> {
-    let mut live = journal.subscribe();
-    tokio::spawn(async move {
-        loop {
-            match live.recv().await {
-                Ok(entry) => log(&entry),
-                Err(broadcast::error::RecvError::Lagged(skipped)) => tracing::warn!(
-                    target: TARGET,
-                    "the console fell behind and skipped {skipped} journal entries (GET /__admin/journal has them)"
-                ),
-                Err(broadcast::error::RecvError::Closed) => break,
-            }
-        }
-    })
+/// Logs every journal entry from now on (synchronously, as it is appended: no task to wake).
+pub fn attach(journal: &Journal, structured: bool) {
+    journal.set_sink(Box::new(move |entry| log(entry, structured)));
 }

@@ -24,12 +24,27 @@ fn next() -> u64 {
     })
 }
 
-/// A random (version 4) UUID, hyphenated.
-pub fn uuid() -> String {
+fn random() -> uuid::Uuid {
     let mut bytes = [0u8; 16];
     bytes[..8].copy_from_slice(&next().to_le_bytes());
     bytes[8..].copy_from_slice(&next().to_le_bytes());
-    uuid::Builder::from_random_bytes(bytes).into_uuid().hyphenated().to_string()
+    uuid::Builder::from_random_bytes(bytes).into_uuid()
+}
+
+/// A random (version 4) UUID, hyphenated.
+pub fn uuid() -> String {
+    random().hyphenated().to_string()
+}
+
+/// `<prefix>_<uuid>` (a TrackingID), made in one allocation.
+pub fn prefixed(prefix: &str) -> std::sync::Arc<str> {
+    let mut buffer = [0u8; uuid::fmt::Hyphenated::LENGTH];
+    let id = random().hyphenated().encode_lower(&mut buffer);
+    let mut text = String::with_capacity(prefix.len() + 1 + id.len());
+    text.push_str(prefix);
+    text.push('_');
+    text.push_str(id);
+    text.into()
 }
 
 /// A random (version 4) UUID, without hyphens.
@@ -47,5 +62,7 @@ mod tests {
         let parsed = uuid::Uuid::parse_str(&a).expect("a uuid");
         assert_eq!(parsed.get_version_num(), 4);
         assert_eq!(super::simple().len(), 32);
+        let tracking = super::prefixed("NOTIFS");
+        assert!(tracking.starts_with("NOTIFS_") && uuid::Uuid::parse_str(&tracking[7..]).is_ok(), "{tracking}");
     }
 }

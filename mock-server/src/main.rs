@@ -193,7 +193,10 @@ fn init_logging(format: LogFormat, quiet: bool) {
     let default = if quiet { format!("warn,{STARTUP}=info") } else { "info".to_owned() };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    // A console that went away (a closed pipe) must not take requests with it: a failed write is
+    // dropped, not reported with eprintln! (which panics when stderr is gone).
+    let builder =
+        tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).log_internal_errors(false);
     match format {
         LogFormat::Text => builder.with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr())).init(),
         LogFormat::Json => builder.json().init(),
@@ -202,6 +205,7 @@ fn init_logging(format: LogFormat, quiet: bool) {
 
 fn serve(args: ServeArgs) -> anyhow::Result<()> {
     init_logging(args.log_format, args.quiet);
+    let structured = args.log_format == LogFormat::Json;
     let config = args.into_config()?;
     let runtime = runtime()?;
     runtime.block_on(async move {
@@ -215,7 +219,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         };
         let clock = Clock::new(config.clock, config.clock_start);
         let state = AppState::with_clock(config.world, clock, options);
-        wxcc_mock::console::spawn(&state.journal_handle());
+        wxcc_mock::console::attach(state.journal(), structured);
         tracing::info!(target: STARTUP, "listening on http://{addr} (clock: {:?})", state.clock().mode());
         wxcc_mock::serve(listener, state, shutdown_signal()).await?;
         tracing::info!(target: STARTUP, "shut down");

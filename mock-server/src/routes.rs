@@ -7,7 +7,6 @@ use std::sync::LazyLock;
 use axum::Router;
 use axum::extract::{Request, State};
 use axum::http::{Method, StatusCode, header};
-use axum::middleware;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodFilter, MethodRouter};
 use serde_json::Value;
@@ -17,7 +16,7 @@ use crate::auth::Operation as Op;
 use crate::endpoint::Endpoint;
 use crate::handler;
 use crate::http::{
-    self, ApiError, Call, Caller, RequestBody, TrackingId, admin, agents, config, notifications, subscriptions,
+    self, ApiError, Call, Caller, Handled, Incoming, admin, agents, config, notifications, subscriptions,
 };
 use crate::state::AppState;
 
@@ -193,13 +192,15 @@ pub fn openapi_text() -> &'static str {
     &TEXT
 }
 
-/// Builds the whole app from the table: every endpoint behind its checks, the fallbacks, and the
-/// envelope layer.
+/// Builds the whole app from the table: every endpoint behind its checks and the envelope, and
+/// the fallbacks (404, 405) in the envelope too.
 pub fn build_router(state: AppState) -> Router {
     let mut by_path: Vec<(&'static str, MethodRouter<AppState>)> = Vec::new();
     for endpoint in endpoints() {
         let Ok(filter) = MethodFilter::try_from(endpoint.method.clone()) else { continue };
-        let route = move |State(state): State<AppState>, request: Request| dispatch(endpoint, state, request);
+        let route = move |State(state): State<AppState>, request: Request| async move {
+            http::enveloped(&state, request, |incoming| dispatch(endpoint, state.clone(), incoming)).await
+        };
         match by_path.iter_mut().find(|(path, _)| *path == endpoint.path) {
             Some((_, methods)) => *methods = std::mem::take(methods).on(filter, route),
             None => by_path.push((endpoint.path, MethodRouter::new().on(filter, route))),
@@ -209,24 +210,18 @@ pub fn build_router(state: AppState) -> Router {
     for (path, methods) in by_path {
         router = router.route(path, methods);
     }
-    router
-        .fallback(http::unknown_route)
-        .method_not_allowed_fallback(http::wrong_method)
-        .layer(middleware::from_fn_with_state(state.clone(), http::envelope))
-        .with_state(state)
+    router.fallback(http::unknown_route).method_not_allowed_fallback(http::wrong_method).with_state(state)
 }
 
 /// The checks of `endpoint`, in the real API's order (400 → 401 → 403 → body), then its handler.
-async fn dispatch(endpoint: &'static Endpoint, state: AppState, request: Request) -> Response {
-    let (mut parts, _) = request.into_parts();
-    let tracking_id = parts.extensions.get::<TrackingId>().map_or_else(|| "untracked".into(), |t| t.0.clone());
-    let body = parts.extensions.remove::<RequestBody>().unwrap_or_default();
+async fn dispatch(endpoint: &'static Endpoint, state: AppState, incoming: Incoming) -> Handled {
+    let Incoming { parts, tracking_id, body } = incoming;
     let mut caller = None;
     let result = async {
         let identity = match endpoint.operation {
             Some(op) => {
                 let identity = http::identify(&state, &parts)?;
-                caller = Some(Caller { email: identity.user().email.clone(), user_id: identity.user().id.clone() });
+                caller = Some(Caller(identity.clone()));
                 http::authorize(&identity, op, &parts)?;
                 Some(identity)
             }
@@ -239,11 +234,7 @@ async fn dispatch(endpoint: &'static Endpoint, state: AppState, request: Request
         (endpoint.handler)(Call { state: state.clone(), tracking_id: tracking_id.clone(), identity, body, parts }).await
     }
     .await;
-    let mut response = result.unwrap_or_else(IntoResponse::into_response);
-    if let Some(caller) = caller {
-        response.extensions_mut().insert(caller);
-    }
-    response
+    Handled { result, caller }
 }
 
 /// 202 with an empty body.

@@ -33,18 +33,27 @@ fn lines(reader: impl std::io::Read + Send + 'static) -> mpsc::Receiver<String> 
 
 /// Waits for a line containing `marker` and returns what follows it.
 fn wait_for(lines: &mpsc::Receiver<String>, marker: &str) -> String {
+    let (line, _) = wait_for_line(lines, marker);
+    line.split(marker).nth(1).unwrap_or_default().to_owned()
+}
+
+/// Waits for a line containing `marker`; returns it and the lines before it.
+fn wait_for_line(lines: &mpsc::Receiver<String>, marker: &str) -> (String, Vec<String>) {
+    let mut before = Vec::new();
     loop {
-        let line =
-            lines.recv_timeout(Duration::from_secs(30)).unwrap_or_else(|_| panic!("no line with {marker:?} in time"));
-        if let Some(rest) = line.split(marker).nth(1) {
-            return rest.to_owned();
+        let line = lines
+            .recv_timeout(Duration::from_secs(30))
+            .unwrap_or_else(|_| panic!("no line with {marker:?} in time; saw {before:#?}"));
+        if line.contains(marker) {
+            return (line, before);
         }
+        before.push(line);
     }
 }
 
 fn spawn(args: &[&str], env: &[(&str, &str)]) -> Running {
     let mut command = binary();
-    command.args(args).stderr(Stdio::piped()).stdout(Stdio::piped());
+    command.args(args).stderr(Stdio::piped()).stdout(Stdio::piped()).env_remove("RUST_LOG");
     for (k, v) in env {
         command.env(k, v);
     }
@@ -80,6 +89,23 @@ async fn serve_logs_its_address_answers_and_stops_cleanly_on_sigterm() {
     assert!(status.success(), "exit status {status:?}");
     // The line may still be on its way through the pipe: wait for it, not for a fixed time.
     wait_for(&lines, "shut down");
+}
+
+#[tokio::test]
+async fn serve_keeps_answering_when_its_console_goes_away() {
+    let (child, addr, lines) = start(&[], &[]);
+    drop(lines);
+    let (org, _) = world();
+    for _ in 0..3 {
+        let reply = reqwest::Client::new()
+            .get(format!("http://{addr}/v1/subscriptions"))
+            .bearer_auth(format!("admin-full_P0A1_{org}"))
+            .send()
+            .await
+            .expect("the mock answers");
+        assert_eq!(reply.status().as_u16(), 200);
+    }
+    let _ = stop(child);
 }
 
 #[tokio::test]
@@ -193,4 +219,106 @@ async fn the_readme_tour_shows_results_on_a_listener_and_signed_webhooks_at_a_re
     for child in [listener.child, receiver.child, server] {
         let _ = stop(child);
     }
+}
+
+fn world() -> (String, String) {
+    let world: serde_json::Value = serde_json::from_str(include_str!("../../fixtures/world.json")).expect("world");
+    let org = world["orgs"][0]["id"].as_str().expect("org id").to_owned();
+    let team = world["orgs"][0]["teams"][1]["id"].as_str().expect("team").to_owned();
+    (org, team)
+}
+
+#[tokio::test]
+async fn serve_prints_one_line_per_exchange_frame_webhook_and_event() {
+    let (server, addr, lines) = start(&[], &[]);
+    let (org, team) = world();
+    let base = format!("http://{addr}");
+    let client = reqwest::Client::new();
+    let receiver = spawn(&["receive", "--port", "0"], &[]);
+    let hook = wait_for(&receiver.stderr, "receiving webhooks on ");
+    let forum = json!({"name": "aaaa", "eventTypes": ["agent:login"], "destinationUrl": "https://example.ngrok-free.app/webhook", "secret": "12345"});
+    let refused = client
+        .post(format!("{base}/v1/subscriptions"))
+        .bearer_auth(format!("forum-case-agent1_P0A1_{org}"))
+        .json(&forum)
+        .send()
+        .await
+        .expect("create");
+    assert_eq!(refused.status().as_u16(), 403);
+    let (line, _) = wait_for_line(&lines, "POST /v1/subscriptions 403 NOTIFS_");
+    assert!(line.contains("agent1@wxcc.example: agent1@wxcc.example may not create a subscription: it needs the scope cjp:config_write and an administrator role"), "{line}");
+
+    let hooked =
+        json!({"name": "console", "eventTypes": ["agent:login"], "destinationUrl": format!("{}hook", hook.trim())});
+    let admin = format!("admin-full_P0A1_{org}");
+    client.post(format!("{base}/v1/subscriptions")).bearer_auth(&admin).json(&hooked).send().await.expect("create");
+    let agent = format!("agent2_P0A1_{org}");
+    let login = json!({"dialNumber": "1002", "teamId": team, "roles": ["agent"], "deviceType": "EXTENSION"});
+    client.post(format!("{base}/v1/agents/login")).bearer_auth(&agent).json(&login).send().await.expect("login");
+    let (line, _) = wait_for_line(
+        &lines,
+        "ws → agent2@wxcc.example (no websocket connected) StationLogin/AgentStationLoginSuccess",
+    );
+    assert!(line.contains("INFO"), "{line}");
+    let (line, _) = wait_for_line(&lines, "webhook agent:login → http://");
+    assert!(line.ends_with("200 (attempt 1/6)"), "{line}");
+    for child in [receiver.child, server] {
+        let _ = stop(child);
+    }
+}
+
+#[tokio::test]
+async fn serve_logs_json_lines_with_log_format_json_and_only_warnings_with_quiet() {
+    let (server, addr, lines) = start(&["--log-format", "json", "--quiet"], &[]);
+    let (org, _) = world();
+    let base = format!("http://{addr}");
+    let client = reqwest::Client::new();
+    let admin = format!("admin-full_P0A1_{org}");
+    let listed = client.get(format!("{base}/v1/subscriptions")).bearer_auth(&admin).send().await.expect("list");
+    assert_eq!(listed.status().as_u16(), 200);
+    // A receiver that is not there: the failed delivery is a warning, which --quiet keeps.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let url = format!("http://{}/hook", closed.local_addr().expect("addr"));
+    drop(closed);
+    let hooked = json!({"name": "nowhere", "eventTypes": ["agent:login"], "destinationUrl": url});
+    client.post(format!("{base}/v1/subscriptions")).bearer_auth(&admin).json(&hooked).send().await.expect("create");
+    let login = json!({"dialNumber": "1002", "teamId": world().1, "roles": ["agent"], "deviceType": "EXTENSION"});
+    client
+        .post(format!("{base}/v1/agents/login"))
+        .bearer_auth(format!("agent2_P0A1_{org}"))
+        .json(&login)
+        .send()
+        .await
+        .expect("login");
+    let (line, before) = wait_for_line(&lines, "webhook agent:login");
+    let parsed: serde_json::Value = serde_json::from_str(&line).expect("a JSON line");
+    assert_eq!(parsed["level"], "WARN");
+    assert_eq!(parsed["target"], "wxcc_mock::journal");
+    assert_eq!(parsed["fields"]["kind"], "webhook");
+    assert!(parsed["fields"]["seq"].is_u64());
+    // (`start` found the start-up line, which --quiet keeps.)
+    assert!(before.iter().all(|l| !l.contains("GET /v1/subscriptions 200")), "--quiet drops info lines: {before:#?}");
+    let _ = stop(server);
+}
+
+#[tokio::test]
+async fn serve_with_a_virtual_clock_moves_time_only_when_told() {
+    let (server, addr, _lines) = start(&["--clock", "virtual", "--clock-start", "1800000000000"], &[]);
+    let base = format!("http://{addr}");
+    let client = reqwest::Client::new();
+    let clock: serde_json::Value =
+        client.get(format!("{base}/__admin/clock")).send().await.expect("clock").json().await.expect("json");
+    assert_eq!(clock["mode"], "virtual");
+    assert_eq!(clock["now"], 1_800_000_000_000_i64);
+    let advanced: serde_json::Value = client
+        .post(format!("{base}/__admin/clock/advance"))
+        .json(&json!({"ms": 61000}))
+        .send()
+        .await
+        .expect("advance")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(advanced["now"], 1_800_000_061_000_i64);
+    let _ = stop(server);
 }

@@ -1,6 +1,6 @@
 //! The HTTP face: the one error type, the envelope layer, and what a handler gets ([`Call`]).
 //!
-//! Every response passes through [`envelope`]: it gives the response a `TrackingID` (the
+//! Every response passes through [`enveloped`]: it gives the response a `TrackingID` (the
 //! request's `TrackingId`, or `<SERVICE>_<uuid>`), renders any [`ApiError`] in the envelope of
 //! the service the path belongs to, adds `X-Wxcc-Mock-Diagnostic` to every 4xx, and records the
 //! whole exchange in the journal (bodies and headers, secrets redacted).
@@ -19,16 +19,15 @@ use std::sync::Arc;
 use axum::body::{Body, Bytes};
 use axum::extract::{FromRequestParts, RawPathParams, Request, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header, request::Parts};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 use wxcc_schemas::{SchemaId, Violation};
 
 use crate::auth::{self, AuthFailure, Identity, Operation};
-use crate::outputs::journal::{BodyView, Draft, Kind, Level, fields};
+use crate::outputs::journal::{Draft, Fields, Kind, Level, Render, members, push_body};
 use crate::redact::{redact_body, token_hint};
 use crate::state::{AppState, ViolationRecord};
 
@@ -188,11 +187,7 @@ impl IntoResponse for ApiError {
     }
 }
 
-/// The request's tracking id, put in the request extensions by [`envelope`].
-#[derive(Debug, Clone)]
-pub struct TrackingId(pub Arc<str>);
-
-/// The request body, read once by [`envelope`] (so the journal and the handler share it).
+/// The request body, read once by [`enveloped`].
 #[derive(Debug, Clone, Default)]
 pub enum RequestBody {
     /// No body.
@@ -206,13 +201,20 @@ pub enum RequestBody {
     Unreadable(String),
 }
 
-/// Who called, once the token was known: put on the response for the journal.
+/// Who called, once the token was known (for the journal).
 #[derive(Debug, Clone)]
-pub struct Caller {
+pub struct Caller(pub Identity);
+
+impl Caller {
     /// Their email.
-    pub email: String,
+    pub fn email(&self) -> &str {
+        &self.0.user().email
+    }
+
     /// Their user id.
-    pub user_id: String,
+    pub fn user_id(&self) -> &str {
+        &self.0.user().id
+    }
 }
 
 /// What a handler gets: the state, the caller (authorised for the endpoint's operation, when it
@@ -404,22 +406,24 @@ pub fn check_same_org(identity: &Identity, org: &str, named_by: &str) -> Result<
 }
 
 /// 404 for a path the mock does not serve.
-pub async fn unknown_route(request: Request) -> ApiError {
-    let path = request.uri().path().to_owned();
-    ApiError::not_found(
+pub async fn unknown_route(State(state): State<AppState>, request: Request) -> Response {
+    let (method, path) = (request.method().clone(), request.uri().path().to_owned());
+    let error = ApiError::not_found(
         format!("No resource found at {path}"),
-        format!("{} {path} is not a route of the WxCC API that wxcc-mock serves.", request.method()),
-    )
+        format!("{method} {path} is not a route of the WxCC API that wxcc-mock serves."),
+    );
+    enveloped(&state, request, |_| async move { Handled { result: Err(error), caller: None } }).await
 }
 
 /// 405 for a path the mock serves, with another method.
-pub async fn wrong_method(request: Request) -> ApiError {
-    let path = request.uri().path().to_owned();
-    ApiError::new(
+pub async fn wrong_method(State(state): State<AppState>, request: Request) -> Response {
+    let (method, path) = (request.method().clone(), request.uri().path().to_owned());
+    let error = ApiError::new(
         StatusCode::METHOD_NOT_ALLOWED,
-        format!("Method {} is not allowed on {path}", request.method()),
-        format!("{path} exists, but not for {}; see the OpenAPI description for its methods.", request.method()),
-    )
+        format!("Method {method} is not allowed on {path}"),
+        format!("{path} exists, but not for {method}; see the OpenAPI description for its methods."),
+    );
+    enveloped(&state, request, |_| async move { Handled { result: Err(error), caller: None } }).await
 }
 
 async fn read_request_body(body: Body) -> RequestBody {
@@ -433,9 +437,37 @@ async fn read_request_body(body: Body) -> RequestBody {
     }
 }
 
-/// Tracking ids, error envelopes and diagnostics for every response, and the journal entry of
-/// every WxCC exchange.
-pub async fn envelope(State(state): State<AppState>, request: Request, next: Next) -> Response {
+/// What a request brings to its handling inside [`enveloped`]: its parts, its tracking id and
+/// its body (read once, so the journal and the handler share it).
+#[derive(Debug)]
+pub struct Incoming {
+    /// Method, URI, headers and extensions.
+    pub parts: Parts,
+    /// The response's tracking id.
+    pub tracking_id: Arc<str>,
+    /// The body.
+    pub body: RequestBody,
+}
+
+/// What the handling inside [`enveloped`] answers: the response or the error, and the caller
+/// once the token was known (for the journal).
+#[derive(Debug)]
+pub struct Handled {
+    /// The answer.
+    pub result: Result<Response, ApiError>,
+    /// Who called.
+    pub caller: Option<Caller>,
+}
+
+/// Handles `request` inside the envelope: a tracking id for the response (the request's
+/// `TrackingId`, or `<SERVICE>_<uuid>`), the body read once (bounded), errors rendered in the
+/// envelope of the path's service with `X-Wxcc-Mock-Diagnostic` on every 4xx, and the whole
+/// exchange journaled (WxCC paths only). Every route and both fallbacks answer through it.
+pub async fn enveloped<F, Fut>(state: &AppState, request: Request, handle: F) -> Response
+where
+    F: FnOnce(Incoming) -> Fut,
+    Fut: std::future::Future<Output = Handled>,
+{
     let started = std::time::Instant::now();
     let service = Service::for_path(request.uri().path());
     let journaled = service != Service::Admin && request.uri().path() != "/openapi.json";
@@ -445,34 +477,14 @@ pub async fn envelope(State(state): State<AppState>, request: Request, next: Nex
         .and_then(|v| v.to_str().ok())
         .map(str::trim)
         .filter(|v| !v.is_empty() && v.len() <= 256)
-        .map_or_else(|| format!("{}_{}", service.tracking_prefix(), crate::ids::uuid()).into(), Into::into);
-    let (mut parts, body) = request.into_parts();
+        .map_or_else(|| crate::ids::prefixed(service.tracking_prefix()), Into::into);
+    let (parts, body) = request.into_parts();
     let body = read_request_body(body).await;
-    parts.extensions.insert(TrackingId(tracking.clone()));
-    parts.extensions.insert(body.clone());
-    let request_parts = journaled.then(|| (parts.method.clone(), parts.uri.clone(), parts.headers.clone()));
-    let mut response = next.run(Request::from_parts(parts, Body::empty())).await;
-
-    let error = response.extensions_mut().remove::<Arc<ApiError>>();
-    let status = response.status();
-    let error = match error {
-        Some(e) => Some(e),
-        // A rejection by axum itself (a path segment that is not valid UTF-8, say): still answer in
-        // the envelope, and explain with axum's own text.
-        None if (status.is_client_error() || status.is_server_error()) && !is_json(response.headers()) => {
-            let reason = status.canonical_reason().unwrap_or("Error");
-            let (parts, body) = response.into_parts();
-            let text = axum::body::to_bytes(body, 2048).await.unwrap_or_default();
-            let text = String::from_utf8_lossy(&text);
-            let diagnostic = if text.trim().is_empty() {
-                format!("The request was refused: {reason}.")
-            } else {
-                format!("The request was refused: {}.", text.trim())
-            };
-            response = Response::from_parts(parts, Body::empty());
-            Some(Arc::new(ApiError::new(status, reason, diagnostic)))
-        }
-        None => None,
+    let record = journaled.then(|| RequestRecord::capture(&parts, &body));
+    let Handled { result, caller } = handle(Incoming { parts, tracking_id: tracking.clone(), body }).await;
+    let (mut response, error) = match result {
+        Ok(response) => refused_by_axum(response).await,
+        Err(error) => (error.status.into_response(), Some(Arc::new(error))),
     };
     if let Some(error) = &error {
         let body = service.error_body(error.status, &error.messages, &tracking);
@@ -480,20 +492,16 @@ pub async fn envelope(State(state): State<AppState>, request: Request, next: Nex
         if error.status.is_client_error() {
             rendered.headers_mut().insert(DIAGNOSTIC, header_text(&error.diagnostic));
         }
-        // Keep headers such as Allow or Retry-After, and the caller, that the inner response had.
+        // Keep headers such as Allow or Retry-After that the inner response had.
         for (name, value) in response.headers() {
             if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
                 rendered.headers_mut().entry(name.clone()).or_insert_with(|| value.clone());
             }
         }
-        if let Some(caller) = response.extensions_mut().remove::<Caller>() {
-            rendered.extensions_mut().insert(caller);
-        }
         response = rendered;
     }
     response.headers_mut().insert(TRACKING_ID, header_text(&tracking));
-    let Some((method, uri, request_headers)) = request_parts else { return response };
-    let caller = response.extensions_mut().remove::<Caller>();
+    let Some(record) = record else { return response };
     let (response, response_body) = if response.status() == StatusCode::SWITCHING_PROTOCOLS {
         (response, Bytes::new())
     } else {
@@ -501,43 +509,178 @@ pub async fn envelope(State(state): State<AppState>, request: Request, next: Nex
         let bytes = axum::body::to_bytes(body, RESPONSE_RECORD_LIMIT).await.unwrap_or_default();
         (Response::from_parts(parts, Body::from(bytes.clone())), bytes)
     };
-    let exchange = Exchange {
-        method: method.as_str(),
-        path: &uri.to_string(),
-        status: response.status().as_u16(),
-        tracking_id: &tracking,
-        caller: caller.as_ref().map(|c| c.email.as_str()),
-        request_headers: headers_view(&request_headers, &state, caller.as_ref()),
-        request_body: match &body {
-            RequestBody::Bytes(b) => BodyView::of(&redact_body(b)),
-            RequestBody::TooLarge => Some(BodyView::Text(format!("[over {BODY_LIMIT} bytes: not read]"))),
-            RequestBody::Unreadable(e) => Some(BodyView::Text(format!("[unreadable: {e}]"))),
-            RequestBody::Empty => None,
-        },
-        response_headers: headers_view(response.headers(), &state, None),
-        response_body: BodyView::of(&response_body),
-        diagnostic: error.as_ref().filter(|e| e.status.is_client_error()).map(|e| e.diagnostic.as_str()),
-        latency_us: u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
-    };
-    let line = format!(
-        "{} {} {} {} {}{}",
-        exchange.method,
-        exchange.path,
-        exchange.status,
-        exchange.tracking_id,
-        exchange.caller.unwrap_or("-"),
-        exchange.diagnostic.map(|d| format!(": {d}")).unwrap_or_default()
-    );
-    let level = if response.status().is_server_error() { Level::Warn } else { Level::Info };
-    state.journal().append(Draft {
-        at: state.now_ms(),
-        kind: Kind::Http,
-        line,
-        level,
-        agent_id: caller.as_ref().map(|c| c.user_id.clone()),
-        fields: fields(&exchange),
-    });
+    let latency_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+    let entry = record.finish(state, &tracking, caller, &response, response_body, error, latency_us);
+    state.journal().append(entry);
     response
+}
+
+/// A response a handler made without an [`ApiError`] that is still an error without a JSON body
+/// (a rejection by axum itself): answered in the envelope all the same, explained with its text.
+async fn refused_by_axum(response: Response) -> (Response, Option<Arc<ApiError>>) {
+    let status = response.status();
+    if !(status.is_client_error() || status.is_server_error()) || is_json(response.headers()) {
+        return (response, None);
+    }
+    let reason = status.canonical_reason().unwrap_or("Error");
+    let (parts, body) = response.into_parts();
+    let text = axum::body::to_bytes(body, 2048).await.unwrap_or_default();
+    let text = String::from_utf8_lossy(&text);
+    let diagnostic = if text.trim().is_empty() {
+        format!("The request was refused: {reason}.")
+    } else {
+        format!("The request was refused: {}.", text.trim())
+    };
+    (Response::from_parts(parts, Body::empty()), Some(Arc::new(ApiError::new(status, reason, diagnostic))))
+}
+
+/// What the journal keeps of a request, taken before the handler has it: copied into one small
+/// buffer, because holding on to the request's own header values, URI or body would pin the
+/// connection's whole read buffer.
+#[derive(Debug)]
+struct RequestRecord {
+    method: axum::http::Method,
+    path: String,
+    /// `name: value` lines, `Authorization` left out.
+    headers: String,
+    authorization: Option<String>,
+    body: RequestBody,
+}
+
+impl RequestRecord {
+    fn capture(parts: &Parts, body: &RequestBody) -> RequestRecord {
+        let headers = header_lines(&parts.headers);
+        let authorization =
+            parts.headers.get(header::AUTHORIZATION).map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
+        let body = match body {
+            RequestBody::Bytes(bytes) => RequestBody::Bytes(Bytes::copy_from_slice(bytes)),
+            other => other.clone(),
+        };
+        RequestRecord { method: parts.method.clone(), path: parts.uri.to_string(), headers, authorization, body }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn finish(
+        self,
+        state: &AppState,
+        tracking_id: &Arc<str>,
+        caller: Option<Caller>,
+        response: &Response,
+        response_body: Bytes,
+        error: Option<Arc<ApiError>>,
+        latency_us: u64,
+    ) -> Draft {
+        let status = response.status();
+        let level = if status.is_server_error() { Level::Warn } else { Level::Info };
+        let diagnostic = error.filter(|e| e.status.is_client_error());
+        let line = if crate::outputs::journal::wants_line(level) {
+            format!(
+                "{} {} {} {tracking_id} {}{}",
+                self.method,
+                self.path,
+                status.as_u16(),
+                caller.as_ref().map_or("-", Caller::email),
+                diagnostic.as_ref().map(|d| format!(": {}", d.diagnostic)).unwrap_or_default()
+            )
+        } else {
+            String::new()
+        };
+        // Who a token belonged to is settled now (the caller, or for a refused token a look-up);
+        // the rest is rendered when the entry is read.
+        let token_owner = match (&caller, &self.authorization) {
+            (None, Some(raw)) => state.token_owner(raw.split_whitespace().nth(1).unwrap_or_default()),
+            _ => None,
+        };
+        let record = HttpRecord {
+            request: self,
+            token_owner,
+            status: status.as_u16(),
+            tracking_id: tracking_id.clone(),
+            caller,
+            response_headers: header_lines(response.headers()),
+            response_body,
+            diagnostic,
+            latency_us,
+        };
+        Draft { at: state.now_ms(), kind: Kind::Http, line, level, fields: Fields::Lazy(Box::new(record)) }
+    }
+}
+
+/// One WxCC exchange as the journal keeps it, rendered as JSON only when read.
+#[derive(Debug)]
+struct HttpRecord {
+    request: RequestRecord,
+    /// The owner of a token that was refused (the caller's own otherwise).
+    token_owner: Option<String>,
+    status: u16,
+    tracking_id: Arc<str>,
+    caller: Option<Caller>,
+    /// `name: value` lines.
+    response_headers: String,
+    response_body: Bytes,
+    diagnostic: Option<Arc<ApiError>>,
+    latency_us: u64,
+}
+
+impl Render for HttpRecord {
+    fn write_fields(&self, out: &mut String) {
+        let head = Exchange {
+            method: self.request.method.as_str(),
+            path: &self.request.path,
+            status: self.status,
+            tracking_id: &self.tracking_id,
+            caller: self.caller.as_ref().map(Caller::email),
+            diagnostic: self.diagnostic.as_ref().map(|d| d.diagnostic.as_str()),
+            latency_us: self.latency_us,
+        };
+        out.push_str(&members(&head));
+        out.push_str(",\"requestHeaders\":{");
+        let headers = members(&HeaderLines(&self.request.headers));
+        out.push_str(&headers);
+        if let Some(raw) = &self.request.authorization {
+            // Reduced to the token's owner and a prefix: the token itself is never shown.
+            let token = raw.split_whitespace().nth(1).unwrap_or_default();
+            let owner = self.caller.as_ref().map(Caller::email).or(self.token_owner.as_deref());
+            if !headers.is_empty() {
+                out.push(',');
+            }
+            out.push_str("\"authorization\":");
+            out.push_str(&serde_json::to_string(&token_hint(token, owner)).unwrap_or_default());
+        }
+        out.push('}');
+        match &self.request.body {
+            RequestBody::Bytes(bytes) => push_body(out, "requestBody", &redact_body(bytes), false),
+            RequestBody::TooLarge => {
+                let text = format!("[over {BODY_LIMIT} bytes: not read]");
+                push_body(out, "requestBody", serde_json::to_string(&text).unwrap_or_default().as_bytes(), true);
+            }
+            RequestBody::Unreadable(e) => {
+                let text = format!("[unreadable: {e}]");
+                push_body(out, "requestBody", serde_json::to_string(&text).unwrap_or_default().as_bytes(), true);
+            }
+            RequestBody::Empty => {}
+        }
+        out.push_str(",\"responseHeaders\":{");
+        out.push_str(&members(&HeaderLines(&self.response_headers)));
+        out.push('}');
+        // The mock made its JSON bodies itself: they go in without being parsed again.
+        let json = self.response_headers.lines().any(|l| l.starts_with("content-type: ") && l.contains("json"));
+        push_body(out, "responseBody", &self.response_body, json);
+    }
+
+    fn size(&self) -> usize {
+        // What it holds on the heap, with the allocator's overhead (about 16 bytes a block).
+        let body = match &self.request.body {
+            RequestBody::Bytes(b) => b.len(),
+            _ => 0,
+        };
+        let strings = self.request.path.capacity()
+            + self.request.headers.capacity()
+            + self.request.authorization.as_ref().map_or(0, String::capacity)
+            + self.response_headers.capacity()
+            + self.token_owner.as_ref().map_or(0, String::capacity);
+        std::mem::size_of::<Self>() + strings + body + self.response_body.len() + 8 * 16
+    }
 }
 
 #[derive(Debug, Serialize)]
@@ -549,41 +692,49 @@ struct Exchange<'a> {
     tracking_id: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
     caller: Option<&'a str>,
-    request_headers: Map<String, Value>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    request_body: Option<BodyView>,
-    response_headers: Map<String, Value>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    response_body: Option<BodyView>,
     #[serde(skip_serializing_if = "Option::is_none")]
     diagnostic: Option<&'a str>,
     latency_us: u64,
 }
 
-/// Headers as the journal shows them: `Authorization` reduced to the token's owner and a
-/// prefix.
-fn headers_view(headers: &HeaderMap, state: &AppState, caller: Option<&Caller>) -> Map<String, Value> {
-    let mut map = Map::new();
+/// Headers as `name: value` lines, `Authorization` left out (one small copy, rendered later).
+fn header_lines(headers: &HeaderMap) -> String {
+    let mut lines = String::with_capacity(256);
     for (name, value) in headers {
-        let text = if name == header::AUTHORIZATION {
-            let raw = value.to_str().unwrap_or_default();
-            let token = raw.split_whitespace().nth(1).unwrap_or_default();
-            let owner = caller.map(|c| c.email.clone()).or_else(|| state.token_owner(token));
-            token_hint(token, owner.as_deref())
-        } else {
-            String::from_utf8_lossy(value.as_bytes()).into_owned()
-        };
-        match map.get_mut(name.as_str()) {
-            Some(Value::String(existing)) => {
-                existing.push_str(", ");
-                existing.push_str(&text);
-            }
-            _ => {
-                map.insert(name.as_str().to_owned(), Value::String(text));
+        if name == header::AUTHORIZATION {
+            continue;
+        }
+        lines.push_str(name.as_str());
+        lines.push_str(": ");
+        lines.push_str(&String::from_utf8_lossy(value.as_bytes()).replace('\n', " "));
+        lines.push('\n');
+    }
+    lines
+}
+
+/// `name: value` lines as JSON object members (repeated names joined with `, `).
+struct HeaderLines<'a>(&'a str);
+
+impl Serialize for HeaderLines<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut joined: Vec<(&str, String)> = Vec::new();
+        for line in self.0.lines() {
+            let (name, value) = line.split_once(": ").unwrap_or((line, ""));
+            match joined.iter_mut().find(|(n, _)| *n == name) {
+                Some((_, existing)) => {
+                    existing.push_str(", ");
+                    existing.push_str(value);
+                }
+                None => joined.push((name, value.to_owned())),
             }
         }
+        let mut map = serializer.serialize_map(Some(joined.len()))?;
+        for (name, value) in &joined {
+            map.serialize_entry(name, value)?;
+        }
+        map.end()
     }
-    map
 }
 
 fn is_json(headers: &HeaderMap) -> bool {
@@ -592,6 +743,12 @@ fn is_json(headers: &HeaderMap) -> bool {
 
 /// A header value from arbitrary text: anything but visible ASCII becomes `?`, and it is capped.
 pub fn header_text(text: &str) -> HeaderValue {
+    if text.len() <= 2000
+        && text.bytes().all(|b| b == b' ' || b.is_ascii_graphic())
+        && let Ok(value) = HeaderValue::from_str(text)
+    {
+        return value;
+    }
     let clean: String =
         text.chars().take(2000).map(|c| if c == ' ' || c.is_ascii_graphic() { c } else { '?' }).collect();
     HeaderValue::from_str(&clean).unwrap_or_else(|_| HeaderValue::from_static("?"))

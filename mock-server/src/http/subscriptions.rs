@@ -3,7 +3,7 @@
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use wxcc_schemas::{event_types_of, resource_versions};
 
@@ -35,8 +35,30 @@ struct UpdateBody {
     resource_version: Option<String>,
 }
 
-fn one(identity: &Identity, sub: &Subscription) -> Value {
-    json!({ "meta": { "orgId": identity.org().id }, "data": sub })
+#[derive(Serialize)]
+struct Meta<'a> {
+    #[serde(rename = "orgId")]
+    org_id: &'a str,
+    #[serde(rename = "subscriptionCount", skip_serializing_if = "Option::is_none")]
+    subscription_count: Option<usize>,
+}
+
+/// `{meta, data}` with one subscription.
+#[derive(Serialize)]
+struct One<'a> {
+    meta: Meta<'a>,
+    data: &'a Subscription,
+}
+
+/// `{data, meta}` with a list (the order the real API sends).
+#[derive(Serialize)]
+struct List<'a> {
+    data: &'a [Subscription],
+    meta: Meta<'a>,
+}
+
+fn one<'a>(identity: &'a Identity, sub: &'a Subscription) -> One<'a> {
+    One { meta: Meta { org_id: &identity.org().id, subscription_count: None }, data: sub }
 }
 
 fn not_found(identity: &Identity, version: ApiVersion, id: &str) -> ApiError {
@@ -114,7 +136,7 @@ fn list(call: Call, version: ApiVersion) -> Result<Response, ApiError> {
     let identity = call.identity()?;
     let org_id = &identity.org().id;
     let (subs, total) = call.state.subscriptions_of(org_id, version);
-    let body = json!({ "data": subs, "meta": { "orgId": org_id, "subscriptionCount": total } });
+    let body = List { data: &subs, meta: Meta { org_id, subscription_count: Some(total) } };
     Ok(json_response(StatusCode::OK, &body))
 }
 

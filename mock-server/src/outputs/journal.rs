@@ -2,8 +2,10 @@
 //!
 //! Every WxCC HTTP exchange, every websocket frame in and out, every webhook attempt and every
 //! domain event is one [`Entry`] with a `seq` (assigned here, so the journal *is* the sequence)
-//! and a `kind`. Entries are serialised by whoever records them, before the journal's lock is
-//! taken; the lock only assigns the number and appends. The journal is bounded by bytes: the
+//! and a `kind`. The lock only assigns the number and appends. An HTTP exchange is kept as it
+//! was (its bodies are the request's and response's own `Bytes`, not copies) and rendered as
+//! JSON only when someone reads it, outside the lock ([`Render`]); the rarer entries are
+//! serialised by whoever records them, before the lock. The journal is bounded by bytes: the
 //! oldest entries go first, and how many went is counted. New entries are also broadcast, for
 //! `GET /__admin/journal/stream` (Server-Sent Events) and the console.
 
@@ -79,16 +81,31 @@ pub struct Entry {
     pub line: String,
     /// How the console shows it.
     pub level: Level,
-    /// The agent it concerns, if any (for filters).
-    pub agent_id: Option<String>,
-    /// The entry's fields after `seq`, `at` and `kind`, as JSON object members.
-    fields: Box<str>,
+    /// The entry's fields after `seq`, `at` and `kind`.
+    fields: Fields,
+}
+
+/// An entry's fields: serialised already, or rendered when read.
+#[derive(Debug)]
+pub enum Fields {
+    /// JSON object members, without braces.
+    Text(Box<str>),
+    /// Kept as recorded; rendered on demand.
+    Lazy(Box<dyn Render>),
+}
+
+/// Something the journal renders only when it is read.
+pub trait Render: Send + Sync + std::fmt::Debug {
+    /// Appends the fields as JSON object members (no braces, no leading comma).
+    fn write_fields(&self, out: &mut String);
+    /// About how many bytes it holds.
+    fn size(&self) -> usize;
 }
 
 impl Entry {
     /// The entry as one JSON object.
     pub fn json(&self) -> String {
-        let mut text = String::with_capacity(self.fields.len() + 64);
+        let mut text = String::with_capacity(self.size() + 64);
         text.push_str("{\"seq\":");
         text.push_str(&self.seq.to_string());
         text.push_str(",\"at\":");
@@ -96,16 +113,28 @@ impl Entry {
         text.push_str(",\"kind\":\"");
         text.push_str(self.kind.as_str());
         text.push('"');
-        if !self.fields.is_empty() {
-            text.push(',');
-            text.push_str(&self.fields);
+        match &self.fields {
+            Fields::Text(fields) if fields.is_empty() => {}
+            Fields::Text(fields) => {
+                text.push(',');
+                text.push_str(fields);
+            }
+            Fields::Lazy(render) => {
+                text.push(',');
+                render.write_fields(&mut text);
+            }
         }
         text.push('}');
         text
     }
 
     fn size(&self) -> usize {
-        self.fields.len() + self.line.len() + self.agent_id.as_ref().map_or(0, String::len) + 96
+        let fields = match &self.fields {
+            Fields::Text(text) => text.len() + 16,
+            Fields::Lazy(render) => render.size(),
+        };
+        // The entry itself behind its Arc, its line, and the allocator's overhead.
+        fields + self.line.capacity() + std::mem::size_of::<Entry>() + 64
     }
 }
 
@@ -120,21 +149,60 @@ pub struct Draft {
     pub line: String,
     /// Console level.
     pub level: Level,
-    /// The agent concerned.
-    pub agent_id: Option<String>,
-    /// The fields, serialised (see [`fields`]).
-    pub fields: String,
+    /// The fields (see [`fields`] for serialising a struct).
+    pub fields: Fields,
 }
 
 /// Serialises `value` (a struct) into object members without the braces, for [`Draft::fields`].
-pub fn fields<T: Serialize>(value: &T) -> String {
-    let mut text = serde_json::to_string(value).unwrap_or_default();
+pub fn fields<T: Serialize>(value: &T) -> Fields {
+    Fields::Text(members(value).into_boxed_str())
+}
+
+/// Serialises `value` (a struct) into object members without the braces.
+pub fn members<T: Serialize>(value: &T) -> String {
+    let mut bytes = Vec::with_capacity(512);
+    if serde_json::to_writer(&mut bytes, value).is_err() {
+        return String::new();
+    }
+    let mut text = String::from_utf8(bytes).unwrap_or_default();
     if text.starts_with('{') && text.ends_with('}') {
         text.pop();
-        text.remove(0);
+        text.drain(..1);
         text
     } else {
         String::new()
+    }
+}
+
+/// Whether the console would print a line of `level` (so a producer can skip making one).
+pub fn wants_line(level: Level) -> bool {
+    match level {
+        Level::Debug => tracing::enabled!(target: "wxcc_mock::journal", tracing::Level::DEBUG),
+        Level::Info => tracing::enabled!(target: "wxcc_mock::journal", tracing::Level::INFO),
+        Level::Warn => tracing::enabled!(target: "wxcc_mock::journal", tracing::Level::WARN),
+    }
+}
+
+/// Appends `"name":` and then a body to a fields string: JSON bodies as they are (validated,
+/// unless `trusted` says the mock made them), anything else as a JSON string, cut at
+/// [`MAX_BODY_BYTES`]. Nothing is appended for an empty body.
+pub fn push_body(out: &mut String, name: &str, bytes: &[u8], trusted: bool) {
+    if bytes.is_empty() {
+        return;
+    }
+    out.push_str(",\"");
+    out.push_str(name);
+    out.push_str("\":");
+    if bytes.len() > MAX_BODY_BYTES {
+        let cut = String::from_utf8_lossy(&bytes[..MAX_BODY_BYTES]);
+        let text = format!("{cut}… [cut: {} bytes in all]", bytes.len());
+        out.push_str(&serde_json::to_string(&text).unwrap_or_default());
+        return;
+    }
+    match std::str::from_utf8(bytes) {
+        Ok(text) if trusted || serde_json::from_str::<&RawValue>(text).is_ok() => out.push_str(text.trim()),
+        Ok(text) => out.push_str(&serde_json::to_string(text).unwrap_or_default()),
+        Err(_) => out.push_str(&serde_json::to_string(&String::from_utf8_lossy(bytes)).unwrap_or_default()),
     }
 }
 
@@ -174,12 +242,21 @@ struct Ring {
     evicted: u64,
 }
 
+/// Where the console gets its lines: called for each entry, after the lock is released.
+pub type Sink = Box<dyn Fn(&Entry) + Send + Sync>;
+
 /// The journal. Cheap to share (`Arc`), every method short.
-#[derive(Debug)]
 pub struct Journal {
     ring: Mutex<Ring>,
     capacity_bytes: usize,
     live: broadcast::Sender<Arc<Entry>>,
+    sink: std::sync::OnceLock<Sink>,
+}
+
+impl std::fmt::Debug for Journal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Journal").field("capacity_bytes", &self.capacity_bytes).finish_non_exhaustive()
+    }
 }
 
 /// A page of the journal, oldest first.
@@ -227,7 +304,13 @@ impl Journal {
             ring: Mutex::new(Ring { entries: VecDeque::new(), bytes: 0, next_seq: 1, evicted: 0 }),
             capacity_bytes: capacity_bytes.max(1024),
             live,
+            sink: std::sync::OnceLock::new(),
         }
+    }
+
+    /// Hands every entry from now on to `sink` too (the console); only the first call counts.
+    pub fn set_sink(&self, sink: Sink) {
+        let _ = self.sink.set(sink);
     }
 
     /// Numbers and appends an entry (evicting the oldest past the bound) and broadcasts it.
@@ -239,8 +322,7 @@ impl Journal {
             kind: draft.kind,
             line: draft.line,
             level: draft.level,
-            agent_id: draft.agent_id,
-            fields: draft.fields.into_boxed_str(),
+            fields: draft.fields,
         });
         ring.next_seq += 1;
         ring.bytes += entry.size();
@@ -253,9 +335,15 @@ impl Journal {
                 ring.evicted += 1;
             }
         }
-        // Sent under the lock, so subscribers see the entries in seq order.
-        let _ = self.live.send(entry.clone());
+        // Sent under the lock, so subscribers see the entries in seq order (and only when there
+        // are any: an unwatched journal wakes nobody).
+        if self.live.receiver_count() > 0 {
+            let _ = self.live.send(entry.clone());
+        }
         drop(ring);
+        if let Some(sink) = self.sink.get() {
+            sink(&entry);
+        }
         if first_eviction {
             tracing::info!(
                 "the journal reached its bound of {} bytes: the oldest entries now roll out (GET /__admin/journal counts them as evicted)",
@@ -319,7 +407,6 @@ mod tests {
             kind,
             line: text.to_owned(),
             level: Level::Info,
-            agent_id: None,
             fields: fields(&serde_json::json!({ "text": text })),
         }
     }

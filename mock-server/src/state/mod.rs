@@ -28,7 +28,9 @@ use crate::engine::subscriptions::{Status, SubscriptionStore};
 use crate::outputs::delivery::{
     Attempt, DeliveryConfig, Dispatcher, Hooks, HttpTransport, Job, Outcome, Target, Transport,
 };
-use crate::outputs::journal::{BodyView, DEFAULT_JOURNAL_BYTES, Draft, Journal, Kind, Level, fields};
+use crate::outputs::journal::{
+    BodyView, DEFAULT_JOURNAL_BYTES, Draft, Fields, Journal, Kind, Level, fields, wants_line,
+};
 use crate::outputs::notifications::{Hub, NotificationConfig, Registration, Utf8Bytes};
 use crate::ring::Ring;
 use crate::world::World;
@@ -359,13 +361,17 @@ impl AppState {
             match out {
                 Out::Event(event) => {
                     let body = fields(&event);
-                    let bytes = body.len();
+                    let bytes = match &body {
+                        Fields::Text(text) => text.len(),
+                        Fields::Lazy(render) => render.size(),
+                    };
+                    let level =
+                        if matches!(*event, Event::SubscriptionDisabled(_)) { Level::Warn } else { Level::Info };
                     let entry = self.inner.journal.append(Draft {
                         at,
                         kind: Kind::Event,
-                        line: event.line(),
-                        level: if matches!(*event, Event::SubscriptionDisabled(_)) { Level::Warn } else { Level::Info },
-                        agent_id: event.agent().map(|c| c.agent_id.clone()),
+                        line: if wants_line(level) { event.line() } else { String::new() },
+                        level,
                         fields: body,
                     });
                     if !event.is_deliverable() {
@@ -415,12 +421,15 @@ impl AppState {
     }
 
     fn journal_ws(&self, at: i64, ws: WsFields<'_>) {
-        let arrow = if ws.direction == "out" { "→" } else { "←" };
-        let connection = ws.connection.map_or_else(|| "(no websocket connected)".to_owned(), |c| format!("#{c}"));
-        let line = format!("ws {arrow} {} {connection} {}", ws.email, ws.label);
         let level = if ws.label == "keepalive" { Level::Debug } else { Level::Info };
-        let agent_id = Some(ws.agent_id.to_owned());
-        self.inner.journal.append(Draft { at, kind: Kind::Ws, line, level, agent_id, fields: fields(&ws) });
+        let line = if wants_line(level) {
+            let arrow = if ws.direction == "out" { "→" } else { "←" };
+            let connection = ws.connection.map_or_else(|| "(no websocket connected)".to_owned(), |c| format!("#{c}"));
+            format!("ws {arrow} {} {connection} {}", ws.email, ws.label)
+        } else {
+            String::new()
+        };
+        self.inner.journal.append(Draft { at, kind: Kind::Ws, line, level, fields: fields(&ws) });
     }
 
     /// Journals a frame of one connection (the connection task reports Welcome, keep-alives,
@@ -548,28 +557,32 @@ impl Hooks for StateHooks {
             (None, Some(error)) => error.clone(),
             (None, None) => "?".to_owned(),
         };
-        let line = match attempt.outcome {
-            Outcome::Dropped => format!(
-                "webhook {} → {} dropped: {}",
-                attempt.event_type,
-                attempt.url,
-                attempt.error.as_deref().unwrap_or_default()
-            ),
-            Outcome::Cancelled => {
-                format!("webhook {} → {} retries cancelled: {result}", attempt.event_type, attempt.url)
-            }
-            Outcome::Disabled => format!(
-                "webhook {} → {} {result} (attempt {}/{}; the subscription turns inactive)",
-                attempt.event_type, attempt.url, attempt.attempt, attempt.of
-            ),
-            _ => format!(
-                "webhook {} → {} {result} (attempt {}/{})",
-                attempt.event_type, attempt.url, attempt.attempt, attempt.of
-            ),
-        };
         let level = if attempt.outcome == Outcome::Delivered { Level::Info } else { Level::Warn };
+        let line = if !wants_line(level) {
+            String::new()
+        } else {
+            match attempt.outcome {
+                Outcome::Dropped => format!(
+                    "webhook {} → {} dropped: {}",
+                    attempt.event_type,
+                    attempt.url,
+                    attempt.error.as_deref().unwrap_or_default()
+                ),
+                Outcome::Cancelled => {
+                    format!("webhook {} → {} retries cancelled: {result}", attempt.event_type, attempt.url)
+                }
+                Outcome::Disabled => format!(
+                    "webhook {} → {} {result} (attempt {}/{}; the subscription turns inactive)",
+                    attempt.event_type, attempt.url, attempt.attempt, attempt.of
+                ),
+                _ => format!(
+                    "webhook {} → {} {result} (attempt {}/{})",
+                    attempt.event_type, attempt.url, attempt.attempt, attempt.of
+                ),
+            }
+        };
         let fields = fields(&WebhookFields { attempt, body: BodyView::of(body) });
-        state.inner.journal.append(Draft { at: attempt.at, kind: Kind::Webhook, line, level, agent_id: None, fields });
+        state.inner.journal.append(Draft { at: attempt.at, kind: Kind::Webhook, line, level, fields });
     }
 }
 
