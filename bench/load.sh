@@ -18,10 +18,10 @@ cargo build --release -q -p wxcc-mock -p bare-axum
 
 # wait_listening LOG: prints host:port once the log says "listening on http://...".
 wait_listening() {
-  for _ in $(seq 1 200); do
+  for _ in $(seq 1 2000); do
     addr=$(sed -n 's/.*listening on http:\/\/\([^ ]*\).*/\1/p' "$1" | head -1)
     [ -n "$addr" ] && { echo "$addr"; return 0; }
-    sleep 0.05
+    sleep 0.005
   done
   echo "did not start:" >&2; cat "$1" >&2; return 1
 }
@@ -36,7 +36,7 @@ target/release/wxcc-mock serve --port 0 --quiet 2>"$mock_log" &
 mock=$!
 trap 'kill "$bare" "$mock" 2>/dev/null || true' EXIT
 mock_addr=$(wait_listening "$mock_log")
-echo "start-up to listening: about $(( ($(date +%s%N) - started) / 1000000 )) ms (including the polling)"
+echo "start-up to listening: $(( ($(date +%s%N) - started) / 1000000 )) ms (including up to 5 ms of polling)"
 bare_addr=$(wait_listening "$bare_log")
 
 admin=$(python3 -c 'import json; w=json.load(open("fixtures/world.json")); print(next(t["accessToken"] for t in w["tokens"] if t["accessToken"].startswith("admin-full_")))')

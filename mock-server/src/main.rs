@@ -41,7 +41,7 @@ enum Command {
     Validate(ValidateArgs),
     /// Run a webhook receiver that prints each delivery and checks its signature.
     Receive(ReceiveArgs),
-    /// Subscribe an agent to notifications and print every websocket message.
+    /// Subscribe an agent to notifications and print every websocket message (keep-alives too).
     Listen(ListenArgs),
 }
 
@@ -72,6 +72,9 @@ struct ListenArgs {
     /// clientType for the subscription.
     #[arg(long, default_value = "WxccMockListen")]
     client_type: String,
+    /// Never send keep-alives (the mock then closes the socket with 4000 after 16 s of its clock).
+    #[arg(long)]
+    no_keepalive: bool,
 }
 
 #[derive(Debug, Args)]
@@ -159,10 +162,15 @@ fn main() -> ExitCode {
         Command::Serve(args) => report(serve(args)),
         Command::Validate(args) => validate(&args),
         Command::Receive(args) => report(runtime().and_then(|rt| rt.block_on(receive(args)))),
-        Command::Listen(args) => report(
-            runtime()
-                .and_then(|rt| rt.block_on(wxcc_mock::tools::listen(&args.base_url, &args.token, &args.client_type))),
-        ),
+        Command::Listen(args) => {
+            let options = wxcc_mock::tools::ListenOptions {
+                base_url: args.base_url,
+                token: args.token,
+                client_type: args.client_type,
+                keepalive: !args.no_keepalive,
+            };
+            report(runtime().and_then(|rt| rt.block_on(wxcc_mock::tools::listen(&options))))
+        }
     }
 }
 

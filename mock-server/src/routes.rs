@@ -215,7 +215,7 @@ pub fn build_router(state: AppState) -> Router {
 
 /// The checks of `endpoint`, in the real API's order (400 → 401 → 403 → body), then its handler.
 async fn dispatch(endpoint: &'static Endpoint, state: AppState, incoming: Incoming) -> Handled {
-    let Incoming { parts, tracking_id, body } = incoming;
+    let Incoming { parts, tracking_id, body: body_bytes } = incoming;
     let mut caller = None;
     let result = async {
         let identity = match endpoint.operation {
@@ -228,10 +228,15 @@ async fn dispatch(endpoint: &'static Endpoint, state: AppState, incoming: Incomi
             None => None,
         };
         let body = match endpoint.request {
-            Some(spec) => http::read_json(&state, &parts, &tracking_id, &body, spec.schema, !spec.required)?,
+            Some(spec) => http::read_json(&state, &parts, &tracking_id, &body_bytes, spec.schema, !spec.required)?,
             None => Value::Null,
         };
-        (endpoint.handler)(Call { state: state.clone(), tracking_id: tracking_id.clone(), identity, body, parts }).await
+        let raw_body = match &body_bytes {
+            http::RequestBody::Bytes(bytes) => bytes.clone(),
+            _ => axum::body::Bytes::new(),
+        };
+        let call = Call { state: state.clone(), tracking_id: tracking_id.clone(), identity, body, raw_body, parts };
+        (endpoint.handler)(call).await
     }
     .await;
     Handled { result, caller }

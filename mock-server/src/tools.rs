@@ -14,8 +14,33 @@ use tokio_tungstenite::tungstenite::Message;
 
 use crate::outputs::delivery::sign;
 
+/// Counts the deliveries of each event id a receiver has seen, to number retries (WxCC sends no
+/// attempt header: a retry is the same event id again). Bounded: past 100,000 ids it starts over.
+#[derive(Debug, Default)]
+pub struct Attempts {
+    seen: std::sync::Mutex<std::collections::HashMap<String, u32>>,
+}
+
+impl Attempts {
+    /// The delivery number of this one (1 for the first time the id is seen).
+    pub fn count(&self, event_id: &str) -> u32 {
+        let mut seen = self.seen.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if seen.len() >= 100_000 {
+            seen.clear();
+        }
+        let n = seen.entry(event_id.to_owned()).or_default();
+        *n += 1;
+        *n
+    }
+}
+
 /// What a receiver says about one delivery, as one line.
 pub fn describe_delivery(headers: &HeaderMap, raw: &[u8], secret: Option<&str>) -> String {
+    describe_attempt(headers, raw, secret, None)
+}
+
+/// Like [`describe_delivery`], with the delivery's number for its event id.
+pub fn describe_attempt(headers: &HeaderMap, raw: &[u8], secret: Option<&str>, attempt: Option<u32>) -> String {
     let body: Value = serde_json::from_slice(raw).unwrap_or(Value::Null);
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
     let signature = match (secret, header("x-webexcc-signature")) {
@@ -25,8 +50,9 @@ pub fn describe_delivery(headers: &HeaderMap, raw: &[u8], secret: Option<&str>) 
         (None, Some(_)) => "not checked (no --secret)",
         (None, None) => "none",
     };
+    let attempt = attempt.map(|n| format!(" attempt={n}")).unwrap_or_default();
     let mut line = format!(
-        "{} id={} source={} signature={signature}",
+        "{} id={}{attempt} source={} signature={signature}",
         body["type"].as_str().unwrap_or("?"),
         body["id"].as_str().unwrap_or("?"),
         body["source"].as_str().unwrap_or("?"),
@@ -52,13 +78,17 @@ pub async fn receive(
 ) -> std::io::Result<()> {
     let secret = Arc::new(secret);
     let failures = Arc::new(AtomicU32::new(fail_first));
+    let attempts = Arc::new(Attempts::default());
     let handler = move |headers: HeaderMap, raw: Bytes| {
         let secret = secret.clone();
         let failures = failures.clone();
+        let attempts = attempts.clone();
         async move {
             let failing = failures.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1)).is_ok();
             let status = if failing { StatusCode::INTERNAL_SERVER_ERROR } else { StatusCode::OK };
-            println!("{} -> {}", describe_delivery(&headers, &raw, secret.as_deref()), status.as_u16());
+            let id = serde_json::from_slice::<Value>(&raw).ok().and_then(|b| b["id"].as_str().map(str::to_owned));
+            let attempt = id.map(|id| attempts.count(&id));
+            println!("{} -> {}", describe_attempt(&headers, &raw, secret.as_deref(), attempt), status.as_u16());
             status
         }
     };
@@ -66,14 +96,28 @@ pub async fn receive(
     axum::serve(listener, app).with_graceful_shutdown(shutdown).await
 }
 
-/// Subscribes `token`'s agent to notifications at `base_url` and prints every message (but
-/// keepalives) until the socket closes. Sends a keepalive every 4 s.
-pub async fn listen(base_url: &str, token: &str, client_type: &str) -> anyhow::Result<()> {
+/// How `wxcc-mock listen` connects.
+#[derive(Debug, Clone)]
+pub struct ListenOptions {
+    /// The mock's (or any WxCC's) base URL.
+    pub base_url: String,
+    /// The agent's bearer token.
+    pub token: String,
+    /// `clientType` for the subscription.
+    pub client_type: String,
+    /// Send `{"keepalive":"true"}` every 4 s (with `isKeepAliveEnabled`); without it the
+    /// listener stays silent and the mock closes it (4000) after 16 s on its clock.
+    pub keepalive: bool,
+}
+
+/// Subscribes the token's agent to notifications and prints every message (keep-alives too)
+/// until the socket closes; then prints `closed: CODE REASON` on standard error.
+pub async fn listen(options: &ListenOptions) -> anyhow::Result<()> {
     let client = reqwest::Client::new();
-    let body = json!({"clientType": client_type, "isKeepAliveEnabled": true, "allowMultiLogin": true});
+    let body = json!({"clientType": options.client_type, "isKeepAliveEnabled": true, "allowMultiLogin": true});
     let response = client
-        .post(format!("{}/v1/notification/subscribe", base_url.trim_end_matches('/')))
-        .bearer_auth(token)
+        .post(format!("{}/v1/notification/subscribe", options.base_url.trim_end_matches('/')))
+        .bearer_auth(&options.token)
         .json(&body)
         .send()
         .await?;
@@ -91,20 +135,22 @@ pub async fn listen(base_url: &str, token: &str, client_type: &str) -> anyhow::R
     loop {
         tokio::select! {
             message = stream.next() => match message {
-                Some(Ok(Message::Text(text))) => {
-                    if !text.contains("\"keepalive\"") {
-                        println!("{text}");
-                    }
-                }
+                Some(Ok(Message::Text(text))) => println!("{text}"),
                 Some(Ok(Message::Close(frame))) => {
-                    eprintln!("closed: {frame:?}");
+                    match frame {
+                        Some(frame) => eprintln!("closed: {} {}", u16::from(frame.code), frame.reason),
+                        None => eprintln!("closed"),
+                    }
                     return Ok(());
                 }
                 Some(Ok(_)) => {}
                 Some(Err(e)) => return Err(e.into()),
-                None => return Ok(()),
+                None => {
+                    eprintln!("closed: the connection dropped");
+                    return Ok(());
+                }
             },
-            _ = keepalive.tick() => {
+            _ = keepalive.tick(), if options.keepalive => {
                 sink.send(Message::Text(json!({"keepalive": "true"}).to_string().into())).await?;
             }
         }
@@ -126,5 +172,14 @@ mod tests {
         assert!(describe_delivery(&headers, raw, Some("other")).contains("signature=INVALID"));
         headers.insert("x-webexcc-timestamp", "5".parse().expect("header"));
         assert!(describe_delivery(&headers, raw, Some("k")).contains("(DIFFERS FROM BODY)"));
+    }
+
+    #[test]
+    fn a_retry_is_numbered_by_how_often_its_event_id_was_seen() {
+        let attempts = Attempts::default();
+        assert_eq!((attempts.count("e1"), attempts.count("e2"), attempts.count("e1")), (1, 1, 2));
+        let raw = br#"{"type":"agent:login","id":"e1","source":"/com/cisco/wxcc/s1","data":{}}"#;
+        let line = describe_attempt(&HeaderMap::new(), raw, None, Some(3));
+        assert!(line.starts_with("agent:login id=e1 attempt=3 source="), "{line}");
     }
 }

@@ -322,3 +322,80 @@ async fn serve_with_a_virtual_clock_moves_time_only_when_told() {
     assert_eq!(advanced["now"], 1_800_000_061_000_i64);
     let _ = stop(server);
 }
+
+/// README, "A tour: time on your terms": the same steps, with the binary.
+#[tokio::test]
+async fn the_readme_clock_tour_expires_a_token_drops_a_silent_socket_and_disables_a_failing_subscription() {
+    let (server, addr, _lines) = start(&["--clock", "virtual", "--webhook-disable-after", "1"], &[]);
+    let (org, team) = world();
+    let base = format!("http://{addr}");
+    let receiver = spawn(&["receive", "--port", "0", "--fail-first", "6"], &[]);
+    let hook = wait_for(&receiver.stderr, "receiving webhooks on ");
+    let agent = format!("agent2_P0A1_{org}");
+    let listener = spawn(&["listen", "--base-url", &base, "--token", &agent, "--no-keepalive"], &[]);
+    wait_for(&listener.stderr, "connected to ");
+    let client = reqwest::Client::new();
+    let minted: serde_json::Value = client
+        .post(format!("{base}/__admin/tokens"))
+        .json(&json!({"email": "agent2@wxcc.example", "scopes": ["cjp:user"], "ttlSeconds": 60}))
+        .send()
+        .await
+        .expect("mint")
+        .json()
+        .await
+        .expect("json");
+    let token = minted["accessToken"].as_str().expect("token").to_owned();
+    let admin = format!("admin-full_P0A1_{org}");
+    let flaky =
+        json!({"name": "flaky", "eventTypes": ["agent:login"], "destinationUrl": format!("{}hook", hook.trim())});
+    let created: serde_json::Value = client
+        .post(format!("{base}/v1/subscriptions"))
+        .bearer_auth(&admin)
+        .json(&flaky)
+        .send()
+        .await
+        .expect("create")
+        .json()
+        .await
+        .expect("json");
+    let id = created["data"]["id"].as_str().expect("id").to_owned();
+    let login = json!({"dialNumber": "1002", "teamId": team, "roles": ["agent"], "deviceType": "EXTENSION"});
+    let accepted =
+        client.post(format!("{base}/v1/agents/login")).bearer_auth(&token).json(&login).send().await.expect("login");
+    assert_eq!(accepted.status().as_u16(), 202);
+    assert!(wait_for(&receiver.stdout, " attempt=1 ").ends_with("-> 500"), "the first attempt is real and fails");
+    wait_for(&listener.stdout, "AgentStationLoginSuccess");
+
+    let advanced =
+        client.post(format!("{base}/__admin/clock/advance")).json(&json!({"ms": 61000})).send().await.expect("advance");
+    assert_eq!(advanced.status().as_u16(), 200);
+    for n in 2..=6 {
+        let line = wait_for(&receiver.stdout, &format!(" attempt={n} "));
+        assert!(line.ends_with("-> 500"), "{line}");
+    }
+    assert_eq!(wait_for(&listener.stderr, "closed: "), "4000 no keepalive for 16 s");
+    let refused = client.post(format!("{base}/v1/agents/reload")).bearer_auth(&token).send().await.expect("reload");
+    assert_eq!(refused.status().as_u16(), 401, "the 60 s token expired on the clock");
+    let sub: serde_json::Value = client
+        .get(format!("{base}/v1/subscriptions/{id}"))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .expect("read")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(sub["data"]["status"], "inactive");
+    let journal: serde_json::Value = client
+        .get(format!("{base}/__admin/journal?kind=webhook"))
+        .send()
+        .await
+        .expect("journal")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(journal["entries"].as_array().map(Vec::len), Some(6));
+    for child in [listener.child, receiver.child, server] {
+        let _ = stop(child);
+    }
+}

@@ -230,6 +230,8 @@ pub struct Call {
     pub identity: Option<Identity>,
     /// The body, validated (`Null` when the endpoint takes none).
     pub body: Value,
+    /// The body's bytes, as sent (empty when there were none).
+    pub raw_body: Bytes,
     /// Method, URI, headers and extensions.
     pub parts: Parts,
 }
@@ -242,9 +244,12 @@ impl Call {
             .ok_or_else(|| ApiError::misconfigured("the endpoint has no operation but needs a caller"))
     }
 
-    /// The body as `T`.
+    /// The body as `T` (read from the bytes sent: the schema has passed them).
     pub fn body<T: DeserializeOwned>(&self) -> Result<T, ApiError> {
-        serde_json::from_value(self.body.clone())
+        // From the bytes when they parse straight into T; otherwise (an empty body taken as `{}`,
+        // a key sent twice) from the validated value, as it was checked.
+        serde_json::from_slice(&self.raw_body)
+            .or_else(|_| serde_json::from_value(self.body.clone()))
             .map_err(|e| ApiError::bad_request(format!("The request body does not fit its schema: {e}")))
     }
 

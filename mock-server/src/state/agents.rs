@@ -19,7 +19,7 @@ impl AppState {
         tracking_id: &str,
     ) -> Outcome {
         let org = &self.world().orgs[org_idx];
-        let session_id = crate::ids::uuid();
+        let session_id = if matches!(command, Command::Login(_)) { crate::ids::uuid() } else { String::new() };
         let mut core = self.core();
         let now = self.now_ms();
         let dial_used_by = match &command {

@@ -29,7 +29,8 @@ use crate::outputs::delivery::{
     Attempt, DeliveryConfig, Dispatcher, Hooks, HttpTransport, Job, Outcome, Target, Transport,
 };
 use crate::outputs::journal::{
-    BodyView, DEFAULT_JOURNAL_BYTES, Draft, Fields, Journal, Kind, Level, fields, wants_line,
+    BodyView, DEFAULT_JOURNAL_BYTES, Draft, Fields, Journal, Kind, Level, Render, fields, members, push_body,
+    wants_line,
 };
 use crate::outputs::notifications::{Hub, NotificationConfig, Registration, Utf8Bytes};
 use crate::ring::Ring;
@@ -219,9 +220,24 @@ pub fn label_of(text: &str) -> String {
     }
 }
 
+/// A websocket frame as the journal keeps it: the message is the one shared with the hub (not a
+/// copy), rendered only when the entry is read.
+#[derive(Debug)]
+struct WsRecord {
+    outgoing: bool,
+    agent_id: String,
+    email: String,
+    connection: Option<u64>,
+    client_type: Option<String>,
+    label: String,
+    message: Option<Utf8Bytes>,
+    close: Option<(u16, String)>,
+    delivered: bool,
+}
+
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
-struct WsFields<'a> {
+struct WsHead<'a> {
     direction: &'a str,
     agent_id: &'a str,
     email: &'a str,
@@ -231,12 +247,41 @@ struct WsFields<'a> {
     client_type: Option<&'a str>,
     label: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
-    message: Option<BodyView>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     close_code: Option<u16>,
     #[serde(skip_serializing_if = "Option::is_none")]
     close_reason: Option<&'a str>,
     delivered: bool,
+}
+
+impl Render for WsRecord {
+    fn write_fields(&self, out: &mut String) {
+        let head = WsHead {
+            direction: if self.outgoing { "out" } else { "in" },
+            agent_id: &self.agent_id,
+            email: &self.email,
+            connection: self.connection,
+            client_type: self.client_type.as_deref(),
+            label: &self.label,
+            close_code: self.close.as_ref().map(|(code, _)| *code),
+            close_reason: self.close.as_ref().map(|(_, reason)| reason.as_str()),
+            delivered: self.delivered,
+        };
+        out.push_str(&members(&head));
+        if let Some(message) = &self.message {
+            // Messages the mock sends are its own JSON; a client's are checked.
+            push_body(out, "message", message.as_bytes(), self.outgoing);
+        }
+    }
+
+    fn size(&self) -> usize {
+        let strings = self.agent_id.capacity()
+            + self.email.capacity()
+            + self.label.capacity()
+            + self.client_type.as_ref().map_or(0, String::capacity)
+            + self.close.as_ref().map_or(0, |(_, r)| r.capacity());
+        // The message is shared with the hub, but counted here: it lives as long as the entry.
+        std::mem::size_of::<Self>() + strings + self.message.as_ref().map_or(0, |m| m.len()) + 6 * 16
+    }
 }
 
 #[derive(Debug, Serialize)]
@@ -394,22 +439,21 @@ impl AppState {
                     let shared = Utf8Bytes::from(text);
                     for (agent_id, email) in &to {
                         let delivered = self.inner.hub.push(agent_id, &shared);
-                        let targets: Vec<(Option<u64>, Option<&str>)> = if delivered.is_empty() {
+                        let targets: Vec<(Option<u64>, Option<String>)> = if delivered.is_empty() {
                             vec![(None, None)]
                         } else {
-                            delivered.iter().map(|d| (Some(d.connection), Some(d.client_type.as_str()))).collect()
+                            delivered.into_iter().map(|d| (Some(d.connection), Some(d.client_type))).collect()
                         };
                         for (connection, client_type) in targets {
-                            let ws = WsFields {
-                                direction: "out",
-                                agent_id,
-                                email,
+                            let ws = WsRecord {
+                                outgoing: true,
+                                agent_id: agent_id.clone(),
+                                email: email.clone(),
                                 connection,
                                 client_type,
-                                label: &label,
-                                message: BodyView::of(shared.as_bytes()),
-                                close_code: None,
-                                close_reason: None,
+                                label: label.clone(),
+                                message: Some(shared.clone()),
+                                close: None,
                                 delivered: connection.is_some(),
                             };
                             self.journal_ws(at, ws);
@@ -420,42 +464,41 @@ impl AppState {
         }
     }
 
-    fn journal_ws(&self, at: i64, ws: WsFields<'_>) {
+    fn journal_ws(&self, at: i64, ws: WsRecord) {
         let level = if ws.label == "keepalive" { Level::Debug } else { Level::Info };
         let line = if wants_line(level) {
-            let arrow = if ws.direction == "out" { "→" } else { "←" };
+            let arrow = if ws.outgoing { "→" } else { "←" };
             let connection = ws.connection.map_or_else(|| "(no websocket connected)".to_owned(), |c| format!("#{c}"));
             format!("ws {arrow} {} {connection} {}", ws.email, ws.label)
         } else {
             String::new()
         };
-        self.inner.journal.append(Draft { at, kind: Kind::Ws, line, level, fields: fields(&ws) });
+        self.inner.journal.append(Draft { at, kind: Kind::Ws, line, level, fields: Fields::Lazy(Box::new(ws)) });
     }
 
     /// Journals a frame of one connection (the connection task reports Welcome, keep-alives,
     /// frames from the client, and closes; messages from the hub are journaled when pushed).
     pub fn journal_frame(&self, registration: &Registration, connection: u64, frame: Frame<'_>) {
-        let (direction, text, close) = match frame {
-            Frame::Out(text) => ("out", Some(text), None),
-            Frame::In(text) => ("in", Some(text), None),
-            Frame::CloseOut(code, reason) => ("out", None, Some((code, reason))),
-            Frame::CloseIn(code, reason) => ("in", None, Some((code, reason))),
+        let (outgoing, text, close) = match frame {
+            Frame::Out(text) => (true, Some(text), None),
+            Frame::In(text) => (false, Some(text), None),
+            Frame::CloseOut(code, reason) => (true, None, Some((code, reason.to_owned()))),
+            Frame::CloseIn(code, reason) => (false, None, Some((code, reason.to_owned()))),
         };
-        let label = match (text, close) {
+        let label = match (text, &close) {
             (Some(text), _) => label_of(text),
             (None, Some((code, reason))) => format!("close {code} ({reason})"),
             (None, None) => String::new(),
         };
-        let ws = WsFields {
-            direction,
-            agent_id: &registration.agent_id,
-            email: &registration.email,
+        let ws = WsRecord {
+            outgoing,
+            agent_id: registration.agent_id.clone(),
+            email: registration.email.clone(),
             connection: Some(connection),
-            client_type: Some(&registration.client_type),
-            label: &label,
-            message: text.and_then(|t| BodyView::of(t.as_bytes())),
-            close_code: close.map(|(code, _)| code),
-            close_reason: close.map(|(_, reason)| reason),
+            client_type: Some(registration.client_type.clone()),
+            label,
+            message: text.map(|t| Utf8Bytes::from(t.to_owned())),
+            close,
             delivered: true,
         };
         self.journal_ws(self.now_ms(), ws);
