@@ -5,7 +5,8 @@
 # Two of schemathesis' checks are left out on purpose, because they contradict the real API:
 # missing_required_header and ignored_auth expect 401 for a request without Authorization, and
 # WxCC answers 400 ("Invalid Authorization header"). The websocket operation is left out because
-# an HTTP fuzzer cannot upgrade.
+# an HTTP fuzzer cannot upgrade, and the journal's live stream because it never ends (schemathesis
+# would wait out a read timeout per case); both have tests with real clients.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -24,5 +25,5 @@ token=$(python3 -c 'import json; w=json.load(open("fixtures/world.json")); print
   --url "http://$MOCK_ADDR" \
   --header "Authorization: Bearer $token" \
   --checks all --exclude-checks missing_required_header,ignored_auth \
-  --exclude-operation-id notificationConnect \
+  --exclude-operation-id notificationConnect --exclude-operation-id adminJournalStream \
   --max-examples 30 --seed 1 --workers 2

@@ -56,6 +56,8 @@ pub struct Endpoint {
     pub success: u16,
     /// Success body schema (`None`: no body, or a free-form object).
     pub response: Option<SchemaId>,
+    /// The success body's media type.
+    pub media_type: &'static str,
     /// Error statuses beyond the ones its checks imply.
     pub extra_errors: &'static [u16],
     /// The handler.
@@ -84,6 +86,7 @@ impl Endpoint {
             request: None,
             success: 200,
             response: None,
+            media_type: "application/json",
             extra_errors: &[],
             handler,
         }
@@ -122,6 +125,12 @@ impl Endpoint {
     /// Its success body matches `schema`.
     pub fn returns(mut self, schema: SchemaId) -> Endpoint {
         self.response = Some(schema);
+        self
+    }
+
+    /// Its success is a Server-Sent Events stream (`text/event-stream`), not JSON.
+    pub fn event_stream(mut self) -> Endpoint {
+        self.media_type = "text/event-stream";
         self
     }
 

@@ -103,13 +103,37 @@ fn operation(endpoint: &Endpoint) -> Value {
         "description": success_reason,
         "headers": { "TrackingID": { "$ref": "#/components/headers/TrackingID" } },
     });
-    let body_schema = match (endpoint.response, endpoint.success) {
-        (Some(id), _) => Some(reference(id)),
-        (None, 200 | 201) => Some(json!({ "type": "object" })),
+    let body_schema = match (endpoint.response, endpoint.success, endpoint.media_type) {
+        (Some(id), _, _) => Some(reference(id)),
+        (None, _, "text/event-stream") => Some(json!({
+            "description": "One Server-Sent Event: `id` is the entry's seq, `event` its kind, `data` the journal entry as JSON.",
+            "type": "object",
+            "required": ["id", "event", "data"],
+            "properties": {
+                "id": { "type": "string", "pattern": "^[0-9]+$" },
+                "event": { "enum": ["http", "ws", "webhook", "event"] },
+                "data": {
+                    "type": "string",
+                    "contentMediaType": "application/json",
+                    "contentSchema": {
+                        "type": "object",
+                        "required": ["seq", "at", "kind"],
+                        "properties": {
+                            "seq": { "type": "integer", "minimum": 1 },
+                            "at": { "type": "integer" },
+                            "kind": { "enum": ["http", "ws", "webhook", "event"] },
+                        },
+                    },
+                },
+            },
+        })),
+        (None, 200 | 201, _) => Some(json!({ "type": "object" })),
         _ => None,
     };
     if let Some(schema) = body_schema {
-        success["content"] = json!({ "application/json": { "schema": schema } });
+        let mut content = Map::new();
+        content.insert(endpoint.media_type.to_owned(), json!({ "schema": schema }));
+        success["content"] = Value::Object(content);
     }
     responses.insert(endpoint.success.to_string(), success);
     for status in endpoint.error_statuses() {

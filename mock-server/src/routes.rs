@@ -154,7 +154,7 @@ fn table() -> Vec<Endpoint> {
             .errors(&[400]),
         Endpoint::new(get.clone(), "/__admin/journal/stream", "adminJournalStream", handler!(admin::journal_stream))
             .summary("New journal entries as Server-Sent Events (?since=SEQ&kind=..., or Last-Event-ID)")
-            .errors(&[400]),
+            .event_stream().errors(&[400]),
         Endpoint::new(get.clone(), "/__admin/violations", "adminViolations", handler!(admin::violations))
             .summary("Every request that broke its schema (the mock's own API)"),
         Endpoint::new(delete.clone(), "/__admin/violations", "adminClearViolations", handler!(admin::clear_violations))
