@@ -6,7 +6,7 @@ use std::sync::LazyLock;
 
 use axum::Router;
 use axum::extract::{Request, State};
-use axum::http::{Method, StatusCode, header};
+use axum::http::{Method, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodFilter, MethodRouter};
 use serde_json::Value;
@@ -242,11 +242,6 @@ async fn dispatch(endpoint: &'static Endpoint, state: AppState, incoming: Incomi
     Handled { result, caller }
 }
 
-/// 202 with an empty body.
-pub fn accepted() -> Response {
-    StatusCode::ACCEPTED.into_response()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -273,5 +268,68 @@ mod tests {
             let own = e.path.starts_with("/__admin") || e.path == "/openapi.json" || e.id == "notificationConnect";
             assert_eq!(e.operation.is_none(), own, "{} {}", e.method, e.path);
         }
+    }
+}
+
+#[cfg(test)]
+mod openapi_tests {
+    use serde_json::Value;
+
+    use super::{endpoints, openapi_document, openapi_text};
+
+    const COMMITTED: &str = "../schemas/openapi.json";
+
+    /// `UPDATE_OPENAPI=1 cargo test -p wxcc-mock openapi` rewrites the committed file.
+    #[test]
+    fn the_committed_openapi_json_is_up_to_date() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(COMMITTED);
+        if std::env::var_os("UPDATE_OPENAPI").is_some() {
+            std::fs::write(&path, openapi_text()).expect("write schemas/openapi.json");
+        }
+        let committed = std::fs::read_to_string(&path).unwrap_or_default();
+        assert!(
+            committed == openapi_text(),
+            "schemas/openapi.json is out of date: run UPDATE_OPENAPI=1 cargo test -p wxcc-mock openapi and review the diff"
+        );
+    }
+
+    fn refs<'a>(value: &'a Value, out: &mut Vec<&'a str>) {
+        match value {
+            Value::Object(map) => {
+                for (k, v) in map {
+                    match (k.as_str(), v) {
+                        ("$ref", Value::String(r)) => out.push(r),
+                        _ => refs(v, out),
+                    }
+                }
+            }
+            Value::Array(items) => items.iter().for_each(|v| refs(v, out)),
+            _ => {}
+        }
+    }
+
+    #[test]
+    fn every_reference_resolves_inside_the_document() {
+        let doc = openapi_document();
+        let mut all = Vec::new();
+        refs(doc, &mut all);
+        assert!(all.len() > 50);
+        for r in all {
+            let pointer = r.strip_prefix('#').expect("local reference");
+            assert!(doc.pointer(pointer).is_some(), "{r} does not resolve");
+        }
+    }
+
+    #[test]
+    fn every_endpoint_is_an_operation_of_the_document_with_its_method() {
+        let doc = openapi_document();
+        let mut operations = 0;
+        for item in doc["paths"].as_object().expect("paths").values() {
+            operations += item.as_object().map_or(0, |m| m.len());
+        }
+        assert_eq!(operations, endpoints().len());
+        let logout = &doc["paths"]["/v1/agents/logout"];
+        assert!(logout.get("put").is_some() && logout.get("post").is_some());
+        assert_eq!(doc["openapi"], "3.1.0");
     }
 }

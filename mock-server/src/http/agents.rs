@@ -5,10 +5,9 @@ use axum::response::Response;
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::{ApiError, Call};
+use super::{ApiError, Call, accepted};
 use crate::auth::{ACT_FOR_OTHERS, Identity};
 use crate::engine::agents::{Command, Login, Operation as AgentOperation, SubStatus};
-use crate::routes::accepted;
 use crate::world::User;
 
 #[derive(Debug, Deserialize)]

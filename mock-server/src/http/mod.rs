@@ -282,6 +282,11 @@ impl Call {
     }
 }
 
+/// 202 with an empty body (the agent and task endpoints' answer).
+pub fn accepted() -> Response {
+    StatusCode::ACCEPTED.into_response()
+}
+
 /// A JSON response with a status.
 pub fn json_response(status: StatusCode, body: &impl Serialize) -> Response {
     (status, axum::Json(body)).into_response()
