@@ -278,8 +278,10 @@ fn header_map(headers: &axum::http::HeaderMap) -> HashMap<String, String> {
     headers.iter().map(|(k, v)| (k.as_str().to_ascii_lowercase(), v.to_str().unwrap_or_default().to_owned())).collect()
 }
 
-/// The error schema a path's service uses: the harness's own map, written from the facts.
-pub fn error_schema_for(path: &str) -> Option<SchemaId> {
+/// The error schema the service of `method path` uses: the harness's own map, written from the
+/// facts (agent and task call control: the shape Cisco's SDK reads; the task search is
+/// reporting: `ApiErrorResponse`).
+pub fn error_schema_for(method: &str, path: &str) -> Option<SchemaId> {
     let path = path.split('?').next().unwrap_or(path);
     if path.starts_with("/__admin") {
         None
@@ -288,7 +290,9 @@ pub fn error_schema_for(path: &str) -> Option<SchemaId> {
         .any(|p| path.starts_with(p))
     {
         Some(SchemaId::ErrorResult)
-    } else if path.starts_with("/v1/agents") {
+    } else if path == "/v1/tasks" && method.eq_ignore_ascii_case("GET") {
+        Some(SchemaId::ApiErrorResponse)
+    } else if path.starts_with("/v1/agents") || path.starts_with("/v1/tasks") {
         Some(SchemaId::AgentErrorResponse)
     } else {
         Some(SchemaId::ApiErrorResponse)
@@ -317,7 +321,7 @@ impl Reply {
         let what = format!("{} {} -> {}", self.method, self.path, self.status);
         let tracking = self.tracking_id();
         assert!(!tracking.is_empty(), "{what}: no TrackingID header");
-        if let Some(schema) = error_schema_for(&self.path).filter(|_| self.status >= 400) {
+        if let Some(schema) = error_schema_for(&self.method, &self.path).filter(|_| self.status >= 400) {
             if let Err(v) = wxcc_schemas::validate(schema, &self.body) {
                 panic!("{what}: error body breaks {schema}: {v:?}\n{}", self.body);
             }

@@ -130,6 +130,7 @@ type Check = Result<(), String>;
 impl Client {
     async fn call(&self, method: &str, path: &str, auth: Option<&str>, body: Option<&Value>) -> Result<Reply, String> {
         let what = format!("{method} {path}");
+        let verb = method;
         let method = reqwest::Method::from_bytes(method.as_bytes()).map_err(|e| e.to_string())?;
         let mut request = self.http.request(method, format!("{}{path}", self.base));
         if let Some(auth) = auth {
@@ -148,7 +149,7 @@ impl Client {
             return Err(format!("{what} -> {status}: the response has no TrackingID header"));
         };
         if status >= 400
-            && let Some(schema) = error_schema_for(path)
+            && let Some(schema) = error_schema_for(verb, path)
         {
             if let Err(v) = wxcc_schemas::validate(schema, &body) {
                 let list: Vec<String> = v.iter().map(ToString::to_string).collect();

@@ -47,9 +47,33 @@ pub fn schema_of(message: &Value) -> Option<SchemaId> {
         (_, "AgentStateChangeSuccess") => Some(SchemaId::WsStateChangeSuccess),
         (_, "AgentLogoutSuccess") => Some(SchemaId::WsLogoutSuccess),
         (_, "BuddyAgents") => Some(SchemaId::WsBuddyAgents),
+        ("RoutingMessage", t) => routing_schema(t),
         (_, t) if t.ends_with("Failed") => Some(SchemaId::WsAgentFailure),
         _ => None,
     }
+}
+
+/// The schema of a task message (outer type `RoutingMessage`), by its `data.type`.
+fn routing_schema(kind: &str) -> Option<SchemaId> {
+    Some(match kind {
+        "AgentContactReserved" => SchemaId::WsAgentContactReserved,
+        "AgentOfferContact" => SchemaId::WsAgentOfferContact,
+        "AgentContactAssigned" => SchemaId::WsAgentContactAssigned,
+        "AgentContactHeld" => SchemaId::WsAgentContactHeld,
+        "AgentContactUnheld" => SchemaId::WsAgentContactUnheld,
+        "ContactEnded" => SchemaId::WsContactEnded,
+        "AgentWrapup" => SchemaId::WsAgentWrapup,
+        "AgentWrappedUp" => SchemaId::WsAgentWrappedUp,
+        "AgentOfferContactRona" => SchemaId::WsAgentOfferContactRona,
+        "AgentInviteFailed" => SchemaId::WsAgentInviteFailed,
+        "AgentVteamTransferred" => SchemaId::WsAgentVteamTransferred,
+        "AgentBlindTransferred" => SchemaId::WsAgentBlindTransferred,
+        "AgentContact" => SchemaId::WsAgentContact,
+        "AgentContactAssignFailed" => SchemaId::WsAgentContactAssignFailed,
+        "AgentOutboundFailed" => SchemaId::WsAgentOutboundFailed,
+        t if t.ends_with("Failed") => SchemaId::WsTaskFailure,
+        _ => return None,
+    })
 }
 
 impl Ws {

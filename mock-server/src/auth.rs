@@ -39,6 +39,12 @@ pub enum Operation {
     EventTypesList,
     /// `GET /organization/{orgId}/...`: the configuration the agent desktop reads.
     ConfigRead,
+    /// `POST /v1/tasks/{id}/...`: call control (accept, hold, end, wrap-up, ...).
+    TaskControl,
+    /// `POST /v1/tasks`: an outdial.
+    TaskCreate,
+    /// `GET /v1/tasks`: the task search.
+    TaskSearch,
 }
 
 /// How the scope and the roles of a [`Requirement`] combine.
@@ -53,6 +59,8 @@ pub enum Rule {
     ScopeOrRole,
     /// The scope, or `cjp:user` for an agent's view of its own configuration.
     ScopeOrAgentView,
+    /// The scope or the other one (`alt_scope`).
+    EitherScope,
 }
 
 /// What an operation needs.
@@ -66,6 +74,8 @@ pub struct Requirement {
     pub rule: Rule,
     /// How the diagnostic names the roles, e.g. "an administrator role".
     pub role_label: &'static str,
+    /// The other scope of [`Rule::EitherScope`] (empty otherwise).
+    pub alt_scope: &'static str,
 }
 
 const ADMIN_WRITE: &[&str] = &[roles::CC_ADMIN, roles::FULL_ADMIN];
@@ -106,6 +116,9 @@ impl Operation {
         Operation::SubscriptionDelete,
         Operation::EventTypesList,
         Operation::ConfigRead,
+        Operation::TaskControl,
+        Operation::TaskCreate,
+        Operation::TaskSearch,
     ];
 
     /// What the operation does, as a diagnostic says it ("may not create a subscription").
@@ -124,28 +137,38 @@ impl Operation {
             Operation::SubscriptionDelete => "delete a subscription",
             Operation::EventTypesList => "list event types",
             Operation::ConfigRead => "read the contact center configuration",
+            Operation::TaskControl => "control a task",
+            Operation::TaskCreate => "start an outdial",
+            Operation::TaskSearch => "search tasks",
         }
     }
 
     /// The requirement table (facts §2.3).
     pub fn requirement(self) -> Requirement {
-        let scope_only = |scope| Requirement { scope, roles: &[], rule: Rule::Scope, role_label: "" };
+        let scope_only = |scope| Requirement { scope, roles: &[], rule: Rule::Scope, role_label: "", alt_scope: "" };
+        let either =
+            |scope, alt_scope| Requirement { scope, roles: &[], rule: Rule::EitherScope, role_label: "", alt_scope };
         match self {
             Operation::AgentLogin
             | Operation::AgentStateChange
             | Operation::AgentReload
-            | Operation::AgentBuddyList => scope_only("cjp:user"),
+            | Operation::AgentBuddyList
+            | Operation::TaskCreate => scope_only("cjp:user"),
+            Operation::TaskControl => either("cjp:user", "cloud-contact-center:pod_conv"),
+            Operation::TaskSearch => either("cjp:config_read", "cjp:config"),
             Operation::NotificationSubscribe => Requirement {
                 scope: "cjp:user",
                 roles: SUBSCRIBE_ROLES,
                 rule: Rule::ScopeOrRole,
                 role_label: "an administrator or supervisor role",
+                alt_scope: "",
             },
             Operation::AgentLogout => Requirement {
                 scope: "cjp:user",
                 roles: LOGOUT_ROLES,
                 rule: Rule::ScopeOrRole,
                 role_label: "an administrator or supervisor role",
+                alt_scope: "",
             },
             Operation::SubscriptionCreate | Operation::SubscriptionUpdate | Operation::SubscriptionDelete => {
                 Requirement {
@@ -153,6 +176,7 @@ impl Operation {
                     roles: ADMIN_WRITE,
                     rule: Rule::ScopeAndRole,
                     role_label: "an administrator role",
+                    alt_scope: "",
                 }
             }
             Operation::SubscriptionList | Operation::SubscriptionGet | Operation::EventTypesList => Requirement {
@@ -160,10 +184,15 @@ impl Operation {
                 roles: ADMIN_READ,
                 rule: Rule::ScopeAndRole,
                 role_label: "an administrator role",
+                alt_scope: "",
             },
-            Operation::ConfigRead => {
-                Requirement { scope: "cjp:config_read", roles: &[], rule: Rule::ScopeOrAgentView, role_label: "" }
-            }
+            Operation::ConfigRead => Requirement {
+                scope: "cjp:config_read",
+                roles: &[],
+                rule: Rule::ScopeOrAgentView,
+                role_label: "",
+                alt_scope: "",
+            },
         }
     }
 }
@@ -229,6 +258,7 @@ impl Identity {
             Rule::ScopeAndRole => scope_ok && role_ok,
             Rule::ScopeOrRole => scope_ok || role_ok,
             Rule::ScopeOrAgentView => scope_ok || self.has_scope("cjp:user"),
+            Rule::EitherScope => scope_ok || self.has_scope(req.alt_scope),
         };
         if allowed {
             return Ok(());
@@ -264,6 +294,12 @@ impl Identity {
                 "{who} may not {}: it needs the scope {}, or cjp:user for an agent's own view, and the token has neither (it has {scopes}).",
                 op.summary(),
                 req.scope
+            ),
+            Rule::EitherScope => format!(
+                "{who} may not {}: it needs the scope {} or {}, and the token has neither (it has {scopes}).",
+                op.summary(),
+                req.scope,
+                req.alt_scope
             ),
             Rule::ScopeAndRole => {
                 let needs = format!(
@@ -398,6 +434,7 @@ mod tests {
             let needs_roles = matches!(req.rule, Rule::ScopeAndRole | Rule::ScopeOrRole);
             assert_eq!(needs_roles, !req.roles.is_empty(), "{op:?}");
             assert!(req.scope.starts_with("cjp:"), "{op:?}");
+            assert_eq!(req.rule == Rule::EitherScope, !req.alt_scope.is_empty(), "{op:?}");
         }
     }
 }

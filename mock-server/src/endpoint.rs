@@ -60,6 +60,8 @@ pub struct Endpoint {
     pub media_type: &'static str,
     /// Error statuses beyond the ones its checks imply.
     pub extra_errors: &'static [u16],
+    /// The service whose envelope its errors use, when it is not the one its path says.
+    pub service_override: Option<Service>,
     /// The handler.
     pub handler: Handler,
 }
@@ -88,6 +90,7 @@ impl Endpoint {
             response: None,
             media_type: "application/json",
             extra_errors: &[],
+            service_override: None,
             handler,
         }
     }
@@ -140,9 +143,15 @@ impl Endpoint {
         self
     }
 
+    /// Its errors use `service`'s envelope (`GET /v1/tasks` is reporting, `/v1/tasks/*` call control).
+    pub fn in_service(mut self, service: Service) -> Endpoint {
+        self.service_override = Some(service);
+        self
+    }
+
     /// The service whose envelope its errors use.
     pub fn service(&self) -> Service {
-        Service::for_path(self.path)
+        self.service_override.unwrap_or_else(|| Service::for_path(self.path))
     }
 
     /// Every error status it can answer: what its checks imply (400/401/403 for a token,

@@ -64,6 +64,8 @@ pub struct Config {
     pub clock_start: Option<i64>,
     /// The journal's bound in bytes.
     pub journal_bytes: usize,
+    /// Finished tasks kept (the oldest finished go first).
+    pub task_history: usize,
 }
 
 /// Serves `state` on an already-bound listener until `shutdown` completes.

@@ -75,6 +75,10 @@ struct ListenArgs {
     /// Never send keep-alives (the mock then closes the socket with 4000 after 16 s of its clock).
     #[arg(long)]
     no_keepalive: bool,
+    /// Subscribe with isKeepAliveEnabled false, as Cisco's SDK does by default: the mock never
+    /// closes the socket for silence (handy on a virtual clock that jumps).
+    #[arg(long, conflicts_with = "no_keepalive")]
+    no_idle_close: bool,
 }
 
 #[derive(Debug, Args)]
@@ -111,6 +115,10 @@ struct ServeArgs {
     /// The journal's bound in bytes; the oldest entries roll out first.
     #[arg(long, env = "WXCC_MOCK_JOURNAL_BYTES", default_value_t = DEFAULT_JOURNAL_BYTES)]
     journal_bytes: usize,
+    /// Finished tasks kept for GET /v1/tasks and /__admin/tasks; the oldest finished go first
+    /// (unfinished tasks are always kept).
+    #[arg(long, env = "WXCC_MOCK_TASK_HISTORY", default_value_t = 10_000)]
+    task_history: usize,
     /// Console lines as text or as JSON objects.
     #[arg(long, env = "WXCC_MOCK_LOG_FORMAT", value_enum, default_value = "text")]
     log_format: LogFormat,
@@ -152,6 +160,7 @@ impl ServeArgs {
             clock: self.clock,
             clock_start: self.clock_start,
             journal_bytes: self.journal_bytes,
+            task_history: self.task_history,
         })
     }
 }
@@ -167,7 +176,8 @@ fn main() -> ExitCode {
                 base_url: args.base_url,
                 token: args.token,
                 client_type: args.client_type,
-                keepalive: !args.no_keepalive,
+                keepalive: !args.no_keepalive && !args.no_idle_close,
+                idle_close: !args.no_idle_close,
             };
             report(runtime().and_then(|rt| rt.block_on(wxcc_mock::tools::listen(&options))))
         }
@@ -223,6 +233,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
             delivery: config.delivery,
             strict: config.strict,
             journal_bytes: config.journal_bytes,
+            task_history: config.task_history,
             ..StateOptions::default()
         };
         let clock = Clock::new(config.clock, config.clock_start);
@@ -344,14 +355,25 @@ mod tests {
 
     #[test]
     fn the_clock_and_journal_flags_reach_the_config() {
-        let config =
-            serve_config(&["--clock", "virtual", "--clock-start", "1000", "--journal-bytes", "4096"]).expect("config");
+        let config = serve_config(&[
+            "--clock",
+            "virtual",
+            "--clock-start",
+            "1000",
+            "--journal-bytes",
+            "4096",
+            "--task-history",
+            "7",
+        ])
+        .expect("config");
         assert_eq!(config.clock, wxcc_mock::ClockMode::Virtual);
         assert_eq!(config.clock_start, Some(1000));
         assert_eq!(config.journal_bytes, 4096);
+        assert_eq!(config.task_history, 7);
         let default = serve_config(&[]).expect("config");
         assert_eq!(default.clock, wxcc_mock::ClockMode::System);
         assert_eq!(default.journal_bytes, 16 * 1024 * 1024);
+        assert_eq!(default.task_history, 10_000);
         let err = serve_config(&["--clock-start", "1000"]).expect_err("a start needs a virtual clock");
         assert!(err.to_string().contains("--clock virtual"), "{err}");
     }

@@ -63,6 +63,7 @@ fn requirement_text(op: Operation) -> String {
         Rule::ScopeOrAgentView => {
             format!("Requires the scope `{}`, or `cjp:user` for an agent's view of its own configuration.", req.scope)
         }
+        Rule::EitherScope => format!("Requires the scope `{}` or `{}`.", req.scope, req.alt_scope),
     }
 }
 

@@ -16,7 +16,8 @@ use crate::auth::Operation as Op;
 use crate::endpoint::Endpoint;
 use crate::handler;
 use crate::http::{
-    self, ApiError, Call, Caller, Handled, Incoming, admin, agents, config, notifications, subscriptions,
+    self, ApiError, Call, Caller, Handled, Incoming, Service, admin, agents, config, notifications, subscriptions,
+    tasks,
 };
 use crate::state::AppState;
 
@@ -135,6 +136,79 @@ fn table() -> Vec<Endpoint> {
         Endpoint::new(get.clone(), "/organization/{orgId}/dial-plan", "getDialPlans", handler!(config::dial_plan))
             .summary("Dial plans (a bare array)")
             .auth(Op::ConfigRead).returns(S::ConfigDialPlanList).errors(CONFIG_ERRORS),
+        Endpoint::new(get.clone(), "/organization/{orgId}/v2/contact-service-queue", "listQueues", handler!(config::queues))
+            .summary("Queues (paginated; filter=id=in=(..))")
+            .auth(Op::ConfigRead).returns(S::ConfigQueuePage).errors(CONFIG_ERRORS),
+        Endpoint::new(get.clone(), "/organization/{orgId}/v2/entry-point", "listEntryPoints", handler!(config::entry_points))
+            .summary("Entry points (paginated; filter=id=in=(..))")
+            .auth(Op::ConfigRead).returns(S::ConfigEntryPointPage).errors(CONFIG_ERRORS),
+        Endpoint::new(get.clone(), "/organization/{orgId}/v2/outdial-ani/{id}/entry", "listOutdialAniEntries", handler!(config::outdial_ani_entries))
+            .summary("The numbers of an outdial ANI list (paginated)")
+            .auth(Op::ConfigRead).returns(S::ConfigOutdialAniEntryPage).errors(CONFIG_ERRORS),
+        // Tasks: 202, the result on the websocket (an outdial: 201 with the id).
+        Endpoint::new(post.clone(), "/v1/tasks", "createTask", handler!(tasks::create))
+            .summary("Outdial: 201 with the task id; then AgentContactReserved and AgentOfferContact, or AgentOutboundFailed, on the websocket")
+            .auth(Op::TaskCreate).body(S::TaskCreateRequest).success(201).returns(S::TaskCreateResponse),
+        Endpoint::new(get.clone(), "/v1/tasks", "searchTasks", handler!(tasks::search))
+            .summary("Tasks created between from and to (epoch ms), oldest first (?from=&to=&channelTypes=&pageSize=)")
+            .auth(Op::TaskSearch).returns(S::TaskListResponse).in_service(Service::Config),
+        Endpoint::new(post.clone(), "/v1/tasks/{id}/accept", "acceptTask", handler!(tasks::accept))
+            .summary("Accept an offered task (digital channels; a call is answered on the phone); AgentContactAssigned or AgentContactAssignFailed")
+            .auth(Op::TaskControl).optional_body(S::TaskEmptyRequest).success(202),
+        Endpoint::new(post.clone(), "/v1/tasks/{id}/reject", "rejectTask", handler!(tasks::reject))
+            .summary("Decline an offered task; AgentContactAssignFailed (USER_DECLINED), the agent goes Agent_Declined")
+            .auth(Op::TaskControl).body(S::TaskMediaResourceRequest).success(202),
+        Endpoint::new(post.clone(), "/v1/tasks/{id}/hold", "holdTask", handler!(tasks::hold))
+            .summary("Hold a call; AgentContactHeld or AgentContactHoldFailed")
+            .auth(Op::TaskControl).body(S::TaskMediaResourceRequest).success(202),
+        Endpoint::new(post.clone(), "/v1/tasks/{id}/unhold", "unholdTask", handler!(tasks::unhold))
+            .summary("Resume a held call; AgentContactUnheld or AgentContactUnHoldFailed")
+            .auth(Op::TaskControl).body(S::TaskMediaResourceRequest).success(202),
+        Endpoint::new(post.clone(), "/v1/tasks/{id}/end", "endTask", handler!(tasks::end))
+            .summary("End a task; ContactEnded and AgentWrapup, or AgentContactEndFailed")
+            .auth(Op::TaskControl).optional_body(S::TaskEmptyRequest).success(202),
+        Endpoint::new(post.clone(), "/v1/tasks/{id}/done", "endTaskDone", handler!(tasks::end))
+            .summary("End a task (the spelling of Cisco's Postman collection)")
+            .auth(Op::TaskControl).optional_body(S::TaskEmptyRequest).success(202),
+        Endpoint::new(post.clone(), "/v1/tasks/{id}/wrapup", "wrapupTask", handler!(tasks::wrapup))
+            .summary("Wrap up with one of the organisation's wrap-up codes; AgentWrappedUp or AgentWrapupFailed")
+            .auth(Op::TaskControl).body(S::TaskWrapupRequest).success(202),
+        Endpoint::new(post.clone(), "/v1/tasks/{id}/transfer", "transferTask", handler!(tasks::transfer))
+            .summary("Blind transfer to an agent (AgentBlindTransferred) or a queue (AgentVteamTransferred); the agent then wraps up")
+            .auth(Op::TaskControl).body(S::TaskTransferRequest).success(202),
+        Endpoint::new(post.clone(), "/v1/tasks/{id}/consult", "consultTask", handler!(tasks::consult))
+            .summary("Consult: not simulated; 202, then AgentConsultFailed")
+            .auth(Op::TaskControl).body(S::TaskConsultRequest).success(202),
+        Endpoint::new(post.clone(), "/v1/tasks/{id}/consult/accept", "acceptConsult", handler!(tasks::consult_accept))
+            .summary("Accept a consult: not simulated; 202, then AgentContactAssignFailed")
+            .auth(Op::TaskControl).optional_body(S::TaskEmptyRequest).success(202),
+        Endpoint::new(post.clone(), "/v1/tasks/{id}/consultAccept", "acceptConsultPostman", handler!(tasks::consult_accept))
+            .summary("Accept a consult (the spelling of Cisco's Postman collection): not simulated")
+            .auth(Op::TaskControl).optional_body(S::TaskEmptyRequest).success(202),
+        Endpoint::new(post.clone(), "/v1/tasks/{id}/consult/end", "endConsult", handler!(tasks::consult_end))
+            .summary("End a consult: not simulated; 202, then AgentConsultEndFailed")
+            .auth(Op::TaskControl).optional_body(S::TaskConsultEndRequest).success(202),
+        Endpoint::new(post.clone(), "/v1/tasks/{id}/consult/transfer", "consultTransfer", handler!(tasks::consult_transfer))
+            .summary("Consult transfer: not simulated; 202, then AgentConsultTransferFailed")
+            .auth(Op::TaskControl).body(S::TaskConferenceRequest).success(202),
+        Endpoint::new(post.clone(), "/v1/tasks/{id}/consult/conference", "consultConference", handler!(tasks::consult_conference))
+            .summary("Conference: not simulated; 202, then AgentConsultConferenceFailed")
+            .auth(Op::TaskControl).body(S::TaskConferenceRequest).success(202),
+        Endpoint::new(post.clone(), "/v1/tasks/{id}/conference/exit", "exitConference", handler!(tasks::conference_exit))
+            .summary("Leave a conference: not simulated; 202, then ParticipantLeftConferenceFailed")
+            .auth(Op::TaskControl).optional_body(S::TaskEmptyRequest).success(202),
+        Endpoint::new(post.clone(), "/v1/tasks/{id}/conference/transfer", "transferConference", handler!(tasks::conference_transfer))
+            .summary("Conference transfer: not simulated; 202, then AgentConferenceTransferFailed")
+            .auth(Op::TaskControl).optional_body(S::TaskEmptyRequest).success(202),
+        Endpoint::new(post.clone(), "/v1/tasks/{id}/cancelCtq", "cancelConsultToQueue", handler!(tasks::cancel_ctq))
+            .summary("Cancel a consult to a queue: not simulated; 202, then AgentCtqCancelFailed")
+            .auth(Op::TaskControl).optional_body(S::TaskEmptyRequest).success(202),
+        Endpoint::new(post.clone(), "/v1/tasks/{id}/record/pause", "pauseRecording", handler!(tasks::record_pause))
+            .summary("Pause recording: not simulated; 202, then ContactRecordingPauseFailed")
+            .auth(Op::TaskControl).optional_body(S::TaskEmptyRequest).success(202),
+        Endpoint::new(post.clone(), "/v1/tasks/{id}/record/resume", "resumeRecording", handler!(tasks::record_resume))
+            .summary("Resume recording: not simulated; 202, then ContactRecordingResumeFailed")
+            .auth(Op::TaskControl).optional_body(S::TaskResumeRecordingRequest).success(202),
         Endpoint::new(get.clone(), "/openapi.json", "openapi", handler!(serve_openapi))
             .summary("This document"),
         // The mock's own API.
@@ -160,6 +234,29 @@ fn table() -> Vec<Endpoint> {
         Endpoint::new(delete.clone(), "/__admin/violations", "adminClearViolations", handler!(admin::clear_violations))
             .summary("Forget the recorded violations (the mock's own API)")
             .success(204),
+        Endpoint::new(post.clone(), "/__admin/tasks", "adminInjectTask", handler!(admin::inject_task))
+            .summary("A contact arrives: queued, then offered to the longest-Available agent of the queue's teams (or to agentId) (the mock's own API)")
+            .body(S::AdminTaskRequest).success(201).returns(S::AdminTaskResponse).errors(&[404]),
+        Endpoint::new(get.clone(), "/__admin/tasks", "adminTasks", handler!(admin::tasks))
+            .summary("Every task, oldest first (?orgId=) (the mock's own API)"),
+        Endpoint::new(get.clone(), "/__admin/tasks/{id}", "adminTask", handler!(admin::task))
+            .summary("One task (the mock's own API)")
+            .returns(S::AdminTaskResponse),
+        Endpoint::new(post.clone(), "/__admin/tasks/{id}/answer", "adminAnswerTask", handler!(admin::answer_task))
+            .summary("The agent's phone answers the offer (the mock's own API)")
+            .returns(S::AdminTaskResponse).errors(&[409]),
+        Endpoint::new(post.clone(), "/__admin/tasks/{id}/decline", "adminDeclineTask", handler!(admin::decline_task))
+            .summary("The agent's phone declines the offer (the mock's own API)")
+            .returns(S::AdminTaskResponse).errors(&[409]),
+        Endpoint::new(post.clone(), "/__admin/tasks/{id}/customer-hangup", "adminCustomerHangup", handler!(admin::customer_hangup))
+            .summary("The customer hangs up or leaves, in any state (the mock's own API)")
+            .returns(S::AdminTaskResponse).errors(&[409]),
+        Endpoint::new(post.clone(), "/__admin/tasks/{id}/expire-rona", "adminExpireRona", handler!(admin::expire_rona))
+            .summary("RONA fires now (the mock's own API)")
+            .returns(S::AdminTaskResponse).errors(&[409]),
+        Endpoint::new(post.clone(), "/__admin/agents/{id}/device", "adminAgentDevice", handler!(admin::device))
+            .summary("Whether the agent's phone takes invites (unreachable: offers of calls fail with AgentInviteFailed) (the mock's own API)")
+            .body(S::AdminDeviceRequest),
         Endpoint::new(get.clone(), "/__admin/clock", "adminClock", handler!(admin::clock))
             .summary("The clock: mode (system or virtual) and now (epoch ms)")
             .returns(S::AdminClockResponse),
@@ -199,7 +296,8 @@ pub fn build_router(state: AppState) -> Router {
     for endpoint in endpoints() {
         let Ok(filter) = MethodFilter::try_from(endpoint.method.clone()) else { continue };
         let route = move |State(state): State<AppState>, request: Request| async move {
-            http::enveloped(&state, request, |incoming| dispatch(endpoint, state.clone(), incoming)).await
+            let service = Some(endpoint.service());
+            http::enveloped(&state, service, request, |incoming| dispatch(endpoint, state.clone(), incoming)).await
         };
         match by_path.iter_mut().find(|(path, _)| *path == endpoint.path) {
             Some((_, methods)) => *methods = std::mem::take(methods).on(filter, route),
@@ -208,6 +306,10 @@ pub fn build_router(state: AppState) -> Router {
     }
     let mut router = Router::new();
     for (path, methods) in by_path {
+        // A trailing slash names the same route: Cisco's SDK posts outdials to `/v1/tasks/`.
+        if path != "/" {
+            router = router.route(&format!("{path}/"), methods.clone());
+        }
         router = router.route(path, methods);
     }
     router.fallback(http::unknown_route).method_not_allowed_fallback(http::wrong_method).with_state(state)

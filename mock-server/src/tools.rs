@@ -108,13 +108,17 @@ pub struct ListenOptions {
     /// Send `{"keepalive":"true"}` every 4 s (with `isKeepAliveEnabled`); without it the
     /// listener stays silent and the mock closes it (4000) after 16 s on its clock.
     pub keepalive: bool,
+    /// Subscribe with `isKeepAliveEnabled` (the mock closes a socket silent for 16 s); without
+    /// it, as Cisco's SDK subscribes by default, silence is fine and nothing is sent.
+    pub idle_close: bool,
 }
 
 /// Subscribes the token's agent to notifications and prints every message (keep-alives too)
 /// until the socket closes; then prints `closed: CODE REASON` on standard error.
 pub async fn listen(options: &ListenOptions) -> anyhow::Result<()> {
     let client = reqwest::Client::new();
-    let body = json!({"clientType": options.client_type, "isKeepAliveEnabled": true, "allowMultiLogin": true});
+    let body =
+        json!({"clientType": options.client_type, "isKeepAliveEnabled": options.idle_close, "allowMultiLogin": true});
     let response = client
         .post(format!("{}/v1/notification/subscribe", options.base_url.trim_end_matches('/')))
         .bearer_auth(&options.token)

@@ -88,12 +88,161 @@ pub struct Org {
     /// `GET /organization/{orgId}/v2/ai-feature`.
     #[serde(default)]
     pub ai_features: Vec<Value>,
+    /// Queues (contact service queues) that tasks are routed through.
+    #[serde(default)]
+    pub queues: Vec<Queue>,
+    /// Entry points (inbound numbers and chat addresses, and the outbound one outdials use).
+    #[serde(default)]
+    pub entry_points: Vec<EntryPoint>,
+    /// Outdial ANI lists: the numbers an outdial may show as its origin.
+    #[serde(default)]
+    pub outdial_anis: Vec<OutdialAni>,
+}
+
+/// A channel a task comes in on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Channel {
+    /// A phone call.
+    Telephony,
+    /// A web chat.
+    Chat,
+    /// An email.
+    Email,
+    /// A social message.
+    Social,
+}
+
+impl Channel {
+    /// Every channel.
+    pub const ALL: [Channel; 4] = [Channel::Telephony, Channel::Chat, Channel::Email, Channel::Social];
+
+    /// The wire spelling (`telephony`, `chat`, ...).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Channel::Telephony => "telephony",
+            Channel::Chat => "chat",
+            Channel::Email => "email",
+            Channel::Social => "social",
+        }
+    }
+
+    /// Parses the wire spelling.
+    pub fn parse(text: &str) -> Option<Channel> {
+        Channel::ALL.into_iter().find(|c| c.as_str() == text)
+    }
+
+    /// The default RONA timeout: 18 s for a call, 30 s for a digital channel (facts §2.5).
+    pub fn default_rona_seconds(self) -> u32 {
+        if self == Channel::Telephony { 18 } else { 30 }
+    }
+}
+
+/// A queue: where tasks wait for an agent of its teams.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Queue {
+    /// Queue id.
+    pub id: String,
+    /// Display name.
+    pub name: String,
+    /// The channel it serves.
+    pub channel_type: Channel,
+    /// The teams whose agents it routes to.
+    pub team_ids: Vec<String>,
+    /// How long an offer rings before RONA (default: by channel).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rona_timeout_seconds: Option<u32>,
+}
+
+/// An entry point.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct EntryPoint {
+    /// Entry point id.
+    pub id: String,
+    /// Display name.
+    pub name: String,
+    /// The channel.
+    pub channel_type: Channel,
+    /// `INBOUND` or `OUTBOUND`.
+    pub entry_point_type: String,
+    /// The number (or chat address) customers reach it on.
+    pub address: String,
+    /// The queue its flow sends contacts to (inbound).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub queue_id: Option<String>,
+}
+
+/// An outdial ANI list.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct OutdialAni {
+    /// List id (an agent profile's `outdialANIId`).
+    pub id: String,
+    /// Display name.
+    pub name: String,
+    /// The numbers.
+    pub entries: Vec<OutdialAniEntry>,
+}
+
+/// One number an outdial may show.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct OutdialAniEntry {
+    /// Entry id.
+    pub id: String,
+    /// Display name.
+    pub name: String,
+    /// The number.
+    pub number: String,
 }
 
 impl Org {
     /// An agent profile by id.
     pub fn agent_profile(&self, id: &str) -> Option<&Value> {
         self.agent_profiles.iter().find(|p| p["id"] == id)
+    }
+
+    /// A user's agent profile.
+    pub fn profile_of(&self, user: &User) -> Option<&Value> {
+        user.agent_profile_id.as_deref().and_then(|id| self.agent_profile(id))
+    }
+
+    /// How many tasks of `channel` a user may hold at once: the profile's `channelCapacity`, or
+    /// one call and nothing else.
+    pub fn capacity(&self, user: &User, channel: Channel) -> u32 {
+        let configured = self.profile_of(user).and_then(|p| p["channelCapacity"][channel.as_str()].as_u64());
+        match configured {
+            Some(n) => u32::try_from(n).unwrap_or(u32::MAX),
+            None if channel == Channel::Telephony => 1,
+            None => 0,
+        }
+    }
+
+    /// Whether a user must wrap up a task when it ends (the profile's `wrapUpRequired`, default yes).
+    pub fn wrap_up_required(&self, user: &User) -> bool {
+        self.profile_of(user).and_then(|p| p["wrapUpRequired"].as_bool()).unwrap_or(true)
+    }
+
+    /// A queue by id.
+    pub fn queue(&self, id: &str) -> Option<&Queue> {
+        self.queues.iter().find(|q| q.id == id)
+    }
+
+    /// An entry point by id.
+    pub fn entry_point(&self, id: &str) -> Option<&EntryPoint> {
+        self.entry_points.iter().find(|e| e.id == id)
+    }
+
+    /// A system idle code by name (`RONA`, `Agent_Declined`, `Agent_Unavailable`).
+    pub fn system_code(&self, name: &str) -> Option<&AuxCode> {
+        self.aux_codes.iter().find(|a| a.is_system_code && a.work_type == "IDLE_CODE" && a.name == name)
+    }
+
+    /// A user by id.
+    pub fn user(&self, id: &str) -> Option<&User> {
+        self.users.iter().find(|u| u.id == id)
     }
 
     /// The default code of a work type (`IDLE_CODE`, `WRAP_UP_CODE`), or its first one.
@@ -192,6 +341,10 @@ pub struct User {
     /// The dial number the desktop offers by default.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub default_dialled_number: Option<String>,
+    /// Whether the user's phone answers invites (false: offers of calls fail with
+    /// `AgentInviteFailed`); `POST /__admin/agents/{id}/device` changes it at run time.
+    #[serde(default = "yes")]
+    pub device_reachable: bool,
 }
 
 impl User {
@@ -305,6 +458,36 @@ impl World {
             for team in &org.teams {
                 if !org.sites.iter().any(|s| s.id == team.site_id) {
                     return bad(format!("team {} names unknown site {}", team.id, team.site_id));
+                }
+            }
+            for queue in &org.queues {
+                for team in &queue.team_ids {
+                    if !org.teams.iter().any(|t| &t.id == team) {
+                        return bad(format!("org {}: queue {} names unknown team {team}", org.id, queue.name));
+                    }
+                }
+            }
+            for ep in &org.entry_points {
+                if let Some(queue) = &ep.queue_id
+                    && org.queue(queue).is_none()
+                {
+                    return bad(format!("org {}: entry point {} names unknown queue {queue}", org.id, ep.name));
+                }
+                if !["INBOUND", "OUTBOUND"].contains(&ep.entry_point_type.as_str()) {
+                    return bad(format!(
+                        "org {}: entry point {}: entryPointType must be INBOUND or OUTBOUND",
+                        org.id, ep.name
+                    ));
+                }
+            }
+            if !org.queues.is_empty() {
+                for name in ["RONA", "Agent_Declined", "Agent_Unavailable"] {
+                    if org.system_code(name).is_none() {
+                        return bad(format!(
+                            "org {}: it has queues, so it needs a system idle code named {name} (workType IDLE_CODE, isSystemCode true) for failed offers",
+                            org.id
+                        ));
+                    }
                 }
             }
             for user in &org.users {

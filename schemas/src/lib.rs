@@ -146,6 +146,72 @@ schemas! {
     ConfigTeamPage => "config-team-page",
     /// `GET /organization/{orgId}/dial-plan`.
     ConfigDialPlanList => "config-dial-plan-list",
+    /// `POST /v1/tasks` body (an outdial).
+    TaskCreateRequest => "task-create-request",
+    /// `POST /v1/tasks` 201 body.
+    TaskCreateResponse => "task-create-response",
+    /// `GET /v1/tasks` body.
+    TaskListResponse => "task-list-response",
+    /// `POST /v1/tasks/{id}/hold`, `/unhold`, `/reject` body.
+    TaskMediaResourceRequest => "task-media-resource-request",
+    /// `POST /v1/tasks/{id}/wrapup` body.
+    TaskWrapupRequest => "task-wrapup-request",
+    /// `POST /v1/tasks/{id}/transfer` body.
+    TaskTransferRequest => "task-transfer-request",
+    /// `POST /v1/tasks/{id}/consult` body.
+    TaskConsultRequest => "task-consult-request",
+    /// `POST /v1/tasks/{id}/consult/end` body.
+    TaskConsultEndRequest => "task-consult-end-request",
+    /// `POST /v1/tasks/{id}/consult/conference` and `/consult/transfer` body.
+    TaskConferenceRequest => "task-conference-request",
+    /// `POST /v1/tasks/{id}/record/resume` body.
+    TaskResumeRecordingRequest => "task-resume-recording-request",
+    /// The body of a task call that takes none.
+    TaskEmptyRequest => "task-empty-request",
+    /// `GET /organization/{orgId}/v2/contact-service-queue`.
+    ConfigQueuePage => "config-queue-page",
+    /// `GET /organization/{orgId}/v2/entry-point`.
+    ConfigEntryPointPage => "config-entry-point-page",
+    /// `GET /organization/{orgId}/v2/outdial-ani/{id}/entry`.
+    ConfigOutdialAniEntryPage => "config-outdial-ani-entry-page",
+    /// `POST /__admin/tasks` body.
+    AdminTaskRequest => "admin-task-request",
+    /// A task as the admin API shows it.
+    AdminTaskResponse => "admin-task-response",
+    /// `POST /__admin/agents/{id}/device` body.
+    AdminDeviceRequest => "admin-device-request",
+    /// Websocket `AgentContactReserved`.
+    WsAgentContactReserved => "ws-agent-contact-reserved",
+    /// Websocket `AgentOfferContact`.
+    WsAgentOfferContact => "ws-agent-offer-contact",
+    /// Websocket `AgentContactAssigned`.
+    WsAgentContactAssigned => "ws-agent-contact-assigned",
+    /// Websocket `AgentContactHeld`.
+    WsAgentContactHeld => "ws-agent-contact-held",
+    /// Websocket `AgentContactUnheld`.
+    WsAgentContactUnheld => "ws-agent-contact-unheld",
+    /// Websocket `ContactEnded`.
+    WsContactEnded => "ws-contact-ended",
+    /// Websocket `AgentWrapup`.
+    WsAgentWrapup => "ws-agent-wrapup",
+    /// Websocket `AgentWrappedUp`.
+    WsAgentWrappedUp => "ws-agent-wrapped-up",
+    /// Websocket `AgentOfferContactRona`.
+    WsAgentOfferContactRona => "ws-agent-offer-contact-rona",
+    /// Websocket `AgentInviteFailed`.
+    WsAgentInviteFailed => "ws-agent-invite-failed",
+    /// Websocket `AgentVteamTransferred`.
+    WsAgentVteamTransferred => "ws-agent-vteam-transferred",
+    /// Websocket `AgentBlindTransferred`.
+    WsAgentBlindTransferred => "ws-agent-blind-transferred",
+    /// Websocket `AgentContact` (after a reload).
+    WsAgentContact => "ws-agent-contact",
+    /// Websocket `AgentContactAssignFailed`.
+    WsAgentContactAssignFailed => "ws-agent-contact-assign-failed",
+    /// Websocket `AgentOutboundFailed`.
+    WsAgentOutboundFailed => "ws-agent-outbound-failed",
+    /// Websocket `…Failed` answers to task commands.
+    WsTaskFailure => "ws-task-failure",
 }
 
 /// The v2 resource versions and the event types each offers, in order, read from

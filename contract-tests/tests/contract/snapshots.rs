@@ -91,7 +91,7 @@ async fn agent_bodies() {
 #[tokio::test]
 async fn other_bodies() {
     let app = TestApp::new();
-    snap!("unknown_route_404", app.get("/v1/tasks").send().await.expect(404, None).body);
+    snap!("unknown_route_404", app.get("/v1/dialer/campaign").send().await.expect(404, None).body);
     let minted = app
         .post("/__admin/tokens")
         .json(&json!({"email": "agent1@wxcc.example", "scopes": ["cjp:user"]}))

@@ -12,7 +12,7 @@
 use serde::Serialize;
 
 use crate::engine::events::{AgentChange, Event};
-use crate::world::{Org, User, roles};
+use crate::world::{Channel, Org, User, roles};
 
 /// `subStatus` of a logged-in agent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
@@ -25,6 +25,41 @@ pub enum SubStatus {
 
 /// The auxCodeId that means Available.
 pub const AVAILABLE_AUX_CODE: &str = "0";
+
+/// How many tasks of each channel an agent may hold at once (from their agent profile).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+pub struct Capacity {
+    /// Calls (0 or 1).
+    pub telephony: u32,
+    /// Chats.
+    pub chat: u32,
+    /// Emails.
+    pub email: u32,
+    /// Social messages.
+    pub social: u32,
+}
+
+impl Capacity {
+    /// The slots of `channel`.
+    pub fn of(&self, channel: Channel) -> u32 {
+        match channel {
+            Channel::Telephony => self.telephony,
+            Channel::Chat => self.chat,
+            Channel::Email => self.email,
+            Channel::Social => self.social,
+        }
+    }
+
+    /// An organisation's capacities for `user`.
+    pub fn for_user(org: &Org, user: &User) -> Capacity {
+        Capacity {
+            telephony: org.capacity(user, Channel::Telephony),
+            chat: org.capacity(user, Channel::Chat),
+            email: org.capacity(user, Channel::Email),
+            social: org.capacity(user, Channel::Social),
+        }
+    }
+}
 
 /// A logged-in agent.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -66,6 +101,8 @@ pub struct Session {
     pub last_state_change_reason: String,
     /// When the agent logged in (epoch ms).
     pub login_timestamp: i64,
+    /// Tasks of each channel the agent may hold at once.
+    pub capacity: Capacity,
 }
 
 /// A station login request, after validation.
@@ -170,6 +207,8 @@ pub enum FailureReason {
     InvalidIdleCode,
     /// The user lacks the licence or role for the roles requested.
     InvalidRole,
+    /// Logout while a task rings, is connected or waits for wrap-up.
+    AgentHasActiveTasks,
 }
 
 impl FailureReason {
@@ -184,6 +223,7 @@ impl FailureReason {
             FailureReason::InvalidTeam => "INVALID_TEAM",
             FailureReason::InvalidIdleCode => "INVALID_IDLE_CODE",
             FailureReason::InvalidRole => "INVALID_ROLE",
+            FailureReason::AgentHasActiveTasks => "AGENT_HAS_ACTIVE_TASKS",
         }
     }
 
@@ -198,6 +238,7 @@ impl FailureReason {
             FailureReason::InvalidTeam => 1006,
             FailureReason::InvalidIdleCode => 1007,
             FailureReason::InvalidRole => 1008,
+            FailureReason::AgentHasActiveTasks => 1009,
         }
     }
 }
@@ -270,6 +311,8 @@ pub struct Context<'a> {
     pub new_session_id: &'a str,
     /// The user id of whoever asked (the agent, or a supervisor).
     pub by: &'a str,
+    /// Whether the agent has a task ringing, connected or waiting for their wrap-up.
+    pub has_active_tasks: bool,
 }
 
 fn fail(reason: FailureReason, detail: String) -> Failure {
@@ -309,6 +352,10 @@ pub fn decide(ctx: Context<'_>, current: Option<&Session>, command: Command) -> 
         (None, Command::Logout { .. }) => unchanged(fail(
             FailureReason::AgentNotLoggedIn,
             format!("{who} cannot be logged out: they are not logged in."),
+        )),
+        (Some(_), Command::Logout { .. }) if ctx.has_active_tasks => unchanged(fail(
+            FailureReason::AgentHasActiveTasks,
+            format!("{who} cannot log out while a task rings, is connected or waits for their wrap-up."),
         )),
         (Some(s), Command::Logout { reason }) => {
             let mut logout = change(ctx, s);
@@ -439,6 +486,7 @@ fn login_session(ctx: Context<'_>, login: &Login) -> Result<Session, Failure> {
         last_idle_code_change_timestamp: ctx.now,
         last_state_change_reason: String::new(),
         login_timestamp: ctx.now,
+        capacity: Capacity::for_user(org, user),
     })
 }
 
@@ -447,6 +495,9 @@ fn check_aux_code(org: &Org, state: SubStatus, aux_code_id: &str) -> Result<(), 
         SubStatus::Available if aux_code_id == AVAILABLE_AUX_CODE => Ok(()),
         SubStatus::Available => Err(format!("Available takes auxCodeId \"0\", not \"{aux_code_id}\".")),
         SubStatus::Idle if idle_codes(org).any(|a| a.id == aux_code_id && a.active) => Ok(()),
+        SubStatus::Idle if org.aux_codes.iter().any(|a| a.id == aux_code_id && a.is_system_code) => Err(format!(
+            "{aux_code_id} is a system idle code (RONA and the like): only the system puts an agent in it."
+        )),
         SubStatus::Idle => Err(format!(
             "{aux_code_id} is not an active idle code of {}; its idle codes are {}.",
             org.name,
@@ -456,7 +507,7 @@ fn check_aux_code(org: &Org, state: SubStatus, aux_code_id: &str) -> Result<(), 
 }
 
 fn idle_codes(org: &Org) -> impl Iterator<Item = &crate::world::AuxCode> {
-    org.aux_codes.iter().filter(|a| a.work_type == "IDLE_CODE")
+    org.aux_codes.iter().filter(|a| a.work_type == "IDLE_CODE" && !a.is_system_code)
 }
 
 fn is_phone_number(s: &str) -> bool {
@@ -482,7 +533,15 @@ mod tests {
 
     fn ctx<'a>(world: &'a World, email: &str, used_by: Option<&'a str>) -> Context<'a> {
         let (org, user) = world.user_by_email(email).expect("user");
-        Context { org, user, dial_number_used_by: used_by, now: 1_000, new_session_id: "s-1", by: &user.id }
+        Context {
+            org,
+            user,
+            dial_number_used_by: used_by,
+            now: 1_000,
+            new_session_id: "s-1",
+            by: &user.id,
+            has_active_tasks: false,
+        }
     }
 
     #[test]
@@ -542,6 +601,18 @@ mod tests {
         let again = decide(c, Some(&available), change(SubStatus::Available, "0"));
         assert!(again.outcome.is_success());
         assert!(again.events.is_empty(), "no transition, no event");
+    }
+
+    #[test]
+    fn an_agent_with_an_active_task_cannot_log_out() {
+        let world = World::default_world();
+        let c = ctx(&world, "agent1@wxcc.example", None);
+        let team = c.user.team_ids[0].clone();
+        let s = decide(c, None, login("1001", Some(&team))).session.expect("session");
+        let busy = Context { has_active_tasks: true, ..c };
+        let t = decide(busy, Some(&s), Command::Logout { reason: "done".into() });
+        assert_eq!(t.outcome.failure, Some(FailureReason::AgentHasActiveTasks));
+        assert_eq!(t.session.as_ref(), Some(&s));
     }
 
     #[test]

@@ -15,6 +15,8 @@ use tokio::sync::broadcast;
 use super::{ApiError, Call, json_response};
 use crate::clock::ClockError;
 use crate::outputs::journal::{Entry, Journal, Kind};
+use crate::state::tasks::{DeviceAction, Injection, TaskControlError};
+use crate::world::Channel;
 
 /// Default lifetime of a minted token: 12 hours.
 pub const DEFAULT_TTL_SECONDS: i64 = 12 * 60 * 60;
@@ -211,4 +213,113 @@ pub async fn clock_set(call: Call) -> Result<Response, ApiError> {
     let body: SetBody = call.body()?;
     call.state.clock().set(body.now as i64).await.map_err(|e| clock_error(&e))?;
     ok(&clock_view(&call))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct InjectBody {
+    org_id: Option<String>,
+    media_type: String,
+    queue_id: Option<String>,
+    agent_id: Option<String>,
+    origin: Option<String>,
+    destination: Option<String>,
+    customer_name: Option<String>,
+    cad: Option<serde_json::Map<String, serde_json::Value>>,
+    rona_timeout_seconds: Option<f64>,
+}
+
+fn task_error(e: TaskControlError) -> ApiError {
+    match e {
+        TaskControlError::NotFound(id) => ApiError::not_found(
+            format!("No task {id}"),
+            format!("No task has the id {id}; GET /__admin/tasks lists them."),
+        ),
+        TaskControlError::Refused(failure) => {
+            ApiError::conflict(format!("{}: {}", failure.reason.as_str(), failure.detail), failure.detail)
+        }
+        TaskControlError::BadInjection(why) => ApiError::not_found(why.clone(), why),
+    }
+}
+
+/// `POST /__admin/tasks`: a contact arrives (queued, then offered when an agent can take it).
+pub async fn inject_task(call: Call) -> Result<Response, ApiError> {
+    let body: InjectBody = call.body()?;
+    let world = call.state.world();
+    let org_idx = match &body.org_id {
+        None => 0,
+        Some(id) => world.orgs.iter().position(|o| &o.id == id).ok_or_else(|| {
+            ApiError::not_found(format!("No organisation {id}"), format!("The world has no organisation {id}."))
+        })?,
+    };
+    let channel = Channel::parse(&body.media_type)
+        .ok_or_else(|| ApiError::bad_request("/mediaType: must be one of telephony, chat, email, social"))?;
+    let injection = Injection {
+        org_idx,
+        channel,
+        queue_id: body.queue_id,
+        agent_id: body.agent_id,
+        origin: body.origin,
+        destination: body.destination,
+        customer_name: body.customer_name,
+        cad: body.cad.unwrap_or_default(),
+        rona_timeout_seconds: body.rona_timeout_seconds.map(|s| s as u32),
+    };
+    let view = call.state.inject_task(injection).map_err(task_error)?;
+    Ok(json_response(StatusCode::CREATED, &view))
+}
+
+/// `GET /__admin/tasks[?orgId=]`: every task, oldest first.
+pub async fn tasks(call: Call) -> Result<Response, ApiError> {
+    let org = call.query("orgId");
+    ok(&json!({ "tasks": call.state.task_views(org.as_deref()) }))
+}
+
+/// `GET /__admin/tasks/{id}`
+pub async fn task(mut call: Call) -> Result<Response, ApiError> {
+    let id = call.param("id").await?;
+    let view = call.state.task_view(&id).ok_or_else(|| task_error(TaskControlError::NotFound(id)))?;
+    Ok(json_response(StatusCode::OK, &view))
+}
+
+async fn device_action(mut call: Call, action: DeviceAction) -> Result<Response, ApiError> {
+    let id = call.param("id").await?;
+    let view = call.state.device_action(&id, action).map_err(task_error)?;
+    Ok(json_response(StatusCode::OK, &view))
+}
+
+/// `POST /__admin/tasks/{id}/answer`: the agent's phone answers the offer.
+pub async fn answer_task(call: Call) -> Result<Response, ApiError> {
+    device_action(call, DeviceAction::Answer).await
+}
+
+/// `POST /__admin/tasks/{id}/decline`: the agent's phone declines the offer.
+pub async fn decline_task(call: Call) -> Result<Response, ApiError> {
+    device_action(call, DeviceAction::Decline).await
+}
+
+/// `POST /__admin/tasks/{id}/customer-hangup`: the customer hangs up (or leaves), in any state.
+pub async fn customer_hangup(call: Call) -> Result<Response, ApiError> {
+    device_action(call, DeviceAction::CustomerHangup).await
+}
+
+/// `POST /__admin/tasks/{id}/expire-rona`: RONA fires now.
+pub async fn expire_rona(call: Call) -> Result<Response, ApiError> {
+    device_action(call, DeviceAction::ExpireRona).await
+}
+
+#[derive(Debug, Deserialize)]
+struct DeviceBody {
+    reachable: bool,
+}
+
+/// `POST /__admin/agents/{id}/device {"reachable": bool}`: whether the agent's phone takes
+/// invites (unreachable: offers of calls fail with `AgentInviteFailed`).
+pub async fn device(mut call: Call) -> Result<Response, ApiError> {
+    let id = call.param("id").await?;
+    let body: DeviceBody = call.body()?;
+    call.state.set_device(&id, body.reachable).ok_or_else(|| {
+        ApiError::not_found(format!("No agent {id}"), format!("No user of the world has the id {id}."))
+    })?;
+    ok(&json!({ "agentId": id, "reachable": body.reachable }))
 }

@@ -238,3 +238,69 @@ pub async fn dial_plan(mut call: Call) -> Result<Response, ApiError> {
     let (identity, _) = authorize(&mut call).await?;
     ok(Value::Array(identity.org().dial_plans.clone()))
 }
+
+fn upper(channel: crate::world::Channel) -> &'static str {
+    match channel {
+        crate::world::Channel::Telephony => "TELEPHONY",
+        crate::world::Channel::Chat => "CHAT",
+        crate::world::Channel::Email => "EMAIL",
+        crate::world::Channel::Social => "SOCIAL_CHANNEL",
+    }
+}
+
+/// `GET /organization/{orgId}/v2/contact-service-queue?page&pageSize&filter=id=in=(..)`
+pub async fn queues(mut call: Call) -> Result<Response, ApiError> {
+    let (identity, _) = authorize(&mut call).await?;
+    let org = identity.org();
+    let ids = id_filter(&call)?;
+    let items = org
+        .queues
+        .iter()
+        .filter(|q| ids.as_ref().is_none_or(|ids| ids.contains(&q.id)))
+        .map(|q| {
+            json!({
+                "id": q.id, "name": q.name, "description": q.name, "queueType": "INBOUND",
+                "channelType": upper(q.channel_type), "active": true,
+                "routingType": "LONGEST_AVAILABLE_AGENT", "queueRoutingType": "TEAM_BASED",
+                "callDistributionGroups": [{
+                    "agentGroups": q.team_ids.iter().map(|t| json!({ "teamId": t })).collect::<Vec<_>>(),
+                    "order": 1, "duration": 0,
+                }],
+                "maxTimeInQueue": 3600, "maxActiveContacts": 1000, "serviceLevelThreshold": 30,
+                "checkAgentAvailability": false,
+                "ronaTimeoutSeconds": q.rona_timeout_seconds.unwrap_or_else(|| q.channel_type.default_rona_seconds()),
+            })
+        })
+        .collect();
+    page(&call, org, "v2/contact-service-queue", items)
+}
+
+/// `GET /organization/{orgId}/v2/entry-point?page&pageSize&filter=id=in=(..)`
+pub async fn entry_points(mut call: Call) -> Result<Response, ApiError> {
+    let (identity, _) = authorize(&mut call).await?;
+    let org = identity.org();
+    let ids = id_filter(&call)?;
+    let items = org
+        .entry_points
+        .iter()
+        .filter(|e| ids.as_ref().is_none_or(|ids| ids.contains(&e.id)))
+        .map(|e| {
+            json!({
+                "id": e.id, "name": e.name, "description": e.name, "entryPointType": e.entry_point_type,
+                "channelType": upper(e.channel_type), "active": true, "address": e.address,
+                "serviceLevelThreshold": 30, "maximumActiveContacts": 1000,
+            })
+        })
+        .collect();
+    page(&call, org, "v2/entry-point", items)
+}
+
+/// `GET /organization/{orgId}/v2/outdial-ani/{id}/entry?page&pageSize`
+pub async fn outdial_ani_entries(mut call: Call) -> Result<Response, ApiError> {
+    let (identity, id) = authorize(&mut call).await?;
+    let id = id.unwrap_or_default();
+    let org = identity.org();
+    let list = org.outdial_anis.iter().find(|a| a.id == id).ok_or_else(|| not_found("outdial ANI", &id, org))?;
+    let items = list.entries.iter().map(|e| json!({ "id": e.id, "name": e.name, "number": e.number })).collect();
+    page(&call, org, &format!("v2/outdial-ani/{id}/entry"), items)
+}

@@ -13,6 +13,7 @@ pub mod agents;
 pub mod config;
 pub mod notifications;
 pub mod subscriptions;
+pub mod tasks;
 
 use std::sync::Arc;
 
@@ -62,7 +63,7 @@ impl Service {
             |prefix: &str| path.strip_prefix(prefix).is_some_and(|rest| rest.is_empty() || rest.starts_with('/'));
         if under("/__admin") {
             Service::Admin
-        } else if under("/v1/agents") || under("/v2/agents") {
+        } else if under("/v1/agents") || under("/v2/agents") || under("/v1/tasks") {
             Service::Agents
         } else if ["/v1/subscriptions", "/v2/subscriptions", "/v1/event-types", "/v2/event-types"]
             .iter()
@@ -422,7 +423,7 @@ pub async fn unknown_route(State(state): State<AppState>, request: Request) -> R
         format!("No resource found at {path}"),
         format!("{method} {path} is not a route of the WxCC API that wxcc-mock serves."),
     );
-    enveloped(&state, request, |_| async move { Handled { result: Err(error), caller: None } }).await
+    enveloped(&state, None, request, |_| async move { Handled { result: Err(error), caller: None } }).await
 }
 
 /// 405 for a path the mock serves, with another method.
@@ -433,7 +434,7 @@ pub async fn wrong_method(State(state): State<AppState>, request: Request) -> Re
         format!("Method {method} is not allowed on {path}"),
         format!("{path} exists, but not for {method}; see the OpenAPI description for its methods."),
     );
-    enveloped(&state, request, |_| async move { Handled { result: Err(error), caller: None } }).await
+    enveloped(&state, None, request, |_| async move { Handled { result: Err(error), caller: None } }).await
 }
 
 async fn read_request_body(body: Body) -> RequestBody {
@@ -473,13 +474,13 @@ pub struct Handled {
 /// `TrackingId`, or `<SERVICE>_<uuid>`), the body read once (bounded), errors rendered in the
 /// envelope of the path's service with `X-Wxcc-Mock-Diagnostic` on every 4xx, and the whole
 /// exchange journaled (WxCC paths only). Every route and both fallbacks answer through it.
-pub async fn enveloped<F, Fut>(state: &AppState, request: Request, handle: F) -> Response
+pub async fn enveloped<F, Fut>(state: &AppState, service: Option<Service>, request: Request, handle: F) -> Response
 where
     F: FnOnce(Incoming) -> Fut,
     Fut: std::future::Future<Output = Handled>,
 {
     let started = std::time::Instant::now();
-    let service = Service::for_path(request.uri().path());
+    let service = service.unwrap_or_else(|| Service::for_path(request.uri().path()));
     let journaled = service != Service::Admin && request.uri().path() != "/openapi.json";
     let tracking: Arc<str> = request
         .headers()

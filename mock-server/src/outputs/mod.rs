@@ -4,3 +4,4 @@
 pub mod delivery;
 pub mod journal;
 pub mod notifications;
+pub mod routing;

@@ -310,6 +310,27 @@ fn base(inner: &str, ctx: &OutcomeContext<'_>) -> serde_json::Map<String, Value>
     data
 }
 
+/// One channel id per slot of the agent's capacity (Cisco's SDK counts them for `mmProfile`).
+fn channels_map(s: &Session) -> Value {
+    let slots = |channel: &str, n: u32| -> Vec<String> {
+        (1..=n)
+            .map(|i| {
+                if channel == "telephony" && i == 1 {
+                    s.agent_session_id.clone()
+                } else {
+                    format!("{}-{channel}-{i}", s.agent_session_id)
+                }
+            })
+            .collect()
+    };
+    json!({
+        "telephony": slots("telephony", s.capacity.telephony),
+        "chat": slots("chat", s.capacity.chat),
+        "email": slots("email", s.capacity.email),
+        "social": slots("social", s.capacity.social),
+    })
+}
+
 fn session_fields(data: &mut serde_json::Map<String, Value>, s: &Session) {
     let fields = json!({
         "agentSessionId": s.agent_session_id,
@@ -321,7 +342,7 @@ fn session_fields(data: &mut serde_json::Map<String, Value>, s: &Session) {
         "lastIdleCodeChangeTimestamp": s.last_idle_code_change_timestamp,
         "lastStateChangeTimestamp": s.last_state_change_timestamp,
         "profileType": "BLENDED",
-        "channelsMap": { "telephony": [s.agent_session_id], "chat": [], "email": [], "social": [] },
+        "channelsMap": channels_map(s),
         "interactionIds": [],
         "dialNumber": s.dial_number,
         "dn": s.dial_number,

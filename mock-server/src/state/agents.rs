@@ -37,6 +37,7 @@ impl AppState {
             now,
             new_session_id: &session_id,
             by: &by.id,
+            has_active_tasks: core.tasks.has_active(&target.id),
         };
         let before = core.sessions.get(&target.id).cloned();
         let transition = agents::decide(ctx, before.as_ref(), command);
@@ -76,6 +77,14 @@ impl AppState {
         }
         let mut outs: Vec<Out> = transition.events.into_iter().map(Out::event).collect();
         outs.push(Out::Message { to, text, label: format!("{message_type}/{data_type}") });
+        if outcome.is_success() {
+            if outcome.operation == Operation::Reload {
+                // A desktop that reloads mid-call gets its tasks back.
+                outs.extend(self.agent_contacts(&core, org, &target.id, tracking_id, now));
+            }
+            // An agent who became Available may take a queued task now.
+            self.route(&mut core, org, tracking_id, now, &mut outs);
+        }
         self.publish(&core, now, outs);
         outcome
     }

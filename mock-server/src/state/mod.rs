@@ -9,11 +9,13 @@
 //!
 //! - `agents`: agent commands (login, state, logout, reload, buddy list) on the core.
 //! - `subscriptions`: webhook subscriptions on the core.
+//! - `tasks`: tasks on the core: injection, the agents' commands, routing, RONA on the clock.
 //! - `snapshot`: what `GET /__admin/state` shows.
 
 mod agents;
 mod snapshot;
 mod subscriptions;
+pub mod tasks;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
@@ -51,6 +53,8 @@ pub struct StateOptions {
     pub transport: Arc<dyn Transport>,
     /// Refuse every request that breaks its schema, even where the real API is lenient.
     pub strict: bool,
+    /// Finished tasks kept for `GET /v1/tasks` and the admin API (the oldest go first).
+    pub task_history: usize,
 }
 
 impl Default for StateOptions {
@@ -62,6 +66,7 @@ impl Default for StateOptions {
             notifications: NotificationConfig::default(),
             transport: Arc::new(HttpTransport::new()),
             strict: false,
+            task_history: 10_000,
         }
     }
 }
@@ -144,6 +149,7 @@ pub(crate) struct Core {
     pub(crate) sessions: HashMap<String, Session>,
     pub(crate) outcomes: Ring<OutcomeRecord>,
     pub(crate) subscriptions: SubscriptionStore,
+    pub(crate) tasks: tasks::TaskStore,
 }
 
 #[derive(Debug)]
@@ -314,6 +320,7 @@ impl AppState {
                     sessions: HashMap::new(),
                     outcomes: Ring::new(options.log_capacity),
                     subscriptions: SubscriptionStore::default(),
+                    tasks: tasks::TaskStore::new(options.task_history),
                 }),
                 hub: Hub::default(),
                 dispatcher,
@@ -562,6 +569,7 @@ impl AppState {
             core.sessions.clear();
             core.outcomes.clear();
             core.subscriptions = SubscriptionStore::default();
+            core.tasks.clear();
         }
         self.inner.hub.clear();
         self.inner.dispatcher.clear();

@@ -36,6 +36,9 @@ impl AppState {
                 .into_iter()
                 .map(|(agent_id, connections)| json!({ "agentId": agent_id, "connections": connections }))
                 .collect::<Vec<_>>(),
+            "tasks": AppState::tasks_snapshot(&core),
+            "deviceOverrides": AppState::devices_snapshot(&core),
+            "taskHistory": self.task_history_snapshot(&core),
             "clock": { "mode": self.clock().mode(), "now": self.now_ms() },
             "logCapacity": self.options().log_capacity,
         });
