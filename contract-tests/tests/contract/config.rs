@@ -177,3 +177,54 @@ async fn refusals_use_the_config_envelope_with_a_string_key() {
     app.get(&format!("/organization/{org}/site/nope")).bearer(&agent).send().await.expect(404, None);
     app.get(&format!("/organization/{org}")).send().await.expect(400, None);
 }
+
+#[tokio::test]
+async fn queues_entry_points_and_outdial_numbers_are_served_from_the_world_for_a_task_desktop() {
+    let app = TestApp::new();
+    let token = app.world_token("agent2");
+    let org = org(&app);
+    let world_org = &app.world().orgs[0];
+
+    let queues = app
+        .get(&format!("/organization/{org}/v2/contact-service-queue?page=0&pageSize=100"))
+        .bearer(&token)
+        .send()
+        .await;
+    let queues = queues.expect(200, Some(SchemaId::ConfigQueuePage)).body;
+    let names: Vec<&str> = queues["data"].as_array().expect("data").iter().filter_map(|q| q["name"].as_str()).collect();
+    let want: Vec<&str> = world_org.queues.iter().map(|q| q.name.as_str()).collect();
+    assert_eq!(names, want);
+    let support_voice = &queues["data"][1];
+    assert_eq!(
+        (support_voice["channelType"].as_str(), support_voice["ronaTimeoutSeconds"].as_u64()),
+        (Some("TELEPHONY"), Some(18))
+    );
+    let chat_id = world_org.queues[2].id.clone();
+    let one = app
+        .get(&format!("/organization/{org}/v2/contact-service-queue?filter=id=in=({chat_id})"))
+        .bearer(&token)
+        .send()
+        .await;
+    let one = one.expect(200, None).body;
+    assert_eq!(one["data"].as_array().map(Vec::len), Some(1));
+    assert_eq!(one["data"][0]["channelType"], "CHAT");
+
+    let entry_points = app.get(&format!("/organization/{org}/v2/entry-point")).bearer(&token).send().await;
+    let entry_points = entry_points.expect(200, Some(SchemaId::ConfigEntryPointPage)).body;
+    let outbound: Vec<&Value> =
+        entry_points["data"].as_array().expect("data").iter().filter(|e| e["entryPointType"] == "OUTBOUND").collect();
+    assert_eq!(outbound.len(), 1, "{entry_points}");
+
+    let profile = app.world().orgs[0].agent_profiles[0].clone();
+    let ani = profile["outdialANIId"].as_str().expect("the profile names an outdial ANI list");
+    let entries = app.get(&format!("/organization/{org}/v2/outdial-ani/{ani}/entry")).bearer(&token).send().await;
+    let entries = entries.expect(200, Some(SchemaId::ConfigOutdialAniEntryPage)).body;
+    assert_eq!(entries["data"][0]["number"], "+14155550100");
+    app.get(&format!("/organization/{org}/v2/outdial-ani/no-such-list/entry"))
+        .bearer(&token)
+        .send()
+        .await
+        .expect(404, None);
+    let other = app.world().orgs[1].id.clone();
+    app.get(&format!("/organization/{other}/v2/entry-point")).bearer(&token).send().await.expect(403, None);
+}

@@ -18,6 +18,8 @@ mod readme;
 mod snapshots;
 mod subscriptions;
 mod subscriptions_v2;
+mod tasks;
+mod tasks_model;
 mod verify;
 mod violations;
 mod webhooks;

@@ -26,6 +26,13 @@ fn the_tours_ids_are_the_worlds() {
     assert!(README.contains(&format!("ORG={}", org.id)));
     let sales = org.teams.iter().find(|t| t.name == "Sales").expect("Sales team");
     assert!(README.contains(&format!("TEAM={}", sales.id)));
+    let support = org.teams.iter().find(|t| t.name == "Support").expect("Support team");
+    assert!(README.contains(&format!("SUPPORT={}", support.id)));
+    let voice = org.queues.iter().find(|q| q.name == "Support Voice").expect("Support Voice");
+    assert!(README.contains(&format!("SUPPORT_VOICE={}", voice.id)));
+    let resolved =
+        org.aux_codes.iter().find(|a| a.name == "Resolved" && a.work_type == "WRAP_UP_CODE").expect("Resolved");
+    assert!(README.contains(&format!("RESOLVED={}", resolved.id)));
     for token in ["forum-case-agent1", "admin-full"] {
         assert!(README.contains(&format!("\"{token}_P0A1_$ORG\"")), "{token}");
     }

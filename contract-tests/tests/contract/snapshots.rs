@@ -102,3 +102,144 @@ async fn other_bodies() {
     let health: Value = app.get("/__admin/health").send().await.expect(200, None).body;
     snap!("admin_health_200", health);
 }
+
+/// Replaces every id the run made up (tasks, sessions, tracking ids, webhook ids) with a label
+/// numbered by first appearance, in keys and values; the world's own ids stay (they are fixed),
+/// and so do times (the test clock is virtual, so they are fixed too).
+struct Redactor {
+    world: std::collections::HashSet<String>,
+    labels: std::collections::HashMap<String, String>,
+}
+
+impl Redactor {
+    fn new(app: &TestApp) -> Redactor {
+        fn strings(v: &Value, out: &mut std::collections::HashSet<String>) {
+            match v {
+                Value::String(s) => {
+                    out.insert(s.clone());
+                }
+                Value::Array(items) => items.iter().for_each(|i| strings(i, out)),
+                Value::Object(map) => map.values().for_each(|i| strings(i, out)),
+                _ => {}
+            }
+        }
+        let mut world = std::collections::HashSet::new();
+        strings(&serde_json::to_value(app.world()).expect("world"), &mut world);
+        Redactor { world, labels: std::collections::HashMap::new() }
+    }
+
+    fn is_uuid(s: &str) -> bool {
+        s.len() == 36
+            && s.char_indices()
+                .all(|(i, c)| if [8, 13, 18, 23].contains(&i) { c == '-' } else { c.is_ascii_hexdigit() })
+    }
+
+    fn text(&mut self, s: &str) -> String {
+        let mut out = String::new();
+        let mut rest = s;
+        while rest.len() >= 36 {
+            let found = (0..=rest.len() - 36).find(|&i| {
+                rest.is_char_boundary(i) && rest.is_char_boundary(i + 36) && Redactor::is_uuid(&rest[i..i + 36])
+            });
+            let Some(i) = found else { break };
+            let id = &rest[i..i + 36];
+            out.push_str(&rest[..i]);
+            if self.world.contains(id) {
+                out.push_str(id);
+            } else {
+                let n = self.labels.len() + 1;
+                out.push_str(self.labels.entry(id.to_owned()).or_insert_with(|| format!("[id{n}]")));
+            }
+            rest = &rest[i + 36..];
+        }
+        out.push_str(rest);
+        out
+    }
+
+    fn value(&mut self, v: &Value) -> Value {
+        match v {
+            Value::String(s) => Value::String(self.text(s)),
+            Value::Array(items) => Value::Array(items.iter().map(|i| self.value(i)).collect()),
+            Value::Object(map) => Value::Object(map.iter().map(|(k, v)| (self.text(k), self.value(v))).collect()),
+            other => other.clone(),
+        }
+    }
+}
+
+/// One agent's desk, in-process: the messages the hub sends them.
+fn desk(app: &TestApp, email: &str) -> tokio::sync::mpsc::Receiver<wxcc_mock::notifications::Outgoing> {
+    let (tx, rx) = tokio::sync::mpsc::channel(256);
+    let registration = wxcc_mock::notifications::Registration {
+        subscription_id: format!("Snapshot-{email}"),
+        agent_id: app.user_id(email),
+        email: email.to_owned(),
+        org_id: app.org_of(email),
+        client_type: "Snapshot".into(),
+        keepalive: false,
+        allow_multi_login: false,
+        force: false,
+        created_at: 0,
+    };
+    app.state().notifications().connect(&registration, tx, app.state().notification_config()).expect("connect");
+    rx
+}
+
+fn drained(rx: &mut tokio::sync::mpsc::Receiver<wxcc_mock::notifications::Outgoing>) -> Vec<Value> {
+    let mut got = Vec::new();
+    while let Ok(wxcc_mock::notifications::Outgoing::Text(text)) = rx.try_recv() {
+        got.push(serde_json::from_str(text.as_str()).expect("json"));
+    }
+    got
+}
+
+#[tokio::test]
+async fn task_message_sequences() {
+    use crate::tasks::{aux_code, queue, team};
+    let transport = wxcc_contract_tests::webhooks::RecordingTransport::new();
+    let options = wxcc_mock::state::StateOptions {
+        delivery: wxcc_mock::delivery::DeliveryConfig { retries: 0, ..Default::default() },
+        transport: transport.clone(),
+        ..Default::default()
+    };
+    let app = TestApp::with_options(wxcc_mock::World::default_world(), options);
+    let types =
+        ["task:new", "task:parked", "task:connect", "task:connected", "task:on-hold", "task:hold-done", "task:ended"];
+    let sub = json!({"name": "tasks", "eventTypes": types, "destinationUrl": "https://crm.example.com/hook", "resourceVersion": "task:1.0.0"});
+    app.post("/v2/subscriptions").bearer(&app.world_token("admin-full")).json(&sub).send().await.expect(201, None);
+    let me = "agent2@wxcc.example";
+    let token = app.token(me, &["cjp:user"]);
+    let mut rx = desk(&app, me);
+    let login =
+        json!({"dialNumber": "1002", "teamId": team(&app, "Support"), "roles": ["agent"], "deviceType": "EXTENSION"});
+    app.post("/v1/agents/login").bearer(&token).json(&login).send().await.expect(202, None);
+    let available = json!({"state": "Available", "auxCodeId": "0"});
+    app.put("/v1/agents/session/state").bearer(&token).json(&available).send().await.expect(202, None);
+    drained(&mut rx);
+
+    // A call: offered, answered on the phone, held, resumed, ended by the agent, wrapped up.
+    let body = json!({"mediaType": "telephony", "queueId": queue(&app, "Support Voice"), "customerName": "Ada", "cad": {"accountId": "A-1"}});
+    let task = app.post("/__admin/tasks").json(&body).send().await.expect(201, None).body;
+    let id = task["taskId"].as_str().expect("id").to_owned();
+    app.post(&format!("/__admin/tasks/{id}/answer")).send().await.expect(200, None);
+    for action in ["hold", "unhold"] {
+        let path = format!("/v1/tasks/{id}/{action}");
+        app.post(&path).bearer(&token).json(&json!({"mediaResourceId": id})).send().await.expect(202, None);
+    }
+    app.post(&format!("/v1/tasks/{id}/end")).bearer(&token).send().await.expect(202, None);
+    let wrapup = json!({"wrapUpReason": "Resolved", "auxCodeId": aux_code(&app, "Resolved")});
+    app.post(&format!("/v1/tasks/{id}/wrapup")).bearer(&token).json(&wrapup).send().await.expect(202, None);
+    let mut redact = Redactor::new(&app);
+    let call = redact.value(&Value::Array(drained(&mut rx)));
+    insta::assert_json_snapshot!("task_call_flow_messages", call);
+
+    app.settled().await;
+    let hooks: Vec<Value> = transport.calls().iter().map(|c| c.body.clone()).collect();
+    insta::assert_json_snapshot!("task_call_flow_webhooks", redact.value(&Value::Array(hooks)));
+
+    // A chat that rings out: RONA, the agent goes Idle with the RONA code.
+    let chat = app.post("/__admin/tasks").json(&json!({"mediaType": "chat"})).send().await.expect(201, None).body;
+    app.advance(30_000).await;
+    let rona = redact.value(&Value::Array(drained(&mut rx)));
+    insta::assert_json_snapshot!("task_chat_rona_messages", rona);
+    assert_eq!(chat["state"], "offered");
+}
