@@ -399,3 +399,111 @@ async fn the_readme_clock_tour_expires_a_token_drops_a_silent_socket_and_disable
         let _ = stop(child);
     }
 }
+
+/// README, "A tour: a contact, from the queue to wrap-up": the same steps, with the binary.
+#[tokio::test]
+async fn the_readme_task_tour_plays_a_call_to_wrap_up_with_signed_webhooks_and_ronas_on_the_clock() {
+    let (server, addr, _lines) = start(&["--clock", "virtual"], &[]);
+    let world: serde_json::Value = serde_json::from_str(include_str!("../../fixtures/world.json")).expect("world");
+    let org = world["orgs"][0]["id"].as_str().expect("org id").to_owned();
+    let team = world["orgs"][0]["teams"][1]["id"].as_str().expect("team").to_owned();
+    let named = |list: &str, name: &str| -> String {
+        let items = world["orgs"][0][list].as_array().expect("list");
+        items.iter().find(|i| i["name"] == name).and_then(|i| i["id"].as_str()).expect("named").to_owned()
+    };
+    let (voice, resolved, rona) =
+        (named("queues", "Support Voice"), named("auxCodes", "Resolved"), named("auxCodes", "RONA"));
+    let base = format!("http://{addr}");
+    let secret = "0123456789abcdef0123456789abcdef";
+    let receiver = spawn(&["receive", "--port", "0", "--secret", secret], &[]);
+    let hook = wait_for(&receiver.stderr, "receiving webhooks on ");
+    let agent = format!("agent2_P0A1_{org}");
+    let admin = format!("admin-full_P0A1_{org}");
+    let listener = spawn(&["listen", "--base-url", &base, "--token", &agent, "--no-idle-close"], &[]);
+    wait_for(&listener.stderr, "connected to ");
+    let client = reqwest::Client::new();
+    let post = |path: &str, token: Option<&str>, body: serde_json::Value| {
+        let mut request = client.post(format!("{base}{path}")).json(&body);
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        request.send()
+    };
+
+    let types =
+        ["task:new", "task:parked", "task:connect", "task:connected", "task:on-hold", "task:hold-done", "task:ended"];
+    let subscription = json!({"name": "tasks", "resourceVersion": "task:1.0.0", "eventTypes": types,
+        "destinationUrl": format!("{}hook", hook.trim()), "secret": secret});
+    assert_eq!(post("/v2/subscriptions", Some(&admin), subscription).await.expect("subscribe").status().as_u16(), 201);
+    let login = json!({"dialNumber": "1002", "teamId": team, "roles": ["agent"], "deviceType": "EXTENSION"});
+    assert_eq!(post("/v1/agents/login", Some(&agent), login).await.expect("login").status().as_u16(), 202);
+    let available = client
+        .put(format!("{base}/v1/agents/session/state"))
+        .bearer_auth(&agent)
+        .json(&json!({"state": "Available", "auxCodeId": "0"}))
+        .send()
+        .await
+        .expect("available");
+    assert_eq!(available.status().as_u16(), 202);
+    wait_for(&listener.stdout, "AgentStateChangeSuccess");
+
+    let injected: serde_json::Value =
+        post("/__admin/tasks", None, json!({"mediaType": "telephony", "queueId": voice, "customerName": "Ada"}))
+            .await
+            .expect("inject")
+            .json()
+            .await
+            .expect("json");
+    let task = injected["taskId"].as_str().expect("taskId").to_owned();
+    wait_for(&listener.stdout, "\"type\":\"AgentContactReserved\"");
+    assert!(wait_for(&listener.stdout, "\"type\":\"AgentOfferContact\"").contains("\"ronaTimeout\":18"));
+    assert_eq!(
+        post(&format!("/__admin/tasks/{task}/answer"), None, json!({})).await.expect("answer").status().as_u16(),
+        200
+    );
+    wait_for(&listener.stdout, "\"type\":\"AgentContactAssigned\"");
+    let media = json!({"mediaResourceId": task});
+    let calls = [
+        ("hold", media.clone(), "AgentContactHeld"),
+        ("unhold", media, "AgentContactUnheld"),
+        ("end", json!({}), "AgentWrapup"),
+        ("wrapup", json!({"wrapUpReason": "Resolved", "auxCodeId": resolved}), "AgentWrappedUp"),
+    ];
+    for (action, body, message) in calls {
+        let reply = post(&format!("/v1/tasks/{task}/{action}"), Some(&agent), body).await.expect("command");
+        assert_eq!(reply.status().as_u16(), 202, "{action}");
+        if action == "end" {
+            assert!(wait_for(&listener.stdout, "\"type\":\"ContactEnded\"").contains("\"agentsPendingWrapUp\":["));
+        }
+        wait_for(&listener.stdout, &format!("\"type\":\"{message}\""));
+    }
+    for name in types {
+        let line = wait_for(&receiver.stdout, &format!("{name} "));
+        assert!(line.contains("signature=valid") && line.ends_with("-> 200"), "{name}: {line}");
+    }
+
+    assert_eq!(
+        post("/__admin/tasks", None, json!({"mediaType": "telephony", "queueId": voice}))
+            .await
+            .expect("inject")
+            .status()
+            .as_u16(),
+        201
+    );
+    wait_for(&listener.stdout, "\"type\":\"AgentOfferContact\"");
+    assert_eq!(
+        post("/__admin/clock/advance", None, json!({"ms": 18000})).await.expect("advance").status().as_u16(),
+        200
+    );
+    assert!(wait_for(&listener.stdout, "\"type\":\"AgentOfferContactRona\"").contains("RONA_TIMER_EXPIRED"));
+    assert!(wait_for(&listener.stdout, "AgentStateChangeSuccess").contains(&rona));
+    wait_for(&receiver.stdout, "task:parked ");
+    let tasks: serde_json::Value =
+        client.get(format!("{base}/__admin/tasks")).send().await.expect("tasks").json().await.expect("json");
+    let states: Vec<&str> =
+        tasks["tasks"].as_array().expect("tasks").iter().filter_map(|t| t["state"].as_str()).collect();
+    assert_eq!(states, ["completed", "queued"]);
+    for child in [listener.child, receiver.child, server] {
+        let _ = stop(child);
+    }
+}
