@@ -37,6 +37,19 @@ pub struct RequestSpec {
     pub required: bool,
 }
 
+/// A query parameter an endpoint reads (for the OpenAPI document; the handler parses it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QueryParam {
+    /// Its name.
+    pub name: &'static str,
+    /// Whether the endpoint answers 400 without it.
+    pub required: bool,
+    /// Its JSON Schema, as JSON text.
+    pub schema: &'static str,
+    /// One line.
+    pub description: &'static str,
+}
+
 /// One operation the mock serves.
 #[derive(Clone)]
 pub struct Endpoint {
@@ -62,6 +75,8 @@ pub struct Endpoint {
     pub extra_errors: &'static [u16],
     /// The service whose envelope its errors use, when it is not the one its path says.
     pub service_override: Option<Service>,
+    /// The query parameters it reads.
+    pub query: &'static [QueryParam],
     /// The handler.
     pub handler: Handler,
 }
@@ -91,6 +106,7 @@ impl Endpoint {
             media_type: "application/json",
             extra_errors: &[],
             service_override: None,
+            query: &[],
             handler,
         }
     }
@@ -140,6 +156,12 @@ impl Endpoint {
     /// It can also answer these statuses.
     pub fn errors(mut self, statuses: &'static [u16]) -> Endpoint {
         self.extra_errors = statuses;
+        self
+    }
+
+    /// It reads these query parameters.
+    pub fn query(mut self, params: &'static [QueryParam]) -> Endpoint {
+        self.query = params;
         self
     }
 

@@ -94,6 +94,13 @@ fn operation(endpoint: &Endpoint) -> Value {
             parameters.push(json!({ "name": name, "in": "path", "required": true, "schema": { "type": "string" } }));
         }
     }
+    for param in endpoint.query {
+        let schema: Value = serde_json::from_str(param.schema).unwrap_or_else(|_| json!({}));
+        parameters.push(json!({
+            "name": param.name, "in": "query", "required": param.required,
+            "description": param.description, "schema": schema,
+        }));
+    }
     if endpoint.operation.is_some() && !endpoint.path.contains("{orgId}") {
         parameters.push(json!({ "$ref": "#/components/parameters/OrgId" }));
     }

@@ -13,7 +13,7 @@ use serde_json::Value;
 use wxcc_schemas::SchemaId as S;
 
 use crate::auth::Operation as Op;
-use crate::endpoint::Endpoint;
+use crate::endpoint::{Endpoint, QueryParam};
 use crate::handler;
 use crate::http::{
     self, ApiError, Call, Caller, Handled, Incoming, Service, admin, agents, config, notifications, subscriptions,
@@ -33,6 +33,34 @@ pub fn endpoint(method: &Method, path: &str) -> Option<&'static Endpoint> {
 }
 
 const CONFIG_ERRORS: &[u16] = &[404];
+
+/// `GET /v1/tasks`'s query (facts §1.3), as `http::tasks::search` reads it.
+const TASK_SEARCH: &[QueryParam] = &[
+    QueryParam {
+        name: "from",
+        required: true,
+        schema: r#"{"type":"integer","minimum":0,"maximum":9007199254740991}"#,
+        description: "Tasks created at or after this time (epoch ms).",
+    },
+    QueryParam {
+        name: "to",
+        required: false,
+        schema: r#"{"type":"integer","minimum":0,"maximum":9007199254740991}"#,
+        description: "Tasks created at or before this time (epoch ms; default now).",
+    },
+    QueryParam {
+        name: "channelTypes",
+        required: false,
+        schema: r#"{"type":"string","pattern":"^(telephony|chat|email|social)(,(telephony|chat|email|social))*$"}"#,
+        description: "A comma-separated list of channels (default all).",
+    },
+    QueryParam {
+        name: "pageSize",
+        required: false,
+        schema: r#"{"type":"integer","minimum":1,"maximum":1000}"#,
+        description: "At most this many tasks, oldest first (default 100).",
+    },
+];
 
 #[rustfmt::skip]
 fn table() -> Vec<Endpoint> {
@@ -151,7 +179,7 @@ fn table() -> Vec<Endpoint> {
             .auth(Op::TaskCreate).body(S::TaskCreateRequest).success(201).returns(S::TaskCreateResponse),
         Endpoint::new(get.clone(), "/v1/tasks", "searchTasks", handler!(tasks::search))
             .summary("Tasks created between from and to (epoch ms), oldest first (?from=&to=&channelTypes=&pageSize=)")
-            .auth(Op::TaskSearch).returns(S::TaskListResponse).in_service(Service::Config),
+            .auth(Op::TaskSearch).query(TASK_SEARCH).returns(S::TaskListResponse).in_service(Service::Config),
         Endpoint::new(post.clone(), "/v1/tasks/{id}/accept", "acceptTask", handler!(tasks::accept))
             .summary("Accept an offered task (digital channels; a call is answered on the phone); AgentContactAssigned or AgentContactAssignFailed")
             .auth(Op::TaskControl).optional_body(S::TaskEmptyRequest).success(202),
@@ -393,6 +421,20 @@ mod openapi_tests {
             committed == openapi_text(),
             "schemas/openapi.json is out of date: run UPDATE_OPENAPI=1 cargo test -p wxcc-mock openapi and review the diff"
         );
+    }
+
+    #[test]
+    fn every_query_parameter_schema_is_json_and_a_required_one_is_documented_as_such() {
+        for endpoint in endpoints() {
+            for param in endpoint.query {
+                let schema: Result<Value, _> = serde_json::from_str(param.schema);
+                assert!(schema.is_ok_and(|s| s.is_object()), "{} ?{}: not a JSON object", endpoint.id, param.name);
+            }
+        }
+        let doc = openapi_document();
+        let params = doc["paths"]["/v1/tasks"]["get"]["parameters"].as_array().cloned().unwrap_or_default();
+        let from = params.iter().find(|p| p["name"] == "from").expect("?from documented");
+        assert_eq!((from["in"].as_str(), from["required"].as_bool()), (Some("query"), Some(true)));
     }
 
     fn refs<'a>(value: &'a Value, out: &mut Vec<&'a str>) {

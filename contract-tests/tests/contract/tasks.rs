@@ -608,6 +608,9 @@ async fn the_task_search_needs_a_config_read_scope_and_a_from_time() {
         reply.body
     );
     app.get("/v1/tasks?from=yesterday").bearer(&admin).send().await.expect(400, None);
+    app.get("/v1/tasks?from=9007199254740992").bearer(&admin).send().await.expect(400, None);
+    app.get("/v1/tasks?from=0&to=-1").bearer(&admin).send().await.expect(400, None);
+    app.get("/v1/tasks?from=0&pageSize=1001").bearer(&admin).send().await.expect(400, None);
     app.get("/v1/tasks?from=0&channelTypes=fax").bearer(&admin).send().await.expect(400, None);
     let both = app.get("/v1/tasks?from=0").bearer(&admin).send().await.expect(200, Some(SchemaId::TaskListResponse));
     assert_eq!(both.body["data"].as_array().map(Vec::len), Some(2));

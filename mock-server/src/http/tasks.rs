@@ -140,13 +140,18 @@ pub async fn create(call: Call) -> Result<Response, ApiError> {
     Ok(json_response(StatusCode::CREATED, &json!({ "meta": { "orgId": identity.org().id }, "data": { "id": id } })))
 }
 
+/// The largest time `?from` and `?to` take (2^53 - 1, as the OpenAPI document says).
+const MAX_EPOCH_MS: i64 = 9_007_199_254_740_991;
+
 fn epoch_ms(call: &Call, name: &str) -> Result<Option<i64>, ApiError> {
     match call.query(name) {
         None => Ok(None),
-        Some(v) => v
-            .parse()
-            .map(Some)
-            .map_err(|_| ApiError::bad_request(format!("?{name}: must be a time in epoch milliseconds, not {v:?}"))),
+        Some(v) => match v.parse::<i64>() {
+            Ok(ms) if (0..=MAX_EPOCH_MS).contains(&ms) => Ok(Some(ms)),
+            _ => Err(ApiError::bad_request(format!(
+                "?{name}: must be a time in epoch milliseconds from 0 to {MAX_EPOCH_MS}, not {v:?}"
+            ))),
+        },
     }
 }
 
