@@ -770,3 +770,22 @@ async fn finished_tasks_beyond_the_history_bound_are_forgotten_oldest_first_and_
     assert_eq!(*history, json!({"kept": 3, "finishedLimit": 2, "forgotten": 1}));
     app.get(&format!("/__admin/tasks/{}", ids[0])).send().await.expect(404, None);
 }
+
+#[tokio::test]
+async fn a_v1_subscription_that_names_task_events_receives_them_too() {
+    let app = TestApp::spawn().await;
+    let mut receiver = WebhookReceiver::start(Some(SECRET)).await;
+    let body = json!({"name": "v1 tasks", "eventTypes": ["task:new", "task:ended"], "destinationUrl": receiver.url, "secret": SECRET});
+    app.post("/v1/subscriptions").bearer(&app.world_token("admin-full")).json(&body).send().await.expect(201, None);
+    let id = id_of(&inject(&app, json!({"mediaType": "social"})).await);
+    control(&app, &id, "customer-hangup").await;
+    let mut got = Vec::new();
+    for _ in 0..2 {
+        let hook = receiver.next().await;
+        assert_eq!(hook.signature_ok, Some(true));
+        assert!(hook.body.get("comciscotimestamp").is_none(), "v1 has no timestamp");
+        assert_eq!(hook.body["data"]["taskId"], id);
+        got.push(hook.body["type"].as_str().unwrap_or_default().to_owned());
+    }
+    assert_eq!(got, ["task:new", "task:ended"]);
+}
