@@ -200,3 +200,23 @@ async fn the_stream_sends_new_entries_live_and_replays_from_a_seq() {
         .map(|r| assert_eq!(r.status(), 400))
         .expect("answer");
 }
+
+#[tokio::test]
+async fn an_exchange_keeps_its_path_and_query_and_both_sides_headers() {
+    let app = TestApp::new();
+    let token = app.world_token("admin-full");
+    let reply =
+        app.get("/v1/subscriptions?page=0").bearer(&token).header("x-client", "crm/1.2").send().await.expect(200, None);
+    let all = entries(&journal(&app, "?kind=http").await);
+    let http = all.last().expect("the exchange");
+    assert_eq!(http["path"], "/v1/subscriptions?page=0");
+    assert_eq!(http["requestHeaders"]["x-client"], "crm/1.2");
+    let authorization = http["requestHeaders"]["authorization"].as_str().unwrap_or_default();
+    assert!(
+        authorization.starts_with("Bearer admin-") && authorization.ends_with("(admin@wxcc.example)"),
+        "{authorization}"
+    );
+    assert_eq!(http["responseHeaders"]["trackingid"], reply.tracking_id());
+    assert_eq!(http["responseHeaders"]["content-type"], "application/json");
+    assert_eq!(http["responseBody"]["meta"]["subscriptionCount"], 0);
+}

@@ -551,28 +551,57 @@ async fn refused_by_axum(response: Response) -> (Response, Option<Arc<ApiError>>
 #[derive(Debug)]
 struct RequestRecord {
     method: axum::http::Method,
-    path: String,
-    /// `name: value` lines, `Authorization` left out.
-    headers: String,
-    authorization: Option<String>,
+    /// One buffer: the path and query, the request's `name: value` header lines (`Authorization`
+    /// left out), the raw `Authorization` value, then (once answered) the response's header lines.
+    text: String,
+    path_end: usize,
+    headers_end: usize,
+    /// Where the `Authorization` value ends (`None`: the request had none).
+    authorization_end: Option<usize>,
     body: RequestBody,
 }
 
+/// What a response adds to its request's buffer, beyond its header lines' own length.
+const RESPONSE_HEADERS_GUESS: usize = 160;
+
 impl RequestRecord {
     fn capture(parts: &Parts, body: &RequestBody) -> RequestRecord {
-        let headers = header_lines(&parts.headers);
-        let authorization =
-            parts.headers.get(header::AUTHORIZATION).map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
+        let path = parts.uri.path_and_query().map_or_else(|| parts.uri.path(), |p| p.as_str());
+        let mut text = String::with_capacity(path.len() + lines_len(&parts.headers) + RESPONSE_HEADERS_GUESS);
+        text.push_str(path);
+        let path_end = text.len();
+        push_header_lines(&mut text, &parts.headers);
+        let headers_end = text.len();
+        let authorization_end = parts.headers.get(header::AUTHORIZATION).map(|v| {
+            text.push_str(&String::from_utf8_lossy(v.as_bytes()));
+            text.len()
+        });
         let body = match body {
             RequestBody::Bytes(bytes) => RequestBody::Bytes(Bytes::copy_from_slice(bytes)),
             other => other.clone(),
         };
-        RequestRecord { method: parts.method.clone(), path: parts.uri.to_string(), headers, authorization, body }
+        RequestRecord { method: parts.method.clone(), text, path_end, headers_end, authorization_end, body }
+    }
+
+    fn path(&self) -> &str {
+        &self.text[..self.path_end]
+    }
+
+    fn header_lines(&self) -> &str {
+        &self.text[self.path_end..self.headers_end]
+    }
+
+    fn authorization(&self) -> Option<&str> {
+        self.authorization_end.map(|end| &self.text[self.headers_end..end])
+    }
+
+    fn response_header_lines(&self) -> &str {
+        &self.text[self.authorization_end.unwrap_or(self.headers_end)..]
     }
 
     #[allow(clippy::too_many_arguments)]
     fn finish(
-        self,
+        mut self,
         state: &AppState,
         tracking_id: &Arc<str>,
         caller: Option<Caller>,
@@ -588,7 +617,7 @@ impl RequestRecord {
             format!(
                 "{} {} {} {tracking_id} {}{}",
                 self.method,
-                self.path,
+                self.path(),
                 status.as_u16(),
                 caller.as_ref().map_or("-", Caller::email),
                 diagnostic.as_ref().map(|d| format!(": {}", d.diagnostic)).unwrap_or_default()
@@ -598,17 +627,17 @@ impl RequestRecord {
         };
         // Who a token belonged to is settled now (the caller, or for a refused token a look-up);
         // the rest is rendered when the entry is read.
-        let token_owner = match (&caller, &self.authorization) {
+        let token_owner = match (&caller, self.authorization()) {
             (None, Some(raw)) => state.token_owner(raw.split_whitespace().nth(1).unwrap_or_default()),
             _ => None,
         };
+        push_header_lines(&mut self.text, response.headers());
         let record = HttpRecord {
             request: self,
             token_owner,
             status: status.as_u16(),
             tracking_id: tracking_id.clone(),
             caller,
-            response_headers: header_lines(response.headers()),
             response_body,
             diagnostic,
             latency_us,
@@ -626,8 +655,6 @@ struct HttpRecord {
     status: u16,
     tracking_id: Arc<str>,
     caller: Option<Caller>,
-    /// `name: value` lines.
-    response_headers: String,
     response_body: Bytes,
     diagnostic: Option<Arc<ApiError>>,
     latency_us: u64,
@@ -637,7 +664,7 @@ impl Render for HttpRecord {
     fn write_fields(&self, out: &mut String) {
         let head = Exchange {
             method: self.request.method.as_str(),
-            path: &self.request.path,
+            path: self.request.path(),
             status: self.status,
             tracking_id: &self.tracking_id,
             caller: self.caller.as_ref().map(Caller::email),
@@ -646,9 +673,9 @@ impl Render for HttpRecord {
         };
         out.push_str(&members(&head));
         out.push_str(",\"requestHeaders\":{");
-        let headers = members(&HeaderLines(&self.request.headers));
+        let headers = members(&HeaderLines(self.request.header_lines()));
         out.push_str(&headers);
-        if let Some(raw) = &self.request.authorization {
+        if let Some(raw) = self.request.authorization() {
             // Reduced to the token's owner and a prefix: the token itself is never shown.
             let token = raw.split_whitespace().nth(1).unwrap_or_default();
             let owner = self.caller.as_ref().map(Caller::email).or(self.token_owner.as_deref());
@@ -672,10 +699,11 @@ impl Render for HttpRecord {
             RequestBody::Empty => {}
         }
         out.push_str(",\"responseHeaders\":{");
-        out.push_str(&members(&HeaderLines(&self.response_headers)));
+        let response_headers = self.request.response_header_lines();
+        out.push_str(&members(&HeaderLines(response_headers)));
         out.push('}');
         // The mock made its JSON bodies itself: they go in without being parsed again.
-        let json = self.response_headers.lines().any(|l| l.starts_with("content-type: ") && l.contains("json"));
+        let json = response_headers.lines().any(|l| l.starts_with("content-type: ") && l.contains("json"));
         push_body(out, "responseBody", &self.response_body, json);
     }
 
@@ -685,12 +713,8 @@ impl Render for HttpRecord {
             RequestBody::Bytes(b) => b.len(),
             _ => 0,
         };
-        let strings = self.request.path.capacity()
-            + self.request.headers.capacity()
-            + self.request.authorization.as_ref().map_or(0, String::capacity)
-            + self.response_headers.capacity()
-            + self.token_owner.as_ref().map_or(0, String::capacity);
-        std::mem::size_of::<Self>() + strings + body + self.response_body.len() + 8 * 16
+        let strings = self.request.text.capacity() + self.token_owner.as_ref().map_or(0, String::capacity);
+        std::mem::size_of::<Self>() + strings + body + self.response_body.len() + 5 * 16
     }
 }
 
@@ -708,19 +732,27 @@ struct Exchange<'a> {
     latency_us: u64,
 }
 
-/// Headers as `name: value` lines, `Authorization` left out (one small copy, rendered later).
-fn header_lines(headers: &HeaderMap) -> String {
-    let mut lines = String::with_capacity(256);
+/// Appends headers as `name: value` lines, `Authorization` left out (rendered when read). A
+/// header value holds no line break (`HeaderValue` refuses them); bytes that are not UTF-8 become
+/// U+FFFD.
+fn push_header_lines(out: &mut String, headers: &HeaderMap) {
     for (name, value) in headers {
         if name == header::AUTHORIZATION {
             continue;
         }
-        lines.push_str(name.as_str());
-        lines.push_str(": ");
-        lines.push_str(&String::from_utf8_lossy(value.as_bytes()).replace('\n', " "));
-        lines.push('\n');
+        out.push_str(name.as_str());
+        out.push_str(": ");
+        match std::str::from_utf8(value.as_bytes()) {
+            Ok(text) => out.push_str(text),
+            Err(_) => out.push_str(&String::from_utf8_lossy(value.as_bytes())),
+        }
+        out.push('\n');
     }
-    lines
+}
+
+/// The length of `headers` as lines, to size the buffer once.
+fn lines_len(headers: &HeaderMap) -> usize {
+    headers.iter().map(|(name, value)| name.as_str().len() + value.len() + 3).sum()
 }
 
 /// `name: value` lines as JSON object members (repeated names joined with `, `).

@@ -328,11 +328,14 @@ impl Journal {
         ring.bytes += entry.size();
         ring.entries.push_back(entry.clone());
         let mut first_eviction = false;
+        // Evicted entries are freed after the lock is let go (an exchange is several blocks).
+        let mut evicted = Vec::new();
         while ring.bytes > self.capacity_bytes && ring.entries.len() > 1 {
             if let Some(old) = ring.entries.pop_front() {
                 ring.bytes -= old.size();
                 first_eviction |= ring.evicted == 0;
                 ring.evicted += 1;
+                evicted.push(old);
             }
         }
         // Sent under the lock, so subscribers see the entries in seq order (and only when there
@@ -341,6 +344,7 @@ impl Journal {
             let _ = self.live.send(entry.clone());
         }
         drop(ring);
+        drop(evicted);
         if let Some(sink) = self.sink.get() {
             sink(&entry);
         }
