@@ -79,6 +79,7 @@ impl TestApp {
     pub async fn spawn_with(options: StateOptions) -> TestApp {
         let state = AppState::with_clock(World::default_world(), Clock::virtual_at(TEST_EPOCH_MS), options);
         let (base, stop) = serve_on_loopback(wxcc_mock::build_router(state.clone())).await;
+        state.bind_to(base.trim_start_matches("http://").parse().expect("a socket address"));
         let transport = Transport::Socket { base, client: reqwest::Client::new(), _stop: stop };
         TestApp { state, transport }
     }

@@ -615,9 +615,13 @@ async fn next_message(socket: &mut Socket) -> Result<Value, String> {
 }
 
 /// `wxcc-contract report`: the consumer's violations recorded by the mock at `base_url`.
-pub async fn violations(base_url: &str) -> Result<Vec<Value>, String> {
+pub async fn violations(base_url: &str, admin_token: Option<&str>) -> Result<Vec<Value>, String> {
     let url = format!("{}/__admin/violations", base_url.trim_end_matches('/'));
-    let response = reqwest::get(&url).await.map_err(|e| format!("GET {url}: {e}"))?;
+    let mut request = reqwest::Client::new().get(&url);
+    if let Some(token) = admin_token {
+        request = request.bearer_auth(token);
+    }
+    let response = request.send().await.map_err(|e| format!("GET {url}: {e}"))?;
     if !response.status().is_success() {
         return Err(format!("GET {url}: {}", response.status()));
     }

@@ -189,6 +189,14 @@ impl Endpoint {
         if self.path.contains("{id}") {
             all.push(404);
         }
+        if self.service() == Service::Admin {
+            // The admin gate: a Host that does not name the mock (403), a missing --admin-token
+            // (401), a state-changing request that is not JSON (415).
+            all.extend([401, 403]);
+            if self.method != Method::GET {
+                all.push(415);
+            }
+        }
         all.extend(self.extra_errors);
         all.sort_unstable();
         all.dedup();

@@ -19,6 +19,7 @@
 //! - [`redact`]: secrets and tokens never leave.
 //! - [`tools`]: `wxcc-mock receive` (a signature-checking webhook receiver) and `listen`.
 
+pub mod access;
 pub mod auth;
 pub mod clock;
 pub mod console;
@@ -66,6 +67,8 @@ pub struct Config {
     pub journal_bytes: usize,
     /// Finished tasks kept (the oldest finished go first).
     pub task_history: usize,
+    /// Who may use `/__admin`, where webhooks may go, the public URL.
+    pub access: access::AccessConfig,
 }
 
 /// Serves `state` on an already-bound listener until `shutdown` completes.
@@ -74,6 +77,7 @@ pub async fn serve(
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    state.bind_to(listener.local_addr()?);
     axum::serve(listener, build_router(state)).with_graceful_shutdown(shutdown).await
 }
 

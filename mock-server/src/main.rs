@@ -119,6 +119,23 @@ struct ServeArgs {
     /// (unfinished tasks are always kept).
     #[arg(long, env = "WXCC_MOCK_TASK_HISTORY", default_value_t = 10_000)]
     task_history: usize,
+    /// The URL clients reach the mock at, when it is not the bound address (a proxy, a
+    /// container's published port): /__admin answers to its host, and webSocketUrl is built
+    /// from it (https gives wss).
+    #[arg(long, env = "WXCC_MOCK_PUBLIC_URL")]
+    public_url: Option<url::Url>,
+    /// Another host name /__admin answers to (besides localhost, 127.0.0.1, [::1], the bound
+    /// address and the public URL's host); repeat it, or separate names with commas.
+    #[arg(long = "allow-host", env = "WXCC_MOCK_ALLOW_HOSTS", value_delimiter = ',')]
+    allow_hosts: Vec<String>,
+    /// Require 'Authorization: Bearer <token>' on /__admin (advised when binding a non-loopback
+    /// address).
+    #[arg(long, env = "WXCC_MOCK_ADMIN_TOKEN", hide_env_values = true)]
+    admin_token: Option<String>,
+    /// A loopback port below 1024 that webhooks may be sent to (those above 1023 are allowed,
+    /// except the mock's own); repeat it, or separate ports with commas.
+    #[arg(long = "allow-webhook-port", env = "WXCC_MOCK_ALLOW_WEBHOOK_PORTS", value_delimiter = ',')]
+    allow_webhook_ports: Vec<u16>,
     /// Console lines as text or as JSON objects.
     #[arg(long, env = "WXCC_MOCK_LOG_FORMAT", value_enum, default_value = "text")]
     log_format: LogFormat,
@@ -161,6 +178,12 @@ impl ServeArgs {
             clock_start: self.clock_start,
             journal_bytes: self.journal_bytes,
             task_history: self.task_history,
+            access: wxcc_mock::access::AccessConfig {
+                public_url: self.public_url,
+                allow_hosts: self.allow_hosts,
+                admin_token: self.admin_token.filter(|t| !t.is_empty()),
+                allow_webhook_ports: self.allow_webhook_ports,
+            },
         })
     }
 }
@@ -234,12 +257,24 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
             strict: config.strict,
             journal_bytes: config.journal_bytes,
             task_history: config.task_history,
+            access: config.access.clone(),
             ..StateOptions::default()
         };
         let clock = Clock::new(config.clock, config.clock_start);
         let state = AppState::with_clock(config.world, clock, options);
         wxcc_mock::console::attach(state.journal(), structured);
         tracing::info!(target: STARTUP, "listening on http://{addr} (clock: {:?})", state.clock().mode());
+        if !addr.ip().is_loopback() {
+            let guard = if config.access.admin_token.is_some() {
+                "it needs the --admin-token"
+            } else {
+                "anyone who can reach it can reset the mock and read its journal: add --admin-token"
+            };
+            tracing::warn!(
+                target: STARTUP,
+                "bound to {addr}, not loopback: /__admin is reachable from other machines by the names it answers to; {guard}"
+            );
+        }
         wxcc_mock::serve(listener, state, shutdown_signal()).await?;
         tracing::info!(target: STARTUP, "shut down");
         Ok(())
@@ -374,6 +409,22 @@ mod tests {
         assert_eq!(default.clock, wxcc_mock::ClockMode::System);
         assert_eq!(default.journal_bytes, 16 * 1024 * 1024);
         assert_eq!(default.task_history, 10_000);
+        assert!(default.access.admin_token.is_none() && default.access.allow_hosts.is_empty());
+        let exposed = serve_config(&[
+            "--public-url",
+            "https://mock.example.com",
+            "--allow-host",
+            "a.lan,b.lan",
+            "--admin-token",
+            "t0k",
+            "--allow-webhook-port",
+            "80",
+        ])
+        .expect("config");
+        assert_eq!(exposed.access.public_url.map(|u| u.to_string()), Some("https://mock.example.com/".to_owned()));
+        assert_eq!(exposed.access.allow_hosts, ["a.lan", "b.lan"]);
+        assert_eq!(exposed.access.admin_token.as_deref(), Some("t0k"));
+        assert_eq!(exposed.access.allow_webhook_ports, [80]);
         let err = serve_config(&["--clock-start", "1000"]).expect_err("a start needs a virtual clock");
         assert!(err.to_string().contains("--clock virtual"), "{err}");
     }

@@ -348,6 +348,9 @@ async fn dispatch(endpoint: &'static Endpoint, state: AppState, incoming: Incomi
     let Incoming { parts, tracking_id, body: body_bytes } = incoming;
     let mut caller = None;
     let result = async {
+        if endpoint.service() == Service::Admin {
+            state.admin_gate(&parts)?;
+        }
         let identity = match endpoint.operation {
             Some(op) => {
                 let identity = http::identify(&state, &parts)?;

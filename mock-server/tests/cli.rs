@@ -507,3 +507,21 @@ async fn the_readme_task_tour_plays_a_call_to_wrap_up_with_signed_webhooks_and_r
         let _ = stop(child);
     }
 }
+
+#[tokio::test]
+async fn serve_warns_when_it_binds_a_non_loopback_address_and_the_admin_token_guards_the_admin_api() {
+    let running = spawn(&["serve", "--host", "0.0.0.0", "--port", "0", "--admin-token", "t0k3n"], &[]);
+    let rest = wait_for(&running.stderr, "listening on http://");
+    let port = rest.split_whitespace().next().and_then(|a| a.rsplit(':').next()).expect("port").to_owned();
+    let (line, _) = wait_for_line(&running.stderr, "not loopback");
+    assert!(line.contains("it needs the --admin-token"), "{line}");
+    let health = format!("http://127.0.0.1:{port}/__admin/health");
+    let client = reqwest::Client::new();
+    assert_eq!(client.get(&health).send().await.expect("health").status().as_u16(), 401);
+    assert_eq!(client.get(&health).bearer_auth("t0k3n").send().await.expect("health").status().as_u16(), 200);
+    let _ = stop(running.child);
+    let unguarded = spawn(&["serve", "--host", "0.0.0.0", "--port", "0"], &[]);
+    let (line, _) = wait_for_line(&unguarded.stderr, "not loopback");
+    assert!(line.contains("add --admin-token"), "{line}");
+    let _ = stop(unguarded.child);
+}

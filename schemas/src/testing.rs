@@ -27,7 +27,7 @@ pub struct Mutated {
 /// Destination URLs the server accepts: HTTPS on a public-looking domain, or loopback.
 pub fn destination_url() -> impl Strategy<Value = String> {
     let https = ("[a-z]{1,12}", prop::sample::select(vec!["com", "example", "io", "net"]), "[a-z0-9/_-]{0,24}")
-        .prop_map(|(host, tld, path)| format!("https://hooks.{host}.{tld}/{path}"));
+        .prop_map(|(host, tld, path)| format!("https://{host}.hooks.{tld}/{path}"));
     let loopback = (prop::sample::select(vec!["127.0.0.1", "localhost"]), 1024u16.., "[a-z0-9/_-]{0,16}")
         .prop_map(|(host, port, path)| format!("http://{host}:{port}/{path}"));
     prop_oneof![3 => https, 1 => loopback]

@@ -52,6 +52,9 @@ struct ReportArgs {
     /// The mock's base URL.
     #[arg(long, env = "WXCC_BASE_URL", default_value = "http://127.0.0.1:8080")]
     base_url: String,
+    /// The mock's --admin-token, if it runs with one.
+    #[arg(long, env = "WXCC_MOCK_ADMIN_TOKEN", hide_env_values = true)]
+    admin_token: Option<String>,
     /// Write JUnit XML here.
     #[arg(long)]
     junit: Option<PathBuf>,
@@ -105,17 +108,19 @@ fn main() -> ExitCode {
             let report = runtime.block_on(verify::verify(&config, print));
             finish(&report, args.junit.as_ref(), "verify")
         }
-        Command::Report(args) => match runtime.block_on(verify::violations(&args.base_url)) {
-            Ok(violations) => {
-                let report = verify::violations_report(&violations);
-                report.outcomes.iter().for_each(print);
-                finish(&report, args.junit.as_ref(), "client-contract")
+        Command::Report(args) => {
+            match runtime.block_on(verify::violations(&args.base_url, args.admin_token.as_deref())) {
+                Ok(violations) => {
+                    let report = verify::violations_report(&violations);
+                    report.outcomes.iter().for_each(print);
+                    finish(&report, args.junit.as_ref(), "client-contract")
+                }
+                Err(e) => {
+                    eprintln!("wxcc-contract: {e}");
+                    ExitCode::from(2)
+                }
             }
-            Err(e) => {
-                eprintln!("wxcc-contract: {e}");
-                ExitCode::from(2)
-            }
-        },
+        }
     }
 }
 

@@ -90,7 +90,7 @@ async fn reset_returns_to_the_loaded_world() {
     assert_eq!(before["subscriptions"].as_array().map(Vec::len), Some(1));
     assert_eq!(before["agentSessions"].as_array().map(Vec::len), Some(1));
 
-    app.post("/__admin/reset").send().await.expect(200, None);
+    app.post("/__admin/reset").json(&json!({})).send().await.expect(200, None);
     let after = app.admin_state().await;
     assert_eq!(after["subscriptions"], json!([]));
     assert_eq!(after["agentSessions"], json!([]));
@@ -107,4 +107,71 @@ async fn admin_errors_are_plain_json_with_a_tracking_id() {
     assert_eq!(reply.body["error"]["status"], 404);
     assert_eq!(reply.body["trackingId"], reply.tracking_id());
     assert!(reply.tracking_id().starts_with("WXCCMOCK_"));
+}
+
+#[tokio::test]
+async fn the_admin_api_answers_only_requests_addressed_to_the_mock() {
+    let options = wxcc_mock::state::StateOptions {
+        access: wxcc_mock::access::AccessConfig {
+            allow_hosts: vec!["wxcc-mock.lan".into()],
+            public_url: Some("https://mock.dev.example.com:8443".parse().expect("url")),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let app = TestApp::with_options(wxcc_mock::World::default_world(), options);
+    app.state().bind_to("192.168.1.20:8080".parse().expect("addr"));
+    for host in [
+        "localhost:8080",
+        "127.0.0.1:8080",
+        "[::1]:8080",
+        "192.168.1.20:8080",
+        "wxcc-mock.lan",
+        "mock.dev.example.com:8443",
+    ] {
+        app.get("/__admin/health").header("host", host).send().await.expect(200, None);
+    }
+    for host in ["evil.example.com", "127.0.0.1.nip.io:8080", "localhost.evil.example.com"] {
+        let reply = app.get("/__admin/state").header("host", host).send().await.expect(403, None);
+        assert!(reply.diagnostic().contains("DNS rebinding"), "{}", reply.diagnostic());
+    }
+    // The WxCC API itself does not care about Host.
+    let token = app.world_token("admin-full");
+    app.get("/v1/subscriptions").bearer(&token).header("host", "evil.example.com").send().await.expect(200, None);
+}
+
+#[tokio::test]
+async fn a_state_changing_admin_request_must_be_json_so_a_web_page_cannot_send_it() {
+    let app = TestApp::new();
+    let token = app.world_token("admin-full");
+    app.post("/v1/subscriptions").bearer(&token).json(&subscription_body("kept")).send().await.expect(201, None);
+    let form = app.post("/__admin/reset").raw(b"x=1".to_vec(), "application/x-www-form-urlencoded").send().await;
+    assert!(form.expect(415, None).diagnostic().contains("Content-Type: application/json"));
+    app.post("/__admin/reset").raw(Vec::new(), "text/plain").send().await.expect(415, None);
+    app.post("/__admin/reset").send().await.expect(415, None);
+    let listed = app.get("/v1/subscriptions").bearer(&token).send().await.expect(200, None);
+    assert_eq!(listed.body["meta"]["subscriptionCount"], 1, "nothing was reset");
+    app.post("/__admin/reset").header("content-type", "application/json; charset=utf-8").send().await.expect(200, None);
+    let listed = app.get("/v1/subscriptions").bearer(&token).send().await.expect(200, None);
+    assert_eq!(listed.body["meta"]["subscriptionCount"], 0);
+}
+
+#[tokio::test]
+async fn with_an_admin_token_the_admin_api_needs_it() {
+    let options = wxcc_mock::state::StateOptions {
+        access: wxcc_mock::access::AccessConfig { admin_token: Some("s3cret-admin".into()), ..Default::default() },
+        ..Default::default()
+    };
+    let app = TestApp::with_options(wxcc_mock::World::default_world(), options);
+    let reply = app.get("/__admin/state").send().await.expect(401, None);
+    assert!(reply.diagnostic().contains("--admin-token"));
+    app.get("/__admin/state").bearer("wrong").send().await.expect(401, None);
+    app.get("/__admin/state").bearer("s3cret-admin").send().await.expect(200, None);
+    let minted = app
+        .post("/__admin/tokens")
+        .bearer("s3cret-admin")
+        .json(&json!({"email": "agent2@wxcc.example", "scopes": ["cjp:user"]}))
+        .send()
+        .await;
+    minted.expect(201, None);
 }

@@ -274,3 +274,32 @@ async fn a_subscription_url_expires_when_nobody_connects_in_time() {
     app.advance(5 * 60 * 1000).await;
     app.get(&path).send().await.expect(404, None);
 }
+
+#[tokio::test]
+async fn the_websocket_url_comes_from_the_public_url_never_from_the_requests_host() {
+    let app = TestApp::spawn().await;
+    let token = app.world_token("agent2");
+    let reply = app
+        .post("/v1/notification/subscribe")
+        .bearer(&token)
+        .header("host", "evil.example.com")
+        .json(&desktop())
+        .send()
+        .await
+        .expect(200, None);
+    let base = app.base_url().expect("socket").replace("http://", "ws://");
+    assert!(reply.body["webSocketUrl"].as_str().is_some_and(|u| u.starts_with(&format!("{base}/"))), "{}", reply.body);
+
+    let options = wxcc_mock::state::StateOptions {
+        access: wxcc_mock::access::AccessConfig {
+            public_url: Some("https://wxcc-mock.dev.example.com:8443/".parse().expect("url")),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let proxied = TestApp::with_options(wxcc_mock::World::default_world(), options);
+    let reply =
+        proxied.post("/v1/notification/subscribe").bearer(&token).json(&desktop()).send().await.expect(200, None);
+    let url = reply.body["webSocketUrl"].as_str().unwrap_or_default();
+    assert!(url.starts_with("wss://wxcc-mock.dev.example.com:8443/v1/notification/subscription/"), "{url}");
+}

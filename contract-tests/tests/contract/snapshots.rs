@@ -220,7 +220,7 @@ async fn task_message_sequences() {
     let body = json!({"mediaType": "telephony", "queueId": queue(&app, "Support Voice"), "customerName": "Ada", "cad": {"accountId": "A-1"}});
     let task = app.post("/__admin/tasks").json(&body).send().await.expect(201, None).body;
     let id = task["taskId"].as_str().expect("id").to_owned();
-    app.post(&format!("/__admin/tasks/{id}/answer")).send().await.expect(200, None);
+    app.post(&format!("/__admin/tasks/{id}/answer")).json(&json!({})).send().await.expect(200, None);
     for action in ["hold", "unhold"] {
         let path = format!("/v1/tasks/{id}/{action}");
         app.post(&path).bearer(&token).json(&json!({"mediaResourceId": id})).send().await.expect(202, None);

@@ -197,3 +197,51 @@ proptest! {
         }
     }
 }
+
+#[tokio::test]
+async fn the_mock_will_not_send_webhooks_to_itself_to_low_loopback_ports_or_to_internal_names() {
+    let options = wxcc_mock::state::StateOptions {
+        access: wxcc_mock::access::AccessConfig {
+            allow_webhook_ports: vec![8],
+            public_url: Some("https://wxcc-mock.dev.example.com".parse().expect("url")),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let app = TestApp::with_options(wxcc_mock::World::default_world(), options);
+    app.state().bind_to("127.0.0.1:18080".parse().expect("addr"));
+    let token = app.world_token("admin-full");
+    let refused = [
+        ("http://127.0.0.1:18080/__admin/reset", "is the mock itself"),
+        ("http://localhost:18080/hook", "is the mock itself"),
+        ("http://127.0.0.1:22/", "below 1024"),
+        ("http://localhost/hook", "loopback port 80"),
+        ("https://wxcc-mock.dev.example.com/hook", "its --public-url"),
+        ("https://metadata.google.internal/computeMetadata/", ".internal"),
+        ("https://printer.local/", ".local"),
+        ("https://api.default.svc.cluster.local/", ".local"),
+        ("https://router.home.arpa/", ".home.arpa"),
+        ("https://app.localhost/", ".localhost"),
+        ("https://127.0.0.1.nip.io/hook", "nip.io"),
+        ("https://10.0.0.5.sslip.io/hook", "sslip.io"),
+        ("https://lvh.me/hook", "lvh.me"),
+    ];
+    for (url, why) in refused {
+        let mut body = subscription_body("refused");
+        body["destinationUrl"] = json!(url);
+        let reply = app.post("/v1/subscriptions").bearer(&token).json(&body).send().await.expect(400, None);
+        let message = &reply.messages()[0];
+        assert!(message.starts_with(&format!("/destinationUrl: {url} ")) && message.contains(why), "{url}: {message}");
+    }
+    for url in ["http://127.0.0.1:18081/hook", "http://127.0.0.1:8/hook", "https://hooks.example.com/wxcc"] {
+        let mut body = subscription_body("allowed");
+        body["destinationUrl"] = json!(url);
+        create(&app, &token, &body).await;
+    }
+    let listed = app.get("/v1/subscriptions").bearer(&token).send().await.expect(200, None);
+    let id = listed.body["data"][0]["id"].as_str().expect("id").to_owned();
+    let patch = json!({"destinationUrl": "http://127.0.0.1:18080/__admin/reset"});
+    let reply =
+        app.patch(&format!("/v1/subscriptions/{id}")).bearer(&token).json(&patch).send().await.expect(400, None);
+    assert!(reply.messages()[0].contains("is the mock itself"), "{:?}", reply.messages());
+}

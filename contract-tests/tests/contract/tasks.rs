@@ -112,7 +112,7 @@ pub async fn view(app: &TestApp, id: &str) -> Value {
 /// `POST /__admin/tasks/{id}/{action}`: must answer 200; returns the task view.
 pub async fn control(app: &TestApp, id: &str, action: &str) -> Value {
     let path = format!("/__admin/tasks/{id}/{action}");
-    app.post(&path).send().await.expect(200, Some(SchemaId::AdminTaskResponse)).body
+    app.post(&path).json(&json!({})).send().await.expect(200, Some(SchemaId::AdminTaskResponse)).body
 }
 
 fn id_of(view: &Value) -> String {
@@ -339,7 +339,8 @@ async fn a_customer_who_hangs_up_ends_the_task_with_or_without_wrap_up() {
     control(&app, &id, "customer-hangup").await;
     assert_eq!(me.expect("ContactEnded").await["data"]["wrapUpRequired"], true);
     me.expect("AgentWrapup").await;
-    let again = app.post(&format!("/__admin/tasks/{id}/customer-hangup")).send().await.expect(409, None);
+    let again =
+        app.post(&format!("/__admin/tasks/{id}/customer-hangup")).json(&json!({})).send().await.expect(409, None);
     assert!(again.body["error"]["message"].as_str().unwrap_or_default().contains("already ended"), "{}", again.body);
 }
 
@@ -655,9 +656,10 @@ async fn the_admin_injection_explains_what_it_cannot_route() {
     app.post("/__admin/tasks").json(&json!({"mediaType": "chat", "orgId": globex})).send().await.expect(404, None);
     app.post("/__admin/tasks").json(&json!({"mediaType": "fax"})).send().await.expect(400, None);
     app.get("/__admin/tasks/nope").send().await.expect(404, None);
-    app.post("/__admin/tasks/nope/answer").send().await.expect(404, None);
+    app.post("/__admin/tasks/nope/answer").json(&json!({})).send().await.expect(404, None);
     let queued = inject(&app, json!({"mediaType": "chat"})).await;
-    let reply = app.post(&format!("/__admin/tasks/{}/answer", id_of(&queued))).send().await.expect(409, None);
+    let reply =
+        app.post(&format!("/__admin/tasks/{}/answer", id_of(&queued))).json(&json!({})).send().await.expect(409, None);
     assert!(reply.body["error"]["message"].as_str().unwrap_or_default().contains("not ringing"), "{}", reply.body);
     let list = app.get("/__admin/tasks").send().await.expect(200, None).body;
     assert_eq!(list["tasks"][0]["taskId"], queued["taskId"]);

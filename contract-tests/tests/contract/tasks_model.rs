@@ -274,7 +274,7 @@ impl Run {
     }
 
     async fn admin(&self, id: &str, action: &str) -> u16 {
-        self.app.post(&format!("/__admin/tasks/{id}/{action}")).send().await.status
+        self.app.post(&format!("/__admin/tasks/{id}/{action}")).json(&json!({})).send().await.status
     }
 
     /// Runs one op; returns, per agent, the messages the op itself must start with.

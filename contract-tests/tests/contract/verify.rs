@@ -72,8 +72,11 @@ async fn mutate(brk: Break, request: Request, next: Next) -> Response {
 /// Serves the mock, broken by `brk`, on 127.0.0.1:0.
 async fn serve(brk: Break) -> (String, tokio::sync::oneshot::Sender<()>) {
     let state = AppState::new(World::default_world());
-    let app = wxcc_mock::build_router(state).layer(axum::middleware::from_fn(move |req, next| mutate(brk, req, next)));
-    wxcc_contract_tests::serve_on_loopback(app).await
+    let app = wxcc_mock::build_router(state.clone())
+        .layer(axum::middleware::from_fn(move |req, next| mutate(brk, req, next)));
+    let (base, stop) = wxcc_contract_tests::serve_on_loopback(app).await;
+    state.bind_to(base.trim_start_matches("http://").parse().expect("a socket address"));
+    (base, stop)
 }
 
 fn config(base: &str, read_only: bool) -> VerifyConfig {
@@ -160,7 +163,7 @@ fn generated_cases_are_the_same_for_the_same_seed_and_differ_for_another() {
 #[tokio::test]
 async fn report_lists_a_clients_off_contract_requests_with_pointers() {
     let (base, _stop) = serve(Break::None).await;
-    assert!(verify::violations(&base).await.expect("violations").is_empty());
+    assert!(verify::violations(&base, None).await.expect("violations").is_empty());
     assert!(verify::violations_report(&[]).failures().is_empty());
     let app = TestApp::new();
     let client = reqwest::Client::new();
@@ -173,7 +176,7 @@ async fn report_lists_a_clients_off_contract_requests_with_pointers() {
         .await
         .expect("login");
     assert_eq!(answer.status().as_u16(), 202, "the mock is lenient, as the real API is");
-    let violations = verify::violations(&base).await.expect("violations");
+    let violations = verify::violations(&base, None).await.expect("violations");
     let report = verify::violations_report(&violations);
     let failures = report.failures();
     assert_eq!(failures.len(), 1);

@@ -60,7 +60,7 @@ async fn refused_requests_are_recorded_too_and_delete_clears_the_log() {
         .map(|v| (v["pointer"].as_str().unwrap_or("?"), v["rule"].as_str().unwrap_or("?"), v["accepted"] == true))
         .collect();
     assert_eq!(found, vec![("/name", "minLength", false), ("/secret", "minLength", false), ("", "json", false)]);
-    app.delete("/__admin/violations").send().await.expect(204, None);
+    app.delete("/__admin/violations").header("content-type", "application/json").send().await.expect(204, None);
     assert_eq!(app.get("/__admin/violations").send().await.expect(200, None).body["count"], 0);
 }
 

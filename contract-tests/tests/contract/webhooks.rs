@@ -367,3 +367,16 @@ async fn deleting_a_subscription_stops_its_retries_and_frees_its_worker() {
     let log = app.state().dispatcher().attempts(Some(&id));
     assert_eq!(log[0].outcome, Outcome::Cancelled, "the stop is recorded, not silent");
 }
+
+#[tokio::test]
+async fn a_receiver_named_localhost_is_reached_through_the_guarded_resolver() {
+    let app = TestApp::spawn().await;
+    let mut receiver = WebhookReceiver::start(Some(SECRET)).await;
+    let url = receiver.url.replace("127.0.0.1", "localhost");
+    assert!(url.starts_with("http://localhost:"), "{url}");
+    subscribe(&app, "v1", &url, &["agent:login"], Some(SECRET)).await;
+    login(&app).await;
+    let got = receiver.next().await;
+    assert_eq!(got.body["type"], "agent:login");
+    assert_eq!(got.signature_ok, Some(true));
+}

@@ -32,7 +32,6 @@ struct SubscribeBody {
 pub async fn subscribe(call: Call) -> Result<Response, ApiError> {
     let identity = call.identity()?;
     let state = &call.state;
-    let host = call.header("host").unwrap_or_else(|| "localhost".to_owned());
     // Cisco's sample also sends ?force=true.
     let force_query = call.query("force").is_some_and(|v| v.eq_ignore_ascii_case("true"));
     let body: SubscribeBody = call.body()?;
@@ -54,7 +53,7 @@ pub async fn subscribe(call: Call) -> Result<Response, ApiError> {
         .notifications()
         .register(registration, state.notification_config())
         .map_err(|why| ApiError::conflict("Maximum connections reached for this user", why))?;
-    let url = format!("ws://{host}/v1/notification/subscription/{subscription_id}");
+    let url = format!("{}/v1/notification/subscription/{subscription_id}", state.websocket_base());
     Ok(json_response(StatusCode::OK, &json!({ "webSocketUrl": url, "subscriptionId": subscription_id })))
 }
 

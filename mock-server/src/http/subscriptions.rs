@@ -75,6 +75,15 @@ fn not_found(identity: &Identity, version: ApiVersion, id: &str) -> ApiError {
     )
 }
 
+/// A destination the mock will not call (itself, a low loopback port, an internal name): 400,
+/// named like a schema violation.
+fn check_destination(call: &Call, url: &str) -> Result<(), ApiError> {
+    match call.state.refused_destination(url) {
+        None => Ok(()),
+        Some(why) => Err(ApiError::bad_request(format!("/destinationUrl: {url} {why}"))),
+    }
+}
+
 /// A PATCH that changes only the resource version must still fit the event types already stored
 /// (the schema checks the body on its own; this is the one rule that needs the stored state): 409.
 fn check_stored_event_types(resource_version: Option<&str>, stored: &[String]) -> Result<(), ApiError> {
@@ -110,6 +119,7 @@ fn create(call: Call, version: ApiVersion) -> Result<Response, ApiError> {
     if let Some(org) = &body.org_id {
         check_same_org(identity, org, "the body's orgId")?;
     }
+    check_destination(&call, &body.destination_url)?;
     let new = NewSubscription {
         name: body.name,
         description: body.description,
@@ -174,6 +184,9 @@ async fn update(mut call: Call, version: ApiVersion) -> Result<Response, ApiErro
     let body: UpdateBody = call.body()?;
     if let Some(org) = &body.org_id {
         check_same_org(identity, org, "the body's orgId")?;
+    }
+    if let Some(url) = &body.destination_url {
+        check_destination(&call, url)?;
     }
     let keeps_event_types = body.event_types.is_none();
     let new_resource_version = body.resource_version.clone();

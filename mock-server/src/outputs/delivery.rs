@@ -99,6 +99,7 @@ impl HttpTransport {
             .redirect(reqwest::redirect::Policy::none())
             .user_agent(concat!("wxcc-mock/", env!("CARGO_PKG_VERSION")))
             .pool_max_idle_per_host(64)
+            .dns_resolver(crate::access::GuardedResolver)
             .build()
             .unwrap_or_else(|_| reqwest::Client::new());
         HttpTransport { client }

@@ -55,6 +55,8 @@ pub struct StateOptions {
     pub strict: bool,
     /// Finished tasks kept for `GET /v1/tasks` and the admin API (the oldest go first).
     pub task_history: usize,
+    /// How the mock is exposed: who may use `/__admin`, where webhooks may go, the public URL.
+    pub access: crate::access::AccessConfig,
 }
 
 impl Default for StateOptions {
@@ -67,6 +69,7 @@ impl Default for StateOptions {
             transport: Arc::new(HttpTransport::new()),
             strict: false,
             task_history: 10_000,
+            access: crate::access::AccessConfig::default(),
         }
     }
 }
@@ -163,6 +166,8 @@ pub(crate) struct Inner {
     dispatcher: Dispatcher,
     journal: Arc<Journal>,
     violations: Mutex<Ring<ViolationRecord>>,
+    /// The address the mock listens on, once bound.
+    bound: std::sync::OnceLock<std::net::SocketAddr>,
 }
 
 /// The mock's state: the loaded world plus everything that changes.
@@ -326,10 +331,46 @@ impl AppState {
                 dispatcher,
                 journal: Arc::new(Journal::new(options.journal_bytes)),
                 violations: Mutex::new(Ring::new(options.log_capacity)),
+                bound: std::sync::OnceLock::new(),
                 options,
             }
         });
         AppState { inner }
+    }
+
+    /// Records the address the mock listens on (once; later calls are ignored): it names the
+    /// mock for `/__admin`, is refused as a webhook destination and builds `webSocketUrl`.
+    pub fn bind_to(&self, addr: std::net::SocketAddr) {
+        let _ = self.inner.bound.set(addr);
+    }
+
+    /// The address the mock listens on, once bound.
+    pub fn bound(&self) -> Option<std::net::SocketAddr> {
+        self.inner.bound.get().copied()
+    }
+
+    /// Where the notification websockets are: `--public-url` (`https` → `wss`), else the bound
+    /// address (`0.0.0.0` and `::` read as loopback), never the request's `Host`.
+    pub fn websocket_base(&self) -> String {
+        if let Some(public) = &self.options().access.public_url {
+            let scheme = if public.scheme() == "https" { "wss" } else { "ws" };
+            let host = public.host_str().unwrap_or("localhost");
+            let host = if host.contains(':') { format!("[{host}]") } else { host.to_owned() };
+            let port = public.port().map(|p| format!(":{p}")).unwrap_or_default();
+            return format!("{scheme}://{host}{port}");
+        }
+        match self.bound() {
+            Some(addr) => {
+                let ip = match addr.ip() {
+                    std::net::IpAddr::V4(v4) if v4.is_unspecified() => "127.0.0.1".to_owned(),
+                    std::net::IpAddr::V6(v6) if v6.is_unspecified() => "[::1]".to_owned(),
+                    std::net::IpAddr::V6(v6) => format!("[{v6}]"),
+                    std::net::IpAddr::V4(v4) => v4.to_string(),
+                };
+                format!("ws://{ip}:{}", addr.port())
+            }
+            None => "ws://localhost".to_owned(),
+        }
     }
 
     /// The loaded world.

@@ -1,0 +1,300 @@
+//! Who may reach what: the mock's own API belongs to the developer who runs it, and webhooks do
+//! not become a way into their machine.
+//!
+//! - `/__admin` answers only requests whose `Host` names the mock (its bound address,
+//!   `localhost`, `127.0.0.1`, `[::1]`, the `--public-url` host or an `--allow-host` name), so a
+//!   web page cannot reach it through DNS rebinding; with `--admin-token` it also needs
+//!   `Authorization: Bearer <token>`; a request that changes state must say
+//!   `Content-Type: application/json`, which a page cannot send across origins without asking.
+//! - A webhook destination may not be the mock itself, a loopback port below 1024 that was not
+//!   allowed (`--allow-webhook-port`), or a special-use or internal name (`.internal`, `.local`,
+//!   `.localhost`, `.home.arpa`, …, and wildcard-DNS services such as `nip.io` that resolve to
+//!   any address); and when a delivery resolves a name, a private, link-local or loopback address
+//!   is refused (only `localhost` may be loopback).
+//! - The `webSocketUrl` the mock hands out is built from `--public-url` or the bound address,
+//!   never from the request's `Host`.
+
+use std::net::{IpAddr, SocketAddr};
+
+use axum::http::request::Parts;
+use axum::http::{Method, StatusCode, header};
+use url::Url;
+
+use crate::http::ApiError;
+use crate::state::AppState;
+
+/// How the mock is exposed (`serve`'s flags).
+#[derive(Debug, Clone, Default)]
+pub struct AccessConfig {
+    /// The URL clients reach the mock at, when it is not the bound address (a proxy, a
+    /// container's published port): it names the mock for `/__admin` and builds `webSocketUrl`.
+    pub public_url: Option<Url>,
+    /// More host names `/__admin` answers to.
+    pub allow_hosts: Vec<String>,
+    /// When set, `/__admin` needs `Authorization: Bearer <token>`.
+    pub admin_token: Option<String>,
+    /// Loopback ports below 1024 a webhook may be sent to.
+    pub allow_webhook_ports: Vec<u16>,
+}
+
+/// Top-level and second-level names no webhook goes to: special-use names (RFC 6761, 6762,
+/// 8375, 9476) and names used only inside networks and clusters.
+const INTERNAL_SUFFIXES: &[&str] = &[
+    "localhost",
+    "local",
+    "internal",
+    "home.arpa",
+    "test",
+    "invalid",
+    "onion",
+    "alt",
+    "lan",
+    "intranet",
+    "corp",
+    "private",
+    "localdomain",
+    "cluster.local",
+];
+
+/// Public DNS services whose names resolve to any address written into them (`127.0.0.1.nip.io`)
+/// or always to loopback.
+const WILDCARD_DNS: &[&str] = &[
+    "nip.io",
+    "sslip.io",
+    "xip.io",
+    "nip.direct",
+    "localtest.me",
+    "lvh.me",
+    "vcap.me",
+    "lacolhost.com",
+    "traefik.me",
+    "local.gd",
+    "localho.st",
+    "fuf.me",
+];
+
+fn host_only(host: &str) -> &str {
+    // `[::1]:8080` → `[::1]`, `localhost:8080` → `localhost`.
+    if let Some(end) = host.find(']') {
+        return &host[..=end];
+    }
+    host.rsplit_once(':')
+        .map_or(host, |(name, port)| if port.chars().all(|c| c.is_ascii_digit()) { name } else { host })
+}
+
+fn is_loopback_name(host: &str) -> bool {
+    let host = host.trim_end_matches('.').to_ascii_lowercase();
+    matches!(host.as_str(), "localhost" | "127.0.0.1" | "[::1]" | "::1")
+}
+
+impl AppState {
+    /// The names `/__admin` answers to: loopback names, the bound address, the public URL's
+    /// host, and `--allow-host` names.
+    fn names_the_mock(&self, host: &str) -> bool {
+        let name = host_only(host).trim_end_matches('.').to_ascii_lowercase();
+        if is_loopback_name(&name) {
+            return true;
+        }
+        let access = &self.options().access;
+        if let Some(bound) = self.bound() {
+            let ip = match bound.ip() {
+                IpAddr::V6(v6) => format!("[{v6}]"),
+                IpAddr::V4(v4) => v4.to_string(),
+            };
+            if name == ip {
+                return true;
+            }
+        }
+        if access.public_url.as_ref().and_then(Url::host_str).is_some_and(|h| h.eq_ignore_ascii_case(&name)) {
+            return true;
+        }
+        access.allow_hosts.iter().any(|h| h.trim_end_matches('.').eq_ignore_ascii_case(&name))
+    }
+
+    /// The checks every `/__admin` request passes before its handler: the `Host` names the mock
+    /// (403), the admin token when one is set (401), and a state-changing request is JSON (415).
+    pub fn admin_gate(&self, parts: &Parts) -> Result<(), ApiError> {
+        if let Some(host) = parts.headers.get(header::HOST) {
+            let host = host.to_str().unwrap_or_default();
+            if !self.names_the_mock(host) {
+                return Err(ApiError::new(
+                    StatusCode::FORBIDDEN,
+                    "Forbidden: /__admin answers only requests addressed to the mock",
+                    format!(
+                        "/__admin answers only requests addressed to the mock itself (localhost, 127.0.0.1, [::1], its bound address, --public-url or --allow-host); this one was addressed to {host:?}, which is how a web page would reach it through DNS rebinding."
+                    ),
+                ));
+            }
+        }
+        if let Some(expected) = &self.options().access.admin_token {
+            let given = parts
+                .headers
+                .get(header::AUTHORIZATION)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.strip_prefix("Bearer "))
+                .unwrap_or_default();
+            if !constant_time_eq(given.as_bytes(), expected.as_bytes()) {
+                return Err(ApiError::new(
+                    StatusCode::UNAUTHORIZED,
+                    "Unauthorized: /__admin needs the admin token",
+                    "The mock runs with --admin-token: /__admin needs 'Authorization: Bearer <that token>'.",
+                ));
+            }
+        }
+        let changes_state = !matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS);
+        let json =
+            parts.headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|v| {
+                v.split(';').next().is_some_and(|t| t.trim().eq_ignore_ascii_case("application/json"))
+            });
+        if changes_state && !json {
+            return Err(ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "Unsupported Media Type: send Content-Type: application/json",
+                format!(
+                    "{} {} changes the mock's state, so it must be sent with 'Content-Type: application/json' (even without a body): a web page cannot send that to another origin without asking first.",
+                    parts.method,
+                    parts.uri.path()
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Why the mock will not send webhooks to `url` (already of the schema's shape), if it
+    /// will not.
+    pub fn refused_destination(&self, url: &str) -> Option<String> {
+        let parsed = Url::parse(url).ok()?;
+        let host = parsed.host_str()?.trim_end_matches('.').to_ascii_lowercase();
+        let port = parsed.port_or_known_default().unwrap_or(0);
+        if is_loopback_name(&host) {
+            if let Some(bound) = self.bound()
+                && bound.port() == port
+                && (bound.ip().is_loopback() || bound.ip().is_unspecified())
+            {
+                return Some(format!("is the mock itself ({host}:{port}): a webhook must not call the mock's own API"));
+            }
+            if port < 1024 && !self.options().access.allow_webhook_ports.contains(&port) {
+                return Some(format!(
+                    "is loopback port {port}: ports below 1024 are refused unless allowed with --allow-webhook-port {port}"
+                ));
+            }
+            return None;
+        }
+        if let Some(public) = self.options().access.public_url.as_ref().and_then(Url::host_str)
+            && public.eq_ignore_ascii_case(&host)
+        {
+            return Some(format!("is the mock itself ({host}, its --public-url)"));
+        }
+        if let Some(suffix) = INTERNAL_SUFFIXES.iter().find(|s| host == **s || host.ends_with(&format!(".{s}"))) {
+            return Some(format!(
+                "is an internal or special-use name (.{suffix}): webhooks go to public hosts or to loopback"
+            ));
+        }
+        if let Some(service) = WILDCARD_DNS.iter().find(|s| host == **s || host.ends_with(&format!(".{s}"))) {
+            return Some(format!(
+                "is under {service}, a wildcard DNS service whose names resolve to any address (private ones included)"
+            ));
+        }
+        None
+    }
+}
+
+/// Whether a delivery may connect to `addr`, resolved from `name`: never to a private,
+/// link-local, shared or unspecified address, and to loopback only for `localhost`.
+pub fn may_connect(name: &str, addr: &SocketAddr) -> bool {
+    let ip = match addr.ip() {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(IpAddr::V6(v6), IpAddr::V4),
+        v4 => v4,
+    };
+    if ip.is_loopback() {
+        return is_loopback_name(name);
+    }
+    match ip {
+        IpAddr::V4(v4) => {
+            let [a, b, ..] = v4.octets();
+            !(v4.is_private()
+                || v4.is_link_local()
+                || v4.is_unspecified()
+                || v4.is_broadcast()
+                || v4.is_documentation()
+                || (a == 100 && (64..128).contains(&b))
+                || a == 0
+                || a >= 240)
+        }
+        IpAddr::V6(v6) => {
+            let first = v6.segments()[0];
+            !(v6.is_unspecified() || (first & 0xfe00) == 0xfc00 || (first & 0xffc0) == 0xfe80 || v6.is_multicast())
+        }
+    }
+}
+
+/// The resolver webhook deliveries use: the system's, with every address a delivery may not
+/// connect to ([`may_connect`]) left out; a name left with none fails, naming why.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct GuardedResolver;
+
+impl reqwest::dns::Resolve for GuardedResolver {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        let host = name.as_str().to_owned();
+        Box::pin(async move {
+            let found: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
+            let allowed: Vec<SocketAddr> = found.iter().copied().filter(|a| may_connect(&host, a)).collect();
+            if allowed.is_empty() && !found.is_empty() {
+                let shown: Vec<String> = found.iter().map(|a| a.ip().to_string()).collect();
+                return Err(format!(
+                    "{host} resolves to {}: webhooks are not sent to private, link-local or loopback addresses (except localhost)",
+                    shown.join(", ")
+                )
+                .into());
+            }
+            Ok(Box::new(allowed.into_iter()) as reqwest::dns::Addrs)
+        })
+    }
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_host_header_is_compared_without_its_port() {
+        assert_eq!(host_only("localhost:8080"), "localhost");
+        assert_eq!(host_only("[::1]:8080"), "[::1]");
+        assert_eq!(host_only("example.com"), "example.com");
+    }
+
+    #[test]
+    fn deliveries_connect_to_public_addresses_and_to_loopback_only_for_localhost() {
+        let at = |ip: &str| SocketAddr::new(ip.parse().expect("ip"), 443);
+        assert!(may_connect("hooks.example.com", &at("93.184.216.34")));
+        assert!(may_connect("localhost", &at("127.0.0.1")));
+        assert!(!may_connect("127.0.0.1.nip.io", &at("127.0.0.1")), "a name that resolves to loopback");
+        for private in [
+            "10.1.2.3",
+            "172.16.0.1",
+            "192.168.1.1",
+            "169.254.169.254",
+            "100.64.0.1",
+            "0.0.0.0",
+            "fd00::1",
+            "fe80::1",
+            "::ffff:10.0.0.1",
+        ] {
+            assert!(!may_connect("evil.example.com", &at(private)), "{private}");
+        }
+    }
+
+    #[test]
+    fn tokens_compare_in_constant_time_and_exactly() {
+        assert!(constant_time_eq(b"secret", b"secret"));
+        assert!(!constant_time_eq(b"secret", b"secreT"));
+        assert!(!constant_time_eq(b"secret", b"secret!"));
+    }
+}
