@@ -112,7 +112,8 @@ impl AppState {
     }
 
     /// The checks every `/__admin` request passes before its handler: the `Host` names the mock
-    /// (403), the admin token when one is set (401), and a state-changing request is JSON (415).
+    /// (403), the admin token when one is set (401), a state-changing request with a body is JSON
+    /// (415), and one without a body does not come from a web page on another origin (403).
     pub fn admin_gate(&self, parts: &Parts) -> Result<(), ApiError> {
         if let Some(host) = parts.headers.get(header::HOST) {
             let host = host.to_str().unwrap_or_default();
@@ -142,22 +143,57 @@ impl AppState {
             }
         }
         let changes_state = !matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS);
-        let json =
-            parts.headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|v| {
-                v.split(';').next().is_some_and(|t| t.trim().eq_ignore_ascii_case("application/json"))
-            });
-        if changes_state && !json {
+        if !changes_state {
+            return Ok(());
+        }
+        let content_type = parts.headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok());
+        let json = content_type
+            .is_some_and(|v| v.split(';').next().is_some_and(|t| t.trim().eq_ignore_ascii_case("application/json")));
+        let has_body = parts.headers.contains_key(header::TRANSFER_ENCODING)
+            || parts.headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).is_some_and(|v| v.trim() != "0");
+        if !json && (content_type.is_some() || has_body) {
             return Err(ApiError::new(
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
                 "Unsupported Media Type: send Content-Type: application/json",
                 format!(
-                    "{} {} changes the mock's state, so it must be sent with 'Content-Type: application/json' (even without a body): a web page cannot send that to another origin without asking first.",
+                    "{} {} changes the mock's state, so a body must be sent as 'Content-Type: application/json' (this one was {}): a web page cannot send that to another origin without asking first.",
+                    parts.method,
+                    parts.uri.path(),
+                    content_type.map_or_else(|| "sent without a Content-Type".to_owned(), |t| format!("{t:?}"))
+                ),
+            ));
+        }
+        if !json && let Some(origin) = self.foreign_origin(parts) {
+            return Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "Forbidden: /__admin does not take commands from web pages on other origins",
+                format!(
+                    "{} {} came from a web page at {origin} without 'Content-Type: application/json'; send that header (a page on another origin cannot) or call the mock from its own origin.",
                     parts.method,
                     parts.uri.path()
                 ),
             ));
         }
         Ok(())
+    }
+
+    /// The origin of a browser request sent from a page that is not the mock's own, if it is one.
+    fn foreign_origin(&self, parts: &Parts) -> Option<String> {
+        if let Some(origin) = parts.headers.get(header::ORIGIN) {
+            let origin = origin.to_str().unwrap_or("an unreadable origin");
+            let host = Url::parse(origin).ok().and_then(|u| {
+                u.host_str().map(|h| match u.port() {
+                    Some(p) => format!("{h}:{p}"),
+                    None => h.to_owned(),
+                })
+            });
+            return match host {
+                Some(host) if self.names_the_mock(&host) => None,
+                _ => Some(origin.to_owned()),
+            };
+        }
+        let site = parts.headers.get("sec-fetch-site").and_then(|v| v.to_str().ok())?;
+        matches!(site, "cross-site" | "same-site").then(|| format!("a {site} page"))
     }
 
     /// Why the mock will not send webhooks to `url` (already of the schema's shape), if it

@@ -141,19 +141,29 @@ async fn the_admin_api_answers_only_requests_addressed_to_the_mock() {
 }
 
 #[tokio::test]
-async fn a_state_changing_admin_request_must_be_json_so_a_web_page_cannot_send_it() {
+async fn a_state_changing_admin_request_with_a_body_must_be_json_and_a_web_page_on_another_origin_cannot_send_one() {
     let app = TestApp::new();
     let token = app.world_token("admin-full");
     app.post("/v1/subscriptions").bearer(&token).json(&subscription_body("kept")).send().await.expect(201, None);
     let form = app.post("/__admin/reset").raw(b"x=1".to_vec(), "application/x-www-form-urlencoded").send().await;
     assert!(form.expect(415, None).diagnostic().contains("Content-Type: application/json"));
     app.post("/__admin/reset").raw(Vec::new(), "text/plain").send().await.expect(415, None);
-    app.post("/__admin/reset").send().await.expect(415, None);
+    // What a page on another origin can send without asking first: no body, and its Origin.
+    let page = app.post("/__admin/reset").header("origin", "https://evil.example.com").send().await;
+    assert!(page.expect(403, None).diagnostic().contains("https://evil.example.com"));
+    let page = app.delete("/__admin/violations").header("sec-fetch-site", "cross-site").send().await;
+    page.expect(403, None);
     let listed = app.get("/v1/subscriptions").bearer(&token).send().await.expect(200, None);
     assert_eq!(listed.body["meta"]["subscriptionCount"], 1, "nothing was reset");
     app.post("/__admin/reset").header("content-type", "application/json; charset=utf-8").send().await.expect(200, None);
     let listed = app.get("/v1/subscriptions").bearer(&token).send().await.expect(200, None);
     assert_eq!(listed.body["meta"]["subscriptionCount"], 0);
+    // A body-less command from curl (no Origin) or from the mock's own origin is fine.
+    app.post("/v1/subscriptions").bearer(&token).json(&subscription_body("again")).send().await.expect(201, None);
+    app.post("/__admin/reset").header("origin", "http://localhost:8080").send().await.expect(200, None);
+    let listed = app.get("/v1/subscriptions").bearer(&token).send().await.expect(200, None);
+    assert_eq!(listed.body["meta"]["subscriptionCount"], 0);
+    app.post("/__admin/reset").send().await.expect(200, None);
 }
 
 #[tokio::test]
