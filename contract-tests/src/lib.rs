@@ -133,7 +133,10 @@ impl TestApp {
     /// Mints a token for a world user with exactly these scopes.
     pub fn token(&self, email: &str, scopes: &[&str]) -> String {
         let scopes = scopes.iter().map(|s| (*s).to_owned()).collect();
-        self.state.mint_token(email, scopes, 3600).unwrap_or_else(|| panic!("no user {email}")).access_token
+        self.state
+            .mint_token(email, scopes, 3600)
+            .unwrap_or_else(|e| panic!("no token for {email}: {e:?}"))
+            .access_token
     }
 
     /// The id of the org that `email` belongs to.

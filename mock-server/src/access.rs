@@ -7,7 +7,7 @@
 //!   `Authorization: Bearer <token>`; a request that changes state must say
 //!   `Content-Type: application/json`, which a page cannot send across origins without asking.
 //! - A webhook destination may not be the mock itself, a loopback port below 1024 that was not
-//!   allowed (`--allow-webhook-port`), or a special-use or internal name (`.internal`, `.local`,
+//!   above 1023, or a special-use or internal name (`.internal`, `.local`,
 //!   `.localhost`, `.home.arpa`, …, and wildcard-DNS services such as `nip.io` that resolve to
 //!   any address); and when a delivery resolves a name, a private, link-local or loopback address
 //!   is refused (only `localhost` may be loopback).
@@ -33,8 +33,6 @@ pub struct AccessConfig {
     pub allow_hosts: Vec<String>,
     /// When set, `/__admin` needs `Authorization: Bearer <token>`.
     pub admin_token: Option<String>,
-    /// Loopback ports below 1024 a webhook may be sent to.
-    pub allow_webhook_ports: Vec<u16>,
 }
 
 /// Top-level and second-level names no webhook goes to: special-use names (RFC 6761, 6762,
@@ -209,9 +207,9 @@ impl AppState {
             {
                 return Some(format!("is the mock itself ({host}:{port}): a webhook must not call the mock's own API"));
             }
-            if port < 1024 && !self.options().access.allow_webhook_ports.contains(&port) {
+            if port < 1024 {
                 return Some(format!(
-                    "is loopback port {port}: ports below 1024 are refused unless allowed with --allow-webhook-port {port}"
+                    "is loopback port {port}: a local receiver must listen on a port above 1023 (the ports below are system services')"
                 ));
             }
             return None;

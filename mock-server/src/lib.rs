@@ -69,6 +69,12 @@ pub struct Config {
     pub task_history: usize,
     /// Who may use `/__admin`, where webhooks may go, the public URL.
     pub access: access::AccessConfig,
+    /// Subscriptions per org (v1 and v2 together).
+    pub max_subscriptions_per_org: usize,
+    /// Minted tokens held at once.
+    pub max_minted_tokens: usize,
+    /// Notification websockets per user across client types.
+    pub max_connections_per_user: usize,
 }
 
 /// Serves `state` on an already-bound listener until `shutdown` completes.

@@ -10,7 +10,8 @@ use std::time::Duration;
 
 use wxcc_mock::delivery::DeliveryConfig;
 use wxcc_mock::journal::DEFAULT_JOURNAL_BYTES;
-use wxcc_mock::state::StateOptions;
+use wxcc_mock::notifications::NotificationConfig;
+use wxcc_mock::state::{DEFAULT_MAX_MINTED_TOKENS, DEFAULT_MAX_SUBSCRIPTIONS, StateOptions};
 use wxcc_mock::{AppState, Clock, ClockMode, Config, World};
 use wxcc_schemas::SchemaId;
 
@@ -128,14 +129,21 @@ struct ServeArgs {
     /// address and the public URL's host); repeat it, or separate names with commas.
     #[arg(long = "allow-host", env = "WXCC_MOCK_ALLOW_HOSTS", value_delimiter = ',')]
     allow_hosts: Vec<String>,
+    /// Subscriptions one org may hold, v1 and v2 together; past it, a create answers 400.
+    #[arg(long, env = "WXCC_MOCK_MAX_SUBSCRIPTIONS", default_value_t = DEFAULT_MAX_SUBSCRIPTIONS)]
+    max_subscriptions: usize,
+    /// Minted tokens held at once (each is forgotten an hour after it expires); past it,
+    /// POST /__admin/tokens answers 409.
+    #[arg(long, env = "WXCC_MOCK_MAX_MINTED_TOKENS", default_value_t = DEFAULT_MAX_MINTED_TOKENS)]
+    max_minted_tokens: usize,
+    /// Notification websockets one user may hold across every clientType; past it, subscribe
+    /// answers 409 unless force replaces the oldest.
+    #[arg(long, env = "WXCC_MOCK_MAX_CONNECTIONS_PER_USER", default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..))]
+    max_connections_per_user: u32,
     /// Require 'Authorization: Bearer <token>' on /__admin (advised when binding a non-loopback
     /// address).
     #[arg(long, env = "WXCC_MOCK_ADMIN_TOKEN", hide_env_values = true)]
     admin_token: Option<String>,
-    /// A loopback port below 1024 that webhooks may be sent to (those above 1023 are allowed,
-    /// except the mock's own); repeat it, or separate ports with commas.
-    #[arg(long = "allow-webhook-port", env = "WXCC_MOCK_ALLOW_WEBHOOK_PORTS", value_delimiter = ',')]
-    allow_webhook_ports: Vec<u16>,
     /// Console lines as text or as JSON objects.
     #[arg(long, env = "WXCC_MOCK_LOG_FORMAT", value_enum, default_value = "text")]
     log_format: LogFormat,
@@ -178,11 +186,13 @@ impl ServeArgs {
             clock_start: self.clock_start,
             journal_bytes: self.journal_bytes,
             task_history: self.task_history,
+            max_subscriptions_per_org: self.max_subscriptions,
+            max_minted_tokens: self.max_minted_tokens,
+            max_connections_per_user: self.max_connections_per_user as usize,
             access: wxcc_mock::access::AccessConfig {
                 public_url: self.public_url,
                 allow_hosts: self.allow_hosts,
                 admin_token: self.admin_token.filter(|t| !t.is_empty()),
-                allow_webhook_ports: self.allow_webhook_ports,
             },
         })
     }
@@ -258,6 +268,12 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
             journal_bytes: config.journal_bytes,
             task_history: config.task_history,
             access: config.access.clone(),
+            max_subscriptions_per_org: config.max_subscriptions_per_org,
+            max_minted_tokens: config.max_minted_tokens,
+            notifications: NotificationConfig {
+                max_connections_per_user: config.max_connections_per_user,
+                ..NotificationConfig::default()
+            },
             ..StateOptions::default()
         };
         let clock = Clock::new(config.clock, config.clock_start);
@@ -409,6 +425,18 @@ mod tests {
         assert_eq!(default.clock, wxcc_mock::ClockMode::System);
         assert_eq!(default.journal_bytes, 16 * 1024 * 1024);
         assert_eq!(default.task_history, 10_000);
+        assert_eq!(
+            (default.max_subscriptions_per_org, default.max_minted_tokens, default.max_connections_per_user),
+            (200, 10_000, 20)
+        );
+        let bounded =
+            serve_config(&["--max-subscriptions", "3", "--max-minted-tokens", "7", "--max-connections-per-user", "2"])
+                .expect("config");
+        assert_eq!(
+            (bounded.max_subscriptions_per_org, bounded.max_minted_tokens, bounded.max_connections_per_user),
+            (3, 7, 2)
+        );
+        assert!(serve_config(&["--max-connections-per-user", "0"]).is_err());
         assert!(default.access.admin_token.is_none() && default.access.allow_hosts.is_empty());
         let exposed = serve_config(&[
             "--public-url",
@@ -417,14 +445,11 @@ mod tests {
             "a.lan,b.lan",
             "--admin-token",
             "t0k",
-            "--allow-webhook-port",
-            "80",
         ])
         .expect("config");
         assert_eq!(exposed.access.public_url.map(|u| u.to_string()), Some("https://mock.example.com/".to_owned()));
         assert_eq!(exposed.access.allow_hosts, ["a.lan", "b.lan"]);
         assert_eq!(exposed.access.admin_token.as_deref(), Some("t0k"));
-        assert_eq!(exposed.access.allow_webhook_ports, [80]);
         let err = serve_config(&["--clock-start", "1000"]).expect_err("a start needs a virtual clock");
         assert!(err.to_string().contains("--clock virtual"), "{err}");
     }

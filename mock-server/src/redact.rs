@@ -57,6 +57,59 @@ pub fn redact_body(bytes: &[u8]) -> Cow<'_, [u8]> {
     }
 }
 
+/// Whether a header (name lower-cased, as `http` keeps it) carries a credential: its value is
+/// never shown. `Authorization` is shown separately, as its token's owner and a prefix.
+pub fn is_secret_header(name: &str) -> bool {
+    matches!(name, "authorization" | "proxy-authorization" | "cookie" | "set-cookie")
+        || ["token", "secret", "password", "api-key", "apikey", "credential", "session"]
+            .iter()
+            .any(|k| name.contains(k))
+}
+
+/// A path and query with the value of every secret-named query parameter (`?access_token=…`,
+/// `?secret=…`) replaced; most paths have none and are borrowed.
+pub fn redact_uri(uri: &str) -> Cow<'_, str> {
+    let Some((path, query)) = uri.split_once('?') else {
+        return Cow::Borrowed(uri);
+    };
+    let secret = |pair: &str| {
+        let name = pair.split('=').next().unwrap_or_default();
+        let name = percent_decode(name);
+        is_secret_key(&name) || mentions_a_secret_key(name.as_bytes())
+    };
+    if !query.split('&').any(secret) {
+        return Cow::Borrowed(uri);
+    }
+    let query: Vec<String> = query
+        .split('&')
+        .map(|pair| match pair.split_once('=') {
+            Some((name, _)) if secret(pair) => format!("{name}={REDACTED}"),
+            _ => pair.to_owned(),
+        })
+        .collect();
+    Cow::Owned(format!("{path}?{}", query.join("&")))
+}
+
+fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| (b as char).to_digit(16);
+        if bytes[i] == b'%'
+            && i + 2 < bytes.len()
+            && let (Some(h), Some(l)) = (hex(bytes[i + 1]), hex(bytes[i + 2]))
+        {
+            out.push((h * 16 + l) as u8);
+            i += 3;
+        } else {
+            out.push(if bytes[i] == b'+' { b' ' } else { bytes[i] });
+            i += 1;
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
 /// How a bearer token is shown: its owner and a short prefix, never the token.
 pub fn token_hint(token: &str, owner: Option<&str>) -> String {
     let prefix: String = token.chars().take(6).collect();
@@ -82,6 +135,26 @@ mod tests {
         assert!(matches!(redact_body(plain), Cow::Borrowed(_)));
         let broken = b"secret=abc";
         assert!(!String::from_utf8_lossy(&redact_body(broken)).contains("abc"));
+    }
+
+    #[test]
+    fn secret_query_parameters_are_redacted_and_other_paths_are_borrowed() {
+        let redacted = redact_uri("/v1/tasks?from=1&access%5Ftoken=abc123&SECRET=xyz&page=0");
+        assert_eq!(redacted, format!("/v1/tasks?from=1&access%5Ftoken={REDACTED}&SECRET={REDACTED}&page=0"));
+        assert!(matches!(redact_uri("/v1/tasks?from=1&page=0"), Cow::Borrowed(_)));
+        assert!(matches!(redact_uri("/v1/agents/session/state"), Cow::Borrowed(_)));
+        let valueless = redact_uri("/x?token");
+        assert_eq!(valueless, "/x?token");
+    }
+
+    #[test]
+    fn credential_headers_are_recognised_by_name() {
+        for name in ["cookie", "x-api-key", "x-auth-token", "x-webhook-secret", "proxy-authorization", "apikey"] {
+            assert!(is_secret_header(name), "{name}");
+        }
+        for name in ["content-type", "trackingid", "x-webex-signature", "user-agent"] {
+            assert!(!is_secret_header(name), "{name}");
+        }
     }
 
     #[test]

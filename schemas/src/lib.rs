@@ -496,15 +496,21 @@ mod tests {
             "https://hooks.example.com",
             "https://h.example.com:8443/x",
             "https://10.0.0.1/x",
+            "https://[::1]/x",
+            "http://127.0.0.1:1023/x",
+            "http://localhost/x",
         ] {
             let body = json!({"name": "aaaa", "eventTypes": ["agent:login"], "destinationUrl": url});
             let v = validate(SchemaId::SubscriptionCreateRequest, &body).unwrap_err();
             let pattern = v.iter().find(|v| v.rule == "pattern").unwrap_or_else(|| panic!("{url}: {v:?}"));
             assert!(pattern.message.starts_with("must be https on port 443"), "{url}: {}", pattern.message);
         }
-        for url in
-            ["https://hooks.example.com/", "http://127.0.0.1:9000/hook", "https://[::1]/x", "http://localhost:65535/"]
-        {
+        for url in [
+            "https://hooks.example.com/",
+            "http://127.0.0.1:9000/hook",
+            "https://[::1]:1024/x",
+            "http://localhost:65535/",
+        ] {
             let body = json!({"name": "aaaa", "eventTypes": ["agent:login"], "destinationUrl": url});
             assert_eq!(validate(SchemaId::SubscriptionCreateRequest, &body), Ok(()), "{url}");
         }

@@ -15,6 +15,7 @@ mod notifications;
 mod openapi;
 mod orgs;
 mod readme;
+mod secrets;
 mod snapshots;
 mod subscriptions;
 mod subscriptions_v2;

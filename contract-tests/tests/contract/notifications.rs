@@ -4,6 +4,7 @@ use serde_json::{Value, json};
 use wxcc_contract_tests::TestApp;
 use wxcc_contract_tests::ws::Ws;
 use wxcc_mock::notifications::{CLOSE_IDLE, CLOSE_MULTI_LOGIN};
+use wxcc_mock::state::StateOptions;
 use wxcc_schemas::SchemaId;
 
 use crate::team_of;
@@ -302,4 +303,56 @@ async fn the_websocket_url_comes_from_the_public_url_never_from_the_requests_hos
         proxied.post("/v1/notification/subscribe").bearer(&token).json(&desktop()).send().await.expect(200, None);
     let url = reply.body["webSocketUrl"].as_str().unwrap_or_default();
     assert!(url.starts_with("wss://wxcc-mock.dev.example.com:8443/v1/notification/subscription/"), "{url}");
+}
+
+#[tokio::test]
+async fn one_user_may_hold_only_so_many_sockets_across_client_types_and_force_replaces_the_oldest() {
+    let options = StateOptions {
+        notifications: wxcc_mock::notifications::NotificationConfig {
+            max_connections_per_user: 3,
+            ..Default::default()
+        },
+        ..StateOptions::default()
+    };
+    let app = TestApp::spawn_with(options).await;
+    let token = app.world_token("agent2");
+    let mut sockets = Vec::new();
+    for client in ["A", "B", "C"] {
+        sockets.push(Ws::open(&app, &token, &json!({"clientType": client})).await);
+    }
+    let reply = app.post("/v1/notification/subscribe").bearer(&token).json(&json!({"clientType": "D"})).send().await;
+    let diagnostic = reply.expect(409, None).diagnostic().to_owned();
+    assert!(diagnostic.contains("--max-connections-per-user 3"), "{diagnostic}");
+    let _forced = Ws::open(&app, &token, &json!({"clientType": "D", "force": true})).await;
+    assert_eq!(sockets[0].next().await["type"], "AGENT_MULTI_LOGIN");
+    assert_eq!(sockets[0].closed().await, CLOSE_MULTI_LOGIN);
+    let state = app.admin_state().await;
+    assert_eq!(state["bounds"]["notifications"]["connections"], 3);
+    // Another user is not affected.
+    let _theirs = Ws::open(&app, &app.world_token("admin-full"), &json!({"clientType": "A"})).await;
+}
+
+#[tokio::test]
+async fn waiting_subscription_urls_are_bounded_per_user_and_swept_on_the_clock() {
+    let options = StateOptions {
+        notifications: wxcc_mock::notifications::NotificationConfig { max_pending_per_user: 2, ..Default::default() },
+        ..StateOptions::default()
+    };
+    let app = TestApp::with_options(wxcc_mock::World::default_world(), options);
+    let token = app.world_token("agent2");
+    let mut ids = Vec::new();
+    for _ in 0..3 {
+        let reply = app.post("/v1/notification/subscribe").bearer(&token).json(&desktop()).send().await;
+        ids.push(reply.expect(200, None).body["subscriptionId"].as_str().expect("id").to_owned());
+    }
+    // The oldest was replaced by the third; the other two still wait.
+    app.get(&format!("/v1/notification/subscription/{}", ids[0])).send().await.expect(404, None);
+    let bounds = app.admin_state().await["bounds"]["notifications"].clone();
+    assert_eq!((bounds["pendingRegistrations"].clone(), bounds["replacedRegistrations"].clone()), (json!(2), json!(1)));
+    app.post("/v1/notification/subscribe").bearer(&app.world_token("admin-full")).json(&desktop()).send().await;
+    app.advance(6 * 60 * 1000).await;
+    // The next subscribe sweeps what expired on the clock.
+    app.post("/v1/notification/subscribe").bearer(&token).json(&desktop()).send().await.expect(200, None);
+    let bounds = app.admin_state().await["bounds"]["notifications"].clone();
+    assert_eq!((bounds["pendingRegistrations"].clone(), bounds["expiredRegistrations"].clone()), (json!(1), json!(3)));
 }

@@ -202,7 +202,6 @@ proptest! {
 async fn the_mock_will_not_send_webhooks_to_itself_to_low_loopback_ports_or_to_internal_names() {
     let options = wxcc_mock::state::StateOptions {
         access: wxcc_mock::access::AccessConfig {
-            allow_webhook_ports: vec![8],
             public_url: Some("https://wxcc-mock.dev.example.com".parse().expect("url")),
             ..Default::default()
         },
@@ -214,8 +213,9 @@ async fn the_mock_will_not_send_webhooks_to_itself_to_low_loopback_ports_or_to_i
     let refused = [
         ("http://127.0.0.1:18080/__admin/reset", "is the mock itself"),
         ("http://localhost:18080/hook", "is the mock itself"),
-        ("http://127.0.0.1:22/", "below 1024"),
-        ("http://localhost/hook", "loopback port 80"),
+        ("http://127.0.0.1:22/", "on an explicit port above 1023"),
+        ("http://localhost/hook", "on an explicit port above 1023"),
+        ("https://[::1]:1023/hook", "on an explicit port above 1023"),
         ("https://wxcc-mock.dev.example.com/hook", "its --public-url"),
         ("https://metadata.google.internal/computeMetadata/", ".internal"),
         ("https://printer.local/", ".local"),
@@ -231,9 +231,9 @@ async fn the_mock_will_not_send_webhooks_to_itself_to_low_loopback_ports_or_to_i
         body["destinationUrl"] = json!(url);
         let reply = app.post("/v1/subscriptions").bearer(&token).json(&body).send().await.expect(400, None);
         let message = &reply.messages()[0];
-        assert!(message.starts_with(&format!("/destinationUrl: {url} ")) && message.contains(why), "{url}: {message}");
+        assert!(message.starts_with("/destinationUrl: ") && message.contains(why), "{url}: {message}");
     }
-    for url in ["http://127.0.0.1:18081/hook", "http://127.0.0.1:8/hook", "https://hooks.example.com/wxcc"] {
+    for url in ["http://127.0.0.1:18081/hook", "https://localhost:1024/hook", "https://hooks.example.com/wxcc"] {
         let mut body = subscription_body("allowed");
         body["destinationUrl"] = json!(url);
         create(&app, &token, &body).await;
@@ -244,4 +244,23 @@ async fn the_mock_will_not_send_webhooks_to_itself_to_low_loopback_ports_or_to_i
     let reply =
         app.patch(&format!("/v1/subscriptions/{id}")).bearer(&token).json(&patch).send().await.expect(400, None);
     assert!(reply.messages()[0].contains("is the mock itself"), "{:?}", reply.messages());
+}
+
+#[tokio::test]
+async fn an_org_past_its_subscription_limit_gets_a_400_that_names_it_and_room_comes_back_after_a_delete() {
+    let options = wxcc_mock::state::StateOptions { max_subscriptions_per_org: 2, ..Default::default() };
+    let app = TestApp::with_options(wxcc_mock::World::default_world(), options);
+    let token = app.world_token("admin-full");
+    let first = app.post("/v1/subscriptions").bearer(&token).json(&subscription_body("first")).send().await;
+    let id = first.expect(201, None).body["data"]["id"].as_str().expect("id").to_owned();
+    let v2 = json!({"name": "second", "eventTypes": ["agent:login"], "destinationUrl": "https://hooks.example.com/wxcc", "resourceVersion": "agent:1.0.0"});
+    app.post("/v2/subscriptions").bearer(&token).json(&v2).send().await.expect(201, None);
+    let full = app.post("/v1/subscriptions").bearer(&token).json(&subscription_body("third")).send().await;
+    let message = full.expect(400, None).messages()[0].clone();
+    assert!(message.contains("already has 2 subscriptions") && message.contains("--max-subscriptions 2"), "{message}");
+    // Another org has its own room.
+    let globex = app.world_token("globex-admin");
+    app.post("/v1/subscriptions").bearer(&globex).json(&subscription_body("theirs")).send().await.expect(201, None);
+    app.delete(&format!("/v1/subscriptions/{id}")).bearer(&token).send().await.expect(204, None);
+    app.post("/v1/subscriptions").bearer(&token).json(&subscription_body("third")).send().await.expect(201, None);
 }

@@ -156,9 +156,22 @@ pub struct SubscriptionStore {
     next_seq: u64,
 }
 
+/// A create refused because the org holds as many subscriptions as it may.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OrgLimit {
+    /// Subscriptions the org holds.
+    pub count: usize,
+    /// The most it may hold.
+    pub limit: usize,
+}
+
 impl SubscriptionStore {
-    /// Creates one.
-    pub fn create(&mut self, w: Write<'_>, new: NewSubscription) -> Subscription {
+    /// Creates one, unless the org already holds `limit` subscriptions (across v1 and v2).
+    pub fn create(&mut self, w: Write<'_>, new: NewSubscription, limit: usize) -> Result<Subscription, OrgLimit> {
+        let count = self.by_id.values().filter(|s| s.org_id == w.org_id).count();
+        if count >= limit {
+            return Err(OrgLimit { count, limit });
+        }
         self.next_seq += 1;
         let sub = Subscription {
             id: uuid::Uuid::new_v4().to_string(),
@@ -178,7 +191,7 @@ impl SubscriptionStore {
             seq: self.next_seq,
         };
         self.by_id.insert(sub.id.clone(), sub.clone());
-        sub
+        Ok(sub)
     }
 
     /// One subscription of `org_id` in `version`'s namespace.
@@ -265,23 +278,45 @@ mod tests {
     fn lookups_never_cross_organisations() {
         let mut store = SubscriptionStore::default();
         let w = Write { org_id: "org-a", version: ApiVersion::V1, by: "a@x.example", now: 1 };
-        let sub = store.create(
-            w,
-            NewSubscription {
-                name: "name".into(),
-                description: None,
-                event_types: vec!["agent:login".into()],
-                destination_url: "https://x.example/".into(),
-                secret: None,
-                resource_version: None,
-            },
-        );
+        let sub = store
+            .create(
+                w,
+                NewSubscription {
+                    name: "name".into(),
+                    description: None,
+                    event_types: vec!["agent:login".into()],
+                    destination_url: "https://x.example/".into(),
+                    secret: None,
+                    resource_version: None,
+                },
+                10,
+            )
+            .expect("room");
         assert!(store.get("org-b", ApiVersion::V1, &sub.id).is_none());
         assert!(store.delete("org-b", ApiVersion::V1, &sub.id).is_none());
         let other = Write { org_id: "org-b", ..w };
         assert!(store.update(other, &sub.id, SubscriptionPatch::default()).is_none());
         assert_eq!(store.list("org-b", ApiVersion::V1).1, 0);
         assert_eq!(store.list("org-a", ApiVersion::V1).1, 1);
+    }
+
+    #[test]
+    fn an_org_holds_at_most_its_limit_across_both_versions_and_other_orgs_are_not_counted() {
+        let mut store = SubscriptionStore::default();
+        let new = || NewSubscription {
+            name: "n".into(),
+            description: None,
+            event_types: vec!["agent:login".into()],
+            destination_url: "https://x.example/".into(),
+            secret: None,
+            resource_version: None,
+        };
+        let v1 = Write { org_id: "org-a", version: ApiVersion::V1, by: "a@x.example", now: 1 };
+        let v2 = Write { version: ApiVersion::V2, ..v1 };
+        store.create(v1, new(), 2).expect("first");
+        store.create(v2, new(), 2).expect("second");
+        assert_eq!(store.create(v1, new(), 2).err(), Some(OrgLimit { count: 2, limit: 2 }));
+        store.create(Write { org_id: "org-b", ..v1 }, new(), 2).expect("another org has its own room");
     }
 }
 
@@ -301,7 +336,7 @@ mod wire_tests {
             secret: Some("0123456789abcdef0123456789abcdef".into()),
             resource_version: Some("agent:1.0.0".into()),
         };
-        let sub = store.create(w, new);
+        let sub = store.create(w, new, 10).expect("room");
         let wire = serde_json::to_value(&sub).expect("json");
         let keys: Vec<&str> = wire.as_object().expect("object").keys().map(String::as_str).collect();
         assert_eq!(

@@ -15,6 +15,7 @@ use tokio::sync::broadcast;
 use super::{ApiError, Call, json_response};
 use crate::clock::ClockError;
 use crate::outputs::journal::{Entry, Journal, Kind};
+use crate::state::MintError;
 use crate::state::tasks::{DeviceAction, Injection, TaskControlError};
 use crate::world::Channel;
 
@@ -44,13 +45,22 @@ pub async fn mint_token(call: Call) -> Result<Response, ApiError> {
     let body: TokenBody = call.body()?;
     let state = &call.state;
     let ttl = body.ttl_seconds.map_or(DEFAULT_TTL_SECONDS, |t| t as i64);
-    let minted = state.mint_token(&body.email, body.scopes, ttl).ok_or_else(|| {
-        let known: Vec<&str> =
-            state.world().orgs.iter().flat_map(|o| o.users.iter().map(|u| u.email.as_str())).collect();
-        ApiError::not_found(
-            format!("No user {} in the world", body.email),
-            format!("No user has the email {}; the world's users are {}.", body.email, known.join(", ")),
-        )
+    let minted = state.mint_token(&body.email, body.scopes, ttl).map_err(|e| match e {
+        MintError::NoSuchUser => {
+            let known: Vec<&str> =
+                state.world().orgs.iter().flat_map(|o| o.users.iter().map(|u| u.email.as_str())).collect();
+            ApiError::not_found(
+                format!("No user {} in the world", body.email),
+                format!("No user has the email {}; the world's users are {}.", body.email, known.join(", ")),
+            )
+        }
+        MintError::Full(full) => ApiError::conflict(
+            "The mock holds as many minted tokens as it may",
+            format!(
+                "The mock holds {} minted tokens, its bound (--max-minted-tokens); a token is forgotten an hour after it expires. Mint with a shorter ttlSeconds, or reset.",
+                full.limit
+            ),
+        ),
     })?;
     Ok(json_response(StatusCode::CREATED, &minted))
 }

@@ -29,7 +29,7 @@ use wxcc_schemas::{SchemaId, Violation};
 
 use crate::auth::{self, AuthFailure, Identity, Operation};
 use crate::outputs::journal::{Draft, Fields, Kind, Level, Render, members, push_body};
-use crate::redact::{redact_body, token_hint};
+use crate::redact::{is_secret_header, redact_body, redact_uri, token_hint};
 use crate::state::{AppState, ViolationRecord};
 
 /// The response header that carries the tracking id.
@@ -352,14 +352,14 @@ pub fn read_json(
     let record = |pointer: &str, rule: &str, message: String, accepted: bool| ViolationRecord {
         at: state.now_ms(),
         method: parts.method.to_string(),
-        path: parts.uri.to_string(),
+        path: cut(&redact_uri(&parts.uri.to_string()), VIOLATION_TEXT_BYTES),
         tracking_id: tracking_id.to_owned(),
         schema: schema.name().to_owned(),
         pointer: pointer.to_owned(),
         rule: rule.to_owned(),
-        message,
+        message: cut(&message, VIOLATION_TEXT_BYTES),
         accepted,
-        body: String::from_utf8_lossy(&redact_body(&bytes[..bytes.len().min(2048)])).into_owned(),
+        body: cut(&String::from_utf8_lossy(&redact_body(&bytes)), VIOLATION_TEXT_BYTES),
     };
     let value: Value = if bytes.iter().all(u8::is_ascii_whitespace) {
         if optional {
@@ -561,12 +561,28 @@ struct RequestRecord {
     body: RequestBody,
 }
 
+/// The most of a path, message or body a violation record keeps, in bytes.
+const VIOLATION_TEXT_BYTES: usize = 2048;
+
+/// `text` cut to at most `max` bytes (on a character boundary), marked when cut.
+fn cut(text: &str, max: usize) -> String {
+    if text.len() <= max {
+        return text.to_owned();
+    }
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}… [{} bytes]", &text[..end], text.len())
+}
+
 /// What a response adds to its request's buffer, beyond its header lines' own length.
 const RESPONSE_HEADERS_GUESS: usize = 160;
 
 impl RequestRecord {
     fn capture(parts: &Parts, body: &RequestBody) -> RequestRecord {
-        let path = parts.uri.path_and_query().map_or_else(|| parts.uri.path(), |p| p.as_str());
+        let path = redact_uri(parts.uri.path_and_query().map_or_else(|| parts.uri.path(), |p| p.as_str()));
+        let path = path.as_ref();
         let mut text = String::with_capacity(path.len() + lines_len(&parts.headers) + RESPONSE_HEADERS_GUESS);
         text.push_str(path);
         let path_end = text.len();
@@ -742,6 +758,11 @@ fn push_header_lines(out: &mut String, headers: &HeaderMap) {
         }
         out.push_str(name.as_str());
         out.push_str(": ");
+        if is_secret_header(name.as_str()) {
+            out.push_str(crate::redact::REDACTED);
+            out.push('\n');
+            continue;
+        }
         match std::str::from_utf8(value.as_bytes()) {
             Ok(text) => out.push_str(text),
             Err(_) => out.push_str(&String::from_utf8_lossy(value.as_bytes())),

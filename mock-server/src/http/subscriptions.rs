@@ -128,7 +128,17 @@ fn create(call: Call, version: ApiVersion) -> Result<Response, ApiError> {
         secret: body.secret,
         resource_version: body.resource_version,
     };
-    let sub = call.state.create_subscription(&identity.org().id, version, &identity.user().email, new);
+    let sub = call
+        .state
+        .create_subscription(&identity.org().id, version, &identity.user().email, new)
+        .map_err(|full| {
+            ApiError::bad_request(format!(
+                "Organisation {} already has {} subscriptions (v1 and v2 together), its limit (--max-subscriptions {}); creating one more would exceed the org-level limit. Delete one first.",
+                identity.org().id,
+                full.count,
+                full.limit
+            ))
+        })?;
     Ok(json_response(StatusCode::CREATED, &one(identity, &sub)))
 }
 

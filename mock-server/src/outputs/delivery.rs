@@ -415,6 +415,7 @@ impl Dispatcher {
     /// Forgets a subscription's queue: its worker ends once the events already queued are seen.
     pub fn forget(&self, subscription_id: &str) {
         lock(&self.inner.queues).remove(subscription_id);
+        lock(&self.inner.dropped).remove(subscription_id);
     }
 
     /// Subscriptions with a running worker.

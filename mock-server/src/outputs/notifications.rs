@@ -24,6 +24,11 @@ pub struct NotificationConfig {
     pub registration_ttl_ms: i64,
     /// Connections per user and clientType with `allowMultiLogin`.
     pub max_multi_login: usize,
+    /// Connections per user across every clientType (`--max-connections-per-user`).
+    pub max_connections_per_user: usize,
+    /// Registrations one user may have waiting for their connection; a newer one replaces the
+    /// oldest (counted in `/__admin/state`).
+    pub max_pending_per_user: usize,
     /// Messages buffered per connection; a client that falls further behind is dropped.
     pub buffer: usize,
     /// The socket's read and write buffers, in bytes (messages are a few KB).
@@ -39,6 +44,8 @@ impl Default for NotificationConfig {
             idle_timeout: Duration::from_secs(16),
             registration_ttl_ms: 5 * 60 * 1000,
             max_multi_login: 10,
+            max_connections_per_user: 20,
+            max_pending_per_user: 16,
             buffer: 256,
             socket_buffer_bytes: 8 * 1024,
             max_message_bytes: 64 * 1024,
@@ -97,8 +104,60 @@ pub struct Delivered {
 #[derive(Debug, Default)]
 struct HubInner {
     registrations: HashMap<String, Registration>,
+    /// Waiting registrations per agent, oldest first.
+    pending: HashMap<String, std::collections::VecDeque<String>>,
     connections: HashMap<String, Vec<Connection>>,
     next_id: u64,
+    /// Clock time (ms) of the next sweep of expired registrations.
+    next_sweep: i64,
+    /// Registrations swept after their TTL, or replaced past the per-user bound.
+    expired: u64,
+    replaced: u64,
+}
+
+impl HubInner {
+    fn forget_registration(&mut self, subscription_id: &str) -> Option<Registration> {
+        let registration = self.registrations.remove(subscription_id)?;
+        if let Some(queue) = self.pending.get_mut(&registration.agent_id) {
+            queue.retain(|id| id != subscription_id);
+            if queue.is_empty() {
+                self.pending.remove(&registration.agent_id);
+            }
+        }
+        Some(registration)
+    }
+
+    /// Forgets registrations past their TTL, at most once per TTL of clock time.
+    fn sweep_if_due(&mut self, now: i64, ttl_ms: i64) {
+        if now < self.next_sweep {
+            return;
+        }
+        self.next_sweep = now.saturating_add(ttl_ms.clamp(1_000, 60_000));
+        let stale: Vec<String> = self
+            .registrations
+            .values()
+            .filter(|r| now - r.created_at >= ttl_ms)
+            .map(|r| r.subscription_id.clone())
+            .collect();
+        for id in &stale {
+            self.forget_registration(id);
+        }
+        self.expired += stale.len() as u64;
+    }
+}
+
+/// Counts of what the hub holds and what it let go, for `/__admin/state`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HubCounts {
+    /// Registrations waiting for their connection.
+    pub pending_registrations: usize,
+    /// Registrations forgotten after their TTL.
+    pub expired_registrations: u64,
+    /// Registrations replaced by a newer one of the same user past the per-user bound.
+    pub replaced_registrations: u64,
+    /// Open connections.
+    pub connections: usize,
 }
 
 /// Registrations and open connections. Every method is synchronous and short.
@@ -117,14 +176,15 @@ impl Hub {
         self.inner.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// Checks the multi-login rules against open connections and stores the registration.
-    /// The error is the diagnostic of a 409.
+    /// Checks the multi-login rules and the per-user bound against open connections and stores
+    /// the registration (a user's oldest waiting one goes past `max_pending_per_user`). The error
+    /// is the diagnostic of a 409.
     pub fn register(&self, registration: Registration, config: &NotificationConfig) -> Result<(), String> {
         let mut inner = self.lock();
-        let open = inner
-            .connections
-            .get(&registration.agent_id)
-            .map_or(0, |c| c.iter().filter(|c| c.client_type == registration.client_type).count());
+        let now = registration.created_at;
+        inner.sweep_if_due(now, config.registration_ttl_ms);
+        let connections = inner.connections.get(&registration.agent_id);
+        let open = connections.map_or(0, |c| c.iter().filter(|c| c.client_type == registration.client_type).count());
         let limit = if registration.allow_multi_login { config.max_multi_login } else { 1 };
         if open >= limit && !registration.force {
             return Err(format!(
@@ -134,17 +194,50 @@ impl Hub {
                 if registration.allow_multi_login { "the oldest" } else { "them" }
             ));
         }
-        let now = registration.created_at;
-        inner.registrations.retain(|_, r| now - r.created_at < config.registration_ttl_ms);
-        inner.registrations.insert(registration.subscription_id.clone(), registration);
+        let all = connections.map_or(0, Vec::len);
+        if all >= config.max_connections_per_user && !registration.force {
+            return Err(format!(
+                "The agent already has {all} open connections across all clientTypes, the most one user may have (--max-connections-per-user {}); close one, or send force: true to replace the oldest.",
+                config.max_connections_per_user
+            ));
+        }
+        let agent_id = registration.agent_id.clone();
+        let id = registration.subscription_id.clone();
+        inner.registrations.insert(id.clone(), registration);
+        let queue = inner.pending.entry(agent_id.clone()).or_default();
+        queue.push_back(id);
+        let excess: Vec<String> = if queue.len() > config.max_pending_per_user.max(1) {
+            queue.drain(..queue.len() - config.max_pending_per_user.max(1)).collect()
+        } else {
+            Vec::new()
+        };
+        for old in &excess {
+            inner.registrations.remove(old);
+            tracing::info!(
+                "notification registration {old} of agent {agent_id} forgotten: a newer one replaced it past the {} a user may have waiting",
+                config.max_pending_per_user
+            );
+        }
+        inner.replaced += excess.len() as u64;
         Ok(())
     }
 
     /// Takes a registration for connecting (each URL connects once); `None` if unknown or expired.
     pub fn take(&self, subscription_id: &str, now: i64, config: &NotificationConfig) -> Option<Registration> {
         let mut inner = self.lock();
-        let registration = inner.registrations.remove(subscription_id)?;
+        let registration = inner.forget_registration(subscription_id)?;
         (now - registration.created_at < config.registration_ttl_ms).then_some(registration)
+    }
+
+    /// What the hub holds and let go.
+    pub fn counts(&self) -> HubCounts {
+        let inner = self.lock();
+        HubCounts {
+            pending_registrations: inner.registrations.len(),
+            expired_registrations: inner.expired,
+            replaced_registrations: inner.replaced,
+            connections: inner.connections.values().map(Vec::len).sum(),
+        }
     }
 
     /// Whether a registration is waiting (for refusing unknown URLs before upgrading).
@@ -171,6 +264,11 @@ impl Hub {
             .map(|(i, _)| i)
             .collect();
         let limit = if registration.allow_multi_login { config.max_multi_login } else { 1 };
+        let message = multi_login_message(&registration.org_id, &registration.agent_id);
+        let kick = |old: Connection| {
+            let _ = old.tx.try_send(Outgoing::Text(message.clone().into()));
+            let _ = old.tx.try_send(Outgoing::Close(CLOSE_MULTI_LOGIN, "AGENT_MULTI_LOGIN".into()));
+        };
         if same_type.len() >= limit {
             if !registration.force {
                 return Err(format!("too many connections for clientType {}", registration.client_type));
@@ -178,11 +276,21 @@ impl Hub {
             // Replace the oldest ones (all of them without multi-login) to make room.
             let excess = same_type.len() + 1 - limit;
             let kicked: Vec<usize> = same_type.into_iter().take(excess).collect();
-            let message = multi_login_message(&registration.org_id, &registration.agent_id);
             for index in kicked.into_iter().rev() {
-                let old = list.remove(index);
-                let _ = old.tx.try_send(Outgoing::Text(message.clone().into()));
-                let _ = old.tx.try_send(Outgoing::Close(CLOSE_MULTI_LOGIN, "AGENT_MULTI_LOGIN".into()));
+                kick(list.remove(index));
+            }
+        }
+        let most = config.max_connections_per_user.max(1);
+        if list.len() >= most {
+            if !registration.force {
+                return Err(format!(
+                    "too many connections for the user across clientTypes (--max-connections-per-user {most})"
+                ));
+            }
+            // Facts §6.1: force drops a connection to make room; the oldest goes.
+            let excess = list.len() + 1 - most;
+            for old in list.drain(..excess).collect::<Vec<_>>() {
+                kick(old);
             }
         }
         list.push(Connection { id, client_type: registration.client_type.clone(), tx });
@@ -251,6 +359,7 @@ impl Hub {
         }
         inner.connections.clear();
         inner.registrations.clear();
+        inner.pending.clear();
     }
 }
 

@@ -16,6 +16,7 @@ mod agents;
 mod snapshot;
 mod subscriptions;
 pub mod tasks;
+mod tokens;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
@@ -38,6 +39,12 @@ use crate::outputs::notifications::{Hub, NotificationConfig, Registration, Utf8B
 use crate::ring::Ring;
 use crate::world::World;
 
+/// Subscriptions per org unless `--max-subscriptions` says otherwise (the real limit is not
+/// published).
+pub const DEFAULT_MAX_SUBSCRIPTIONS: usize = 200;
+/// Minted tokens held at once unless `--max-minted-tokens` says otherwise.
+pub const DEFAULT_MAX_MINTED_TOKENS: usize = 10_000;
+
 /// Tunables of the state.
 #[derive(Debug, Clone)]
 pub struct StateOptions {
@@ -57,6 +64,10 @@ pub struct StateOptions {
     pub task_history: usize,
     /// How the mock is exposed: who may use `/__admin`, where webhooks may go, the public URL.
     pub access: crate::access::AccessConfig,
+    /// Subscriptions one org may hold, v1 and v2 together (`--max-subscriptions`).
+    pub max_subscriptions_per_org: usize,
+    /// Minted tokens the mock holds at once (`--max-minted-tokens`); expired ones are swept.
+    pub max_minted_tokens: usize,
 }
 
 impl Default for StateOptions {
@@ -70,6 +81,8 @@ impl Default for StateOptions {
             strict: false,
             task_history: 10_000,
             access: crate::access::AccessConfig::default(),
+            max_subscriptions_per_org: DEFAULT_MAX_SUBSCRIPTIONS,
+            max_minted_tokens: DEFAULT_MAX_MINTED_TOKENS,
         }
     }
 }
@@ -100,6 +113,24 @@ pub struct ViolationRecord {
     pub body: String,
 }
 
+impl ViolationRecord {
+    /// Bytes it holds (each text is at most 2 KiB and a few hundred more).
+    pub fn size(&self) -> usize {
+        std::mem::size_of::<ViolationRecord>()
+            + self.method.len()
+            + self.path.len()
+            + self.tracking_id.len()
+            + self.schema.len()
+            + self.pointer.len()
+            + self.rule.len()
+            + self.message.len()
+            + self.body.len()
+    }
+}
+
+/// The violations log's bound in bytes (besides `log_capacity` entries).
+pub const VIOLATIONS_BYTES: usize = 4 * 1024 * 1024;
+
 /// One decided agent command, as `/__admin/state` shows it.
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -124,6 +155,15 @@ pub struct OutcomeRecord {
     pub reason: Option<FailureReason>,
     /// What happened, in a sentence.
     pub detail: String,
+}
+
+/// Why a token was not minted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MintError {
+    /// No world user has that email.
+    NoSuchUser,
+    /// The mock holds `--max-minted-tokens` unexpired ones.
+    Full(tokens::TokenLimit),
 }
 
 /// A minted token, as `POST /__admin/tokens` returns it.
@@ -160,7 +200,7 @@ pub(crate) struct Inner {
     world: Arc<World>,
     clock: Clock,
     options: StateOptions,
-    tokens: Mutex<HashMap<String, TokenRecord>>,
+    tokens: Mutex<tokens::TokenStore>,
     core: Mutex<Core>,
     hub: Hub,
     dispatcher: Dispatcher,
@@ -318,7 +358,7 @@ impl AppState {
             let hooks = Arc::new(StateHooks(weak.clone()));
             let dispatcher = Dispatcher::new(options.delivery.clone(), options.transport.clone(), hooks, clock.clone());
             Inner {
-                tokens: Mutex::new(world_tokens(&world)),
+                tokens: Mutex::new(tokens::TokenStore::from_world(&world)),
                 world,
                 clock,
                 core: Mutex::new(Core {
@@ -330,7 +370,7 @@ impl AppState {
                 hub: Hub::default(),
                 dispatcher,
                 journal: Arc::new(Journal::new(options.journal_bytes)),
-                violations: Mutex::new(Ring::new(options.log_capacity)),
+                violations: Mutex::new(Ring::with_bytes(options.log_capacity, VIOLATIONS_BYTES)),
                 bound: std::sync::OnceLock::new(),
                 options,
             }
@@ -404,7 +444,11 @@ impl AppState {
 
     /// Resolves a bearer token to an identity (401 cases).
     pub fn identify(&self, token: &str) -> Result<Identity, AuthFailure> {
-        let record = lock(&self.inner.tokens).get(token).cloned();
+        let record = {
+            let mut tokens = lock(&self.inner.tokens);
+            tokens.sweep_if_due(self.now_ms());
+            tokens.get(token).cloned()
+        };
         let Some(record) = record else {
             return Err(auth::unknown_token(token));
         };
@@ -424,18 +468,28 @@ impl AppState {
         Some(self.inner.world.orgs[record.org].users[record.user].email.clone())
     }
 
-    /// Mints a token for a world user; `None` if no user has that email.
-    pub fn mint_token(&self, email: &str, scopes: Vec<String>, ttl_seconds: i64) -> Option<MintedToken> {
+    /// Mints a token for a world user.
+    pub fn mint_token(&self, email: &str, scopes: Vec<String>, ttl_seconds: i64) -> Result<MintedToken, MintError> {
         let world = &self.inner.world;
-        let (org_idx, org) =
-            world.orgs.iter().enumerate().find(|(_, o)| o.users.iter().any(|u| u.email.eq_ignore_ascii_case(email)))?;
-        let (user_idx, user) = org.users.iter().enumerate().find(|(_, u)| u.email.eq_ignore_ascii_case(email))?;
+        let (org_idx, org) = world
+            .orgs
+            .iter()
+            .enumerate()
+            .find(|(_, o)| o.users.iter().any(|u| u.email.eq_ignore_ascii_case(email)))
+            .ok_or(MintError::NoSuchUser)?;
+        let (user_idx, user) = org
+            .users
+            .iter()
+            .enumerate()
+            .find(|(_, u)| u.email.eq_ignore_ascii_case(email))
+            .ok_or(MintError::NoSuchUser)?;
         let access_token = format!("{}_{}_{}", crate::ids::simple(), org.cluster, org.id);
         let expires_at = self.now_ms().saturating_add(ttl_seconds.saturating_mul(1000));
         let record =
             TokenRecord { org: org_idx, user: user_idx, scopes: scopes.clone().into(), expires_at: Some(expires_at) };
-        lock(&self.inner.tokens).insert(access_token.clone(), record);
-        Some(MintedToken {
+        let limit = self.inner.options.max_minted_tokens;
+        lock(&self.inner.tokens).mint(access_token.clone(), record, limit, self.now_ms()).map_err(MintError::Full)?;
+        Ok(MintedToken {
             access_token,
             org_id: org.id.clone(),
             user_id: user.id.clone(),
@@ -581,7 +635,8 @@ impl AppState {
     pub fn record_violations(&self, records: impl IntoIterator<Item = ViolationRecord>) {
         let mut log = lock(&self.inner.violations);
         for record in records {
-            log.push(record);
+            let size = record.size();
+            log.push_sized(record, size);
         }
     }
 
@@ -604,7 +659,7 @@ impl AppState {
     /// Back to the loaded world: world tokens only, no sessions, no subscriptions, no websockets,
     /// empty logs.
     pub fn reset(&self) {
-        *lock(&self.inner.tokens) = world_tokens(&self.inner.world);
+        lock(&self.inner.tokens).forget_minted();
         {
             let mut core = self.core();
             core.sessions.clear();
@@ -678,20 +733,6 @@ impl Hooks for StateHooks {
     }
 }
 
-fn world_tokens(world: &World) -> HashMap<String, TokenRecord> {
-    let mut tokens = HashMap::new();
-    for spec in &world.tokens {
-        let found = world.orgs.iter().enumerate().find_map(|(oi, o)| {
-            o.users.iter().position(|u| u.email.eq_ignore_ascii_case(&spec.email)).map(|ui| (oi, ui))
-        });
-        if let Some((org, user)) = found {
-            let record = TokenRecord { org, user, scopes: spec.scopes.clone().into(), expires_at: spec.expires_at };
-            tokens.insert(spec.access_token.clone(), record);
-        }
-    }
-    tokens
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -704,6 +745,28 @@ mod tests {
         assert!(state.identify(&minted.access_token).is_ok());
         clock.advance(60_000).await.expect("virtual");
         assert!(matches!(state.identify(&minted.access_token), Err(AuthFailure::BadToken(_))));
+        assert!(state.token_owner(&minted.access_token).is_some(), "an hour after expiry it is still known");
+        clock.advance(tokens::EXPIRED_KEPT_MS).await.expect("virtual");
+        assert!(state.identify(&world_token(&state)).is_ok(), "a lookup sweeps");
+        assert_eq!(state.token_owner(&minted.access_token), None, "swept");
+        assert_eq!(lock(&state.inner.tokens).minted_counts(), (0, 1));
+    }
+
+    fn world_token(state: &AppState) -> String {
+        state.world().tokens[0].access_token.clone()
+    }
+
+    #[test]
+    fn minted_tokens_are_bounded_and_a_full_store_says_so() {
+        let options = StateOptions { max_minted_tokens: 2, ..StateOptions::default() };
+        let state = AppState::with_clock(World::default_world(), Clock::virtual_at(0), options);
+        for _ in 0..2 {
+            state.mint_token("agent2@wxcc.example", vec![], 60).expect("room");
+        }
+        let full = state.mint_token("agent2@wxcc.example", vec![], 60);
+        assert_eq!(full.err(), Some(MintError::Full(tokens::TokenLimit { limit: 2 })));
+        assert!(state.identify(&world_token(&state)).is_ok(), "world tokens are not counted");
+        assert_eq!(state.mint_token("nobody@example.com", vec![], 60).err(), Some(MintError::NoSuchUser));
     }
 
     #[test]

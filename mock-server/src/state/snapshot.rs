@@ -41,8 +41,37 @@ impl AppState {
             "taskHistory": self.task_history_snapshot(&core),
             "clock": { "mode": self.clock().mode(), "now": self.now_ms() },
             "logCapacity": self.options().log_capacity,
+            "bounds": self.bounds(),
         });
         drop(core);
         snapshot
+    }
+
+    /// What each bounded store holds, its bound, and what it let go.
+    pub fn bounds(&self) -> Value {
+        let options = self.options();
+        let (minted, swept) = super::lock(&self.inner.tokens).minted_counts();
+        let (violations, violation_bytes, violations_evicted) = super::lock(&self.inner.violations).usage();
+        let hub = self.notifications().counts();
+        let config = self.notification_config();
+        json!({
+            "mintedTokens": { "held": minted, "max": options.max_minted_tokens, "swept": swept },
+            "subscriptionsPerOrg": { "max": options.max_subscriptions_per_org },
+            "webhookWorkers": self.dispatcher().workers(),
+            "notifications": {
+                "pendingRegistrations": hub.pending_registrations,
+                "expiredRegistrations": hub.expired_registrations,
+                "replacedRegistrations": hub.replaced_registrations,
+                "maxPendingPerUser": config.max_pending_per_user,
+                "connections": hub.connections,
+                "maxConnectionsPerUser": config.max_connections_per_user,
+            },
+            "violations": {
+                "held": violations,
+                "bytes": violation_bytes,
+                "maxBytes": super::VIOLATIONS_BYTES,
+                "evicted": violations_evicted,
+            },
+        })
     }
 }

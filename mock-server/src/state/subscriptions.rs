@@ -2,7 +2,9 @@
 //! published as a subscription event (journal and console only).
 
 use crate::engine::events::{Event, SubscriptionChange};
-use crate::engine::subscriptions::{ApiVersion, NewSubscription, Status, Subscription, SubscriptionPatch, Write};
+use crate::engine::subscriptions::{
+    ApiVersion, NewSubscription, OrgLimit, Status, Subscription, SubscriptionPatch, Write,
+};
 
 use super::{AppState, Out};
 
@@ -18,19 +20,21 @@ fn change(sub: &Subscription, by: &str) -> SubscriptionChange {
 }
 
 impl AppState {
-    /// Creates a subscription of `org_id` in `version`'s namespace.
+    /// Creates a subscription of `org_id` in `version`'s namespace, unless the org holds
+    /// `--max-subscriptions` already.
     pub fn create_subscription(
         &self,
         org_id: &str,
         version: ApiVersion,
         by: &str,
         new: NewSubscription,
-    ) -> Subscription {
+    ) -> Result<Subscription, OrgLimit> {
         let mut core = self.core();
         let now = self.now_ms();
-        let sub = core.subscriptions.create(Write { org_id, version, by, now }, new);
+        let limit = self.options().max_subscriptions_per_org;
+        let sub = core.subscriptions.create(Write { org_id, version, by, now }, new, limit)?;
         self.publish(&core, now, vec![Out::event(Event::SubscriptionCreated(change(&sub, by)))]);
-        sub
+        Ok(sub)
     }
 
     /// The org's subscriptions in one namespace (oldest first) and the org's total across both.

@@ -1,0 +1,93 @@
+//! The tokens the mock knows: the world's (kept for as long as the world is loaded) and minted
+//! ones (bounded by count, and swept on the mock's clock once they have been expired a while, so
+//! that a client still holding one gets "expired" rather than "unknown" for an hour).
+
+use std::collections::HashMap;
+
+use crate::auth::TokenRecord;
+use crate::world::World;
+
+/// How often (in clock time) the first token lookup sweeps expired minted tokens.
+pub const SWEEP_EVERY_MS: i64 = 60_000;
+/// How long a minted token is remembered after it expires (its 401 says "expired").
+pub const EXPIRED_KEPT_MS: i64 = 3_600_000;
+
+/// A mint refused because the mock holds as many minted tokens as it may.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TokenLimit {
+    /// The bound (`--max-minted-tokens`).
+    pub limit: usize,
+}
+
+#[derive(Debug)]
+pub(crate) struct TokenStore {
+    world: HashMap<String, TokenRecord>,
+    minted: HashMap<String, TokenRecord>,
+    next_sweep: i64,
+    swept: u64,
+}
+
+impl TokenStore {
+    /// The world's tokens, nothing minted.
+    pub(crate) fn from_world(world: &World) -> TokenStore {
+        let mut tokens = HashMap::new();
+        for spec in &world.tokens {
+            let found = world.orgs.iter().enumerate().find_map(|(oi, o)| {
+                o.users.iter().position(|u| u.email.eq_ignore_ascii_case(&spec.email)).map(|ui| (oi, ui))
+            });
+            if let Some((org, user)) = found {
+                let record = TokenRecord { org, user, scopes: spec.scopes.clone().into(), expires_at: spec.expires_at };
+                tokens.insert(spec.access_token.clone(), record);
+            }
+        }
+        TokenStore { world: tokens, minted: HashMap::new(), next_sweep: i64::MIN, swept: 0 }
+    }
+
+    /// A token's record (expired or not).
+    pub(crate) fn get(&self, token: &str) -> Option<&TokenRecord> {
+        self.minted.get(token).or_else(|| self.world.get(token))
+    }
+
+    /// Forgets minted tokens expired more than [`EXPIRED_KEPT_MS`] ago, at most once per
+    /// [`SWEEP_EVERY_MS`] of clock time; how many went.
+    pub(crate) fn sweep_if_due(&mut self, now: i64) -> usize {
+        if now < self.next_sweep {
+            return 0;
+        }
+        self.next_sweep = now.saturating_add(SWEEP_EVERY_MS);
+        let before = self.minted.len();
+        self.minted.retain(|_, r| r.expires_at.is_none_or(|at| at.saturating_add(EXPIRED_KEPT_MS) > now));
+        let gone = before - self.minted.len();
+        self.swept += gone as u64;
+        gone
+    }
+
+    /// Keeps a minted token, unless `limit` are held already (after sweeping what may go).
+    pub(crate) fn mint(
+        &mut self,
+        token: String,
+        record: TokenRecord,
+        limit: usize,
+        now: i64,
+    ) -> Result<(), TokenLimit> {
+        if self.minted.len() >= limit {
+            self.next_sweep = i64::MIN;
+            self.sweep_if_due(now);
+            if self.minted.len() >= limit {
+                return Err(TokenLimit { limit });
+            }
+        }
+        self.minted.insert(token, record);
+        Ok(())
+    }
+
+    /// Minted tokens held, and how many were swept so far.
+    pub(crate) fn minted_counts(&self) -> (usize, u64) {
+        (self.minted.len(), self.swept)
+    }
+
+    /// Back to the world's tokens.
+    pub(crate) fn forget_minted(&mut self) {
+        self.minted.clear();
+    }
+}
