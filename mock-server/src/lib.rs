@@ -33,6 +33,7 @@ pub mod outputs;
 pub mod redact;
 pub mod ring;
 pub mod routes;
+pub mod server;
 pub mod state;
 pub mod tools;
 pub mod world;
@@ -75,6 +76,8 @@ pub struct Config {
     pub max_minted_tokens: usize,
     /// Notification websockets per user across client types.
     pub max_connections_per_user: usize,
+    /// The listener's connection cap and header-read timeout.
+    pub server: server::ServerLimits,
 }
 
 /// Serves `state` on an already-bound listener until `shutdown` completes.
@@ -83,8 +86,19 @@ pub async fn serve(
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    serve_within(listener, state, server::ServerLimits::default(), shutdown).await
+}
+
+/// Like [`serve`], within `limits` (connection cap, header-read timeout).
+pub async fn serve_within(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    limits: server::ServerLimits,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
     state.bind_to(listener.local_addr()?);
-    axum::serve(listener, build_router(state)).with_graceful_shutdown(shutdown).await
+    let counts = std::sync::Arc::new(server::ListenerCounts::default());
+    server::run(listener, build_router(state), limits, counts, shutdown).await
 }
 
 /// Binds `config.host:config.port`, returning the listener and the address it got.

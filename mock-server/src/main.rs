@@ -140,6 +140,13 @@ struct ServeArgs {
     /// answers 409 unless force replaces the oldest.
     #[arg(long, env = "WXCC_MOCK_MAX_CONNECTIONS_PER_USER", default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..))]
     max_connections_per_user: u32,
+    /// Connections open at once; past it, a new client is answered 503 (Retry-After: 1) and
+    /// closed. Keep it under the process's file-descriptor limit.
+    #[arg(long, env = "WXCC_MOCK_MAX_CONNECTIONS", default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..))]
+    max_connections: u32,
+    /// How long a client has to send a request's headers before its connection is closed, in ms.
+    #[arg(long, env = "WXCC_MOCK_HEADER_READ_TIMEOUT_MS", default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..))]
+    header_read_timeout_ms: u64,
     /// Require 'Authorization: Bearer <token>' on /__admin (advised when binding a non-loopback
     /// address).
     #[arg(long, env = "WXCC_MOCK_ADMIN_TOKEN", hide_env_values = true)]
@@ -189,6 +196,10 @@ impl ServeArgs {
             max_subscriptions_per_org: self.max_subscriptions,
             max_minted_tokens: self.max_minted_tokens,
             max_connections_per_user: self.max_connections_per_user as usize,
+            server: wxcc_mock::server::ServerLimits {
+                max_connections: self.max_connections as usize,
+                header_read_timeout: Duration::from_millis(self.header_read_timeout_ms),
+            },
             access: wxcc_mock::access::AccessConfig {
                 public_url: self.public_url,
                 allow_hosts: self.allow_hosts,
@@ -291,7 +302,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
                 "bound to {addr}, not loopback: /__admin is reachable from other machines by the names it answers to; {guard}"
             );
         }
-        wxcc_mock::serve(listener, state, shutdown_signal()).await?;
+        wxcc_mock::serve_within(listener, state, config.server, shutdown_signal()).await?;
         tracing::info!(target: STARTUP, "shut down");
         Ok(())
     })
@@ -437,6 +448,10 @@ mod tests {
             (3, 7, 2)
         );
         assert!(serve_config(&["--max-connections-per-user", "0"]).is_err());
+        assert_eq!(default.server, wxcc_mock::server::ServerLimits::default());
+        let guarded = serve_config(&["--max-connections", "64", "--header-read-timeout-ms", "250"]).expect("config");
+        assert_eq!(guarded.server.max_connections, 64);
+        assert_eq!(guarded.server.header_read_timeout, std::time::Duration::from_millis(250));
         assert!(default.access.admin_token.is_none() && default.access.allow_hosts.is_empty());
         let exposed = serve_config(&[
             "--public-url",

@@ -525,3 +525,35 @@ async fn serve_warns_when_it_binds_a_non_loopback_address_and_the_admin_token_gu
     assert!(line.contains("add --admin-token"), "{line}");
     let _ = stop(unguarded.child);
 }
+
+#[tokio::test]
+async fn a_client_that_never_finishes_its_headers_is_cut_off_and_past_the_connection_cap_new_clients_get_503_not_silence()
+ {
+    use std::io::Read;
+    let (child, addr, lines) = start(&["--max-connections", "2", "--header-read-timeout-ms", "300"], &[]);
+    let mut dribbling = std::net::TcpStream::connect(&addr).expect("connect");
+    dribbling.write_all(b"GET /__admin/health HTTP/1.1\r\nHost: 127.0.0.1\r\n").expect("write");
+    let mut silent = std::net::TcpStream::connect(&addr).expect("connect");
+    // Both hold their slots: a third client is answered at once, in the envelope.
+    let client = reqwest::Client::builder().pool_max_idle_per_host(0).build().expect("client");
+    let full = client.get(format!("http://{addr}/__admin/health")).send().await.expect("an answer, not silence");
+    assert_eq!(full.status().as_u16(), 503);
+    assert_eq!(full.headers()["retry-after"], "1");
+    let tracking = full.headers()["trackingid"].to_str().expect("ascii").to_owned();
+    let body: serde_json::Value = full.json().await.expect("json");
+    assert_eq!(body["trackingId"], tracking.as_str());
+    assert!(body["error"]["message"][0]["description"].as_str().expect("text").contains("--max-connections"));
+    wait_for(&lines, "the cap (--max-connections)");
+    // The header-read timeout closes both, and says so.
+    for stream in [&mut dribbling, &mut silent] {
+        stream.set_read_timeout(Some(Duration::from_secs(30))).expect("timeout");
+        let mut rest = Vec::new();
+        let _ = stream.read_to_end(&mut rest);
+    }
+    wait_for(&lines, "no complete request headers within 300ms");
+    wait_for(&lines, "no complete request headers within 300ms");
+    let health = client.get(format!("http://{addr}/__admin/health")).send().await.expect("answer");
+    assert_eq!(health.status().as_u16(), 200, "room again once the stalled clients are gone");
+    wait_for(&lines, "below the connection cap again (1 refused so far)");
+    assert!(stop(child).success());
+}

@@ -1,0 +1,149 @@
+//! The accept loop: HTTP/1.1 with websocket upgrades, a header-read timeout (a client that opens
+//! a connection and dribbles or never sends its headers is cut off), and a cap on concurrent
+//! connections. At the cap, a new client is answered at once with 503 (`Retry-After: 1`, in the
+//! WxCC envelope with a TrackingID) and closed, rather than left waiting; the console says when
+//! the cap starts and stops biting, and how many it turned away. Shutdown stops accepting and lets
+//! open exchanges finish.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
+
+use axum::Router;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::service::TowerToHyperService;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::Semaphore;
+
+/// How the listener protects itself (`--max-connections`, `--header-read-timeout-ms`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ServerLimits {
+    /// Connections open at once; past it, new ones get 503 and are closed.
+    pub max_connections: usize,
+    /// How long a client has to send a request's headers (real time).
+    pub header_read_timeout: Duration,
+}
+
+impl Default for ServerLimits {
+    fn default() -> Self {
+        ServerLimits { max_connections: 1000, header_read_timeout: Duration::from_secs(10) }
+    }
+}
+
+/// What the listener turned away, for the console and tests.
+#[derive(Debug, Default)]
+pub struct ListenerCounts {
+    /// Connections answered 503 at the cap.
+    pub refused: AtomicU64,
+    full: AtomicBool,
+}
+
+/// Serves `router` on `listener` until `shutdown` completes, within `limits`.
+pub async fn run(
+    listener: TcpListener,
+    router: Router,
+    limits: ServerLimits,
+    counts: Arc<ListenerCounts>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let permits = Arc::new(Semaphore::new(limits.max_connections.max(1)));
+    let (stopping, stop_signal) = tokio::sync::watch::channel(false);
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.timer(TokioTimer::new()).header_read_timeout(limits.header_read_timeout);
+    tokio::pin!(shutdown);
+    loop {
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(e) => {
+                    // Out of file descriptors, say: back off a little instead of spinning.
+                    tracing::warn!("accept failed: {e}");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let _ = stream.set_nodelay(true);
+        let Ok(permit) = permits.clone().try_acquire_owned() else {
+            let refused = counts.refused.fetch_add(1, Ordering::Relaxed) + 1;
+            if !counts.full.swap(true, Ordering::Relaxed) {
+                tracing::warn!(
+                    "{} connections are open, the cap (--max-connections): new clients get 503 until some close (connection from {peer} refused; {refused} so far)",
+                    limits.max_connections
+                );
+            }
+            tokio::spawn(refuse(stream));
+            continue;
+        };
+        if counts.full.swap(false, Ordering::Relaxed) {
+            tracing::info!(
+                "below the connection cap again ({} refused so far)",
+                counts.refused.load(Ordering::Relaxed)
+            );
+        }
+        let service = TowerToHyperService::new(router.clone());
+        let connection = http.serve_connection(TokioIo::new(stream), service).with_upgrades();
+        let timeout = limits.header_read_timeout;
+        let mut stop_signal = stop_signal.clone();
+        tokio::spawn(async move {
+            tokio::pin!(connection);
+            let stopped = async move {
+                let _ = stop_signal.wait_for(|stop| *stop).await;
+            };
+            let ended = tokio::select! {
+                ended = connection.as_mut() => ended,
+                () = stopped => {
+                    // Finish the exchange in flight, then close.
+                    connection.as_mut().graceful_shutdown();
+                    connection.await
+                }
+            };
+            drop(permit);
+            if let Err(e) = ended {
+                if e.is_timeout() {
+                    tracing::info!("connection from {peer} closed: no complete request headers within {timeout:?}");
+                } else {
+                    tracing::debug!("connection from {peer} ended: {e}");
+                }
+            }
+        });
+    }
+    drop(listener);
+    let _ = stopping.send(true);
+    // Wait (briefly) for the exchanges in flight; upgraded websockets are not waited for.
+    let all = u32::try_from(limits.max_connections.max(1)).unwrap_or(u32::MAX);
+    let _ = tokio::time::timeout(Duration::from_secs(5), permits.acquire_many(all)).await;
+    Ok(())
+}
+
+/// Answers a connection over the cap with 503 and closes it.
+async fn refuse(mut stream: TcpStream) {
+    let tracking = format!("WXCCMOCK_{}", uuid::Uuid::new_v4());
+    let body = serde_json::json!({
+        "error": {"key": 503, "message": [{"description": "The mock holds as many connections as --max-connections allows; retry shortly."}]},
+        "trackingId": tracking,
+    })
+    .to_string();
+    let response = format!(
+        "HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\nretry-after: 1\r\ntrackingid: {tracking}\r\nconnection: close\r\ncontent-length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    let _ = tokio::time::timeout(Duration::from_secs(1), async {
+        // Read the request's head first: a client that is still writing when the answer comes
+        // takes it for a broken server, not for a 503.
+        let mut head = Vec::with_capacity(1024);
+        let mut buf = [0u8; 1024];
+        while head.len() < 16 * 1024 && !head.windows(4).any(|w| w == b"\r\n\r\n") {
+            match stream.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => head.extend_from_slice(&buf[..n]),
+            }
+        }
+        let _ = stream.write_all(response.as_bytes()).await;
+        let _ = stream.shutdown().await;
+    })
+    .await;
+}
