@@ -78,6 +78,10 @@ pub struct Config {
     pub max_connections_per_user: usize,
     /// The listener's connection cap and header-read timeout.
     pub server: server::ServerLimits,
+    /// Where state survives a restart.
+    pub state_file: Option<std::path::PathBuf>,
+    /// How long SIGTERM waits for pending deliveries.
+    pub shutdown_grace: std::time::Duration,
 }
 
 /// Serves `state` on an already-bound listener until `shutdown` completes.

@@ -37,7 +37,7 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run the mock server.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Check a JSON document against one of the contract's schemas.
     Validate(ValidateArgs),
     /// Run a webhook receiver that prints each delivery and checks its signature.
@@ -147,6 +147,15 @@ struct ServeArgs {
     /// How long a client has to send a request's headers before its connection is closed, in ms.
     #[arg(long, env = "WXCC_MOCK_HEADER_READ_TIMEOUT_MS", default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..))]
     header_read_timeout_ms: u64,
+    /// Keep subscriptions, minted tokens, agent sessions, tasks and pending webhook deliveries
+    /// in this file: loaded at start, written before each state-changing 2xx and at shutdown.
+    /// Without it, state lives in memory only.
+    #[arg(long, env = "WXCC_MOCK_STATE_FILE")]
+    state_file: Option<PathBuf>,
+    /// On SIGTERM or Ctrl-C, how long to keep delivering pending webhooks before stopping
+    /// (5s, 500ms, or seconds).
+    #[arg(long, env = "WXCC_MOCK_SHUTDOWN_GRACE", default_value = "5s", value_parser = parse_duration)]
+    shutdown_grace: Duration,
     /// Require 'Authorization: Bearer <token>' on /__admin (advised when binding a non-loopback
     /// address).
     #[arg(long, env = "WXCC_MOCK_ADMIN_TOKEN", hide_env_values = true)]
@@ -196,6 +205,8 @@ impl ServeArgs {
             max_subscriptions_per_org: self.max_subscriptions,
             max_minted_tokens: self.max_minted_tokens,
             max_connections_per_user: self.max_connections_per_user as usize,
+            state_file: self.state_file,
+            shutdown_grace: self.shutdown_grace,
             server: wxcc_mock::server::ServerLimits {
                 max_connections: self.max_connections as usize,
                 header_read_timeout: Duration::from_millis(self.header_read_timeout_ms),
@@ -209,10 +220,26 @@ impl ServeArgs {
     }
 }
 
+/// `5s`, `500ms` or `5` (seconds).
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let (number, unit) = match text.find(|c: char| !c.is_ascii_digit()) {
+        Some(i) => text.split_at(i),
+        None => (text, "s"),
+    };
+    let n: u64 = number.parse().map_err(|_| format!("{text:?} is not a duration such as 5s or 500ms"))?;
+    match unit.trim() {
+        "ms" => Ok(Duration::from_millis(n)),
+        "s" => Ok(Duration::from_secs(n)),
+        "m" | "min" => Ok(Duration::from_secs(n.saturating_mul(60))),
+        _ => Err(format!("{text:?} is not a duration such as 5s or 500ms")),
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Command::Serve(args) => report(serve(args)),
+        Command::Serve(args) => report(serve(*args)),
         Command::Validate(args) => validate(&args),
         Command::Receive(args) => report(runtime().and_then(|rt| rt.block_on(receive(args)))),
         Command::Listen(args) => {
@@ -285,11 +312,44 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
                 max_connections_per_user: config.max_connections_per_user,
                 ..NotificationConfig::default()
             },
+            state_file: config.state_file.clone(),
             ..StateOptions::default()
         };
         let clock = Clock::new(config.clock, config.clock_start);
+        let saved = match &config.state_file {
+            Some(path) => wxcc_mock::state::persist::read(path)?,
+            None => None,
+        };
+        if let Some(saved) = &saved
+            && clock.is_virtual()
+            && config.clock_start.is_none()
+        {
+            let _ = clock.set(saved.clock_now).await;
+        }
         let state = AppState::with_clock(config.world, clock, options);
         wxcc_mock::console::attach(state.journal(), structured);
+        match (&config.state_file, saved) {
+            (Some(path), Some(saved)) => {
+                let r = state.restore(saved);
+                tracing::info!(
+                    target: STARTUP,
+                    "restored from {}: {} subscriptions, {} minted tokens, {} agent sessions, {} tasks, {} pending deliveries",
+                    path.display(),
+                    r.subscriptions,
+                    r.tokens,
+                    r.sessions,
+                    r.tasks,
+                    r.deliveries
+                );
+                for skipped in r.skipped {
+                    tracing::warn!(target: STARTUP, "not restored: {skipped}");
+                }
+            }
+            (Some(path), None) => {
+                tracing::info!(target: STARTUP, "state file {} does not exist yet: starting afresh", path.display());
+            }
+            (None, _) => {}
+        }
         tracing::info!(target: STARTUP, "listening on http://{addr} (clock: {:?})", state.clock().mode());
         if !addr.ip().is_loopback() {
             let guard = if config.access.admin_token.is_some() {
@@ -302,7 +362,33 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
                 "bound to {addr}, not loopback: /__admin is reachable from other machines by the names it answers to; {guard}"
             );
         }
-        wxcc_mock::serve_within(listener, state, config.server, shutdown_signal()).await?;
+        wxcc_mock::serve_within(listener, state.clone(), config.server, shutdown_signal()).await?;
+        let pending = state.dispatcher().pending_count();
+        if pending > 0 {
+            tracing::info!(
+                target: STARTUP,
+                "stopped accepting; delivering {pending} pending webhooks for up to {:?} (--shutdown-grace)",
+                config.shutdown_grace
+            );
+        }
+        let left = state.dispatcher().drain(config.shutdown_grace).await;
+        match &config.state_file {
+            Some(path) => {
+                state.persist().await;
+                tracing::info!(
+                    target: STARTUP,
+                    "state saved to {} ({} delivered during the grace, {left} pending deliveries kept for the next start)",
+                    path.display(),
+                    pending.saturating_sub(left)
+                );
+            }
+            None if left > 0 => tracing::warn!(
+                target: STARTUP,
+                "{left} pending webhook deliveries discarded ({} delivered during the grace): without --state-file they do not survive",
+                pending.saturating_sub(left)
+            ),
+            None => {}
+        }
         tracing::info!(target: STARTUP, "shut down");
         Ok(())
     })
@@ -397,6 +483,7 @@ mod tests {
         ])
         .expect("valid flags");
         let super::Command::Serve(args) = cli.command else { panic!("serve") };
+        let args = *args;
         let config = args.into_config().expect("config");
         assert!(config.strict);
         assert_eq!(config.port, 0);
@@ -412,7 +499,8 @@ mod tests {
         all.extend_from_slice(args);
         let cli = <super::Cli as clap::Parser>::try_parse_from(all)?;
         let super::Command::Serve(args) = cli.command else { anyhow::bail!("not serve") };
-        args.into_config()
+        let config = args.into_config()?;
+        Ok(config)
     }
 
     #[test]
@@ -452,6 +540,12 @@ mod tests {
         let guarded = serve_config(&["--max-connections", "64", "--header-read-timeout-ms", "250"]).expect("config");
         assert_eq!(guarded.server.max_connections, 64);
         assert_eq!(guarded.server.header_read_timeout, std::time::Duration::from_millis(250));
+        assert_eq!((default.state_file, default.shutdown_grace), (None, std::time::Duration::from_secs(5)));
+        let kept = serve_config(&["--state-file", "/tmp/s.json", "--shutdown-grace", "250ms"]).expect("config");
+        assert_eq!(kept.state_file.as_deref(), Some(std::path::Path::new("/tmp/s.json")));
+        assert_eq!(kept.shutdown_grace, std::time::Duration::from_millis(250));
+        assert_eq!(super::parse_duration("2"), Ok(std::time::Duration::from_secs(2)));
+        assert!(super::parse_duration("soon").is_err());
         assert!(default.access.admin_token.is_none() && default.access.allow_hosts.is_empty());
         let exposed = serve_config(&[
             "--public-url",

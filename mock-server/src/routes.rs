@@ -346,6 +346,7 @@ pub fn build_router(state: AppState) -> Router {
 /// The checks of `endpoint`, in the real API's order (400 → 401 → 403 → body), then its handler.
 async fn dispatch(endpoint: &'static Endpoint, state: AppState, incoming: Incoming) -> Handled {
     let Incoming { parts, tracking_id, body: body_bytes } = incoming;
+    let changes_state = !matches!(parts.method, axum::http::Method::GET | axum::http::Method::HEAD);
     let mut caller = None;
     let result = async {
         if endpoint.service() == Service::Admin {
@@ -372,6 +373,10 @@ async fn dispatch(endpoint: &'static Endpoint, state: AppState, incoming: Incomi
         (endpoint.handler)(call).await
     }
     .await;
+    // With --state-file, what a 2xx acknowledges is on disk before the 2xx goes out.
+    if changes_state && result.as_ref().is_ok_and(|r| r.status().is_success()) {
+        state.persist().await;
+    }
     Handled { result, caller }
 }
 

@@ -557,3 +557,155 @@ async fn a_client_that_never_finishes_its_headers_is_cut_off_and_past_the_connec
     wait_for(&lines, "below the connection cap again (1 refused so far)");
     assert!(stop(child).success());
 }
+
+fn kill_9(mut child: Child) {
+    let pid = child.id().to_string();
+    assert!(Command::new("kill").args(["-KILL", &pid]).status().expect("kill").success());
+    let _ = child.wait();
+}
+
+/// Starts `serve` on port 0; returns it, its address, its stderr and the lines it logged before
+/// it listened.
+fn start_seeing(extra: &[&str]) -> (Child, String, mpsc::Receiver<String>, String) {
+    let mut args = vec!["serve", "--port", "0"];
+    args.extend_from_slice(extra);
+    let running = spawn(&args, &[]);
+    let (line, before) = wait_for_line(&running.stderr, "listening on http://");
+    let addr = line.split("listening on http://").nth(1).and_then(|r| r.split_whitespace().next()).expect("addr");
+    (running.child, addr.to_owned(), running.stderr, before.join("\n"))
+}
+
+/// A loopback port nobody listens on (for now).
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
+}
+
+#[tokio::test]
+async fn with_a_state_file_kill_9_after_a_2xx_loses_nothing_it_acknowledged_and_pending_webhooks_go_out_after_restart()
+{
+    let dir = std::env::temp_dir().join(format!("wxcc-mock-state-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let file = dir.join("state.json");
+    let _ = std::fs::remove_file(&file);
+    let state_file = file.to_str().expect("utf-8");
+    let flags = ["--state-file", state_file, "--webhook-backoff-ms", "600000", "--shutdown-grace", "300ms"];
+    let (server, addr, lines, before) = start_seeing(&flags);
+    assert!(before.contains("does not exist yet: starting afresh"), "{before}");
+    let (org, team) = world();
+    let (admin, agent) = (format!("admin-full_P0A1_{org}"), format!("agent2_P0A1_{org}"));
+    let base = format!("http://{addr}");
+    let client = reqwest::Client::new();
+    let secret = "0123456789abcdef0123456789abcdef";
+    let port = free_port();
+    let subscription = json!({
+        "name": "survivor", "eventTypes": ["agent:login"], "destinationUrl": format!("http://127.0.0.1:{port}/hook"),
+        "secret": secret,
+    });
+    let created = client
+        .post(format!("{base}/v1/subscriptions"))
+        .bearer_auth(&admin)
+        .json(&subscription)
+        .send()
+        .await
+        .expect("create");
+    assert_eq!(created.status().as_u16(), 201);
+    let id = created.json::<serde_json::Value>().await.expect("json")["data"]["id"].as_str().expect("id").to_owned();
+    let minted = client
+        .post(format!("{base}/__admin/tokens"))
+        .json(&json!({"email": "agent1@wxcc.example", "scopes": ["cjp:user"]}))
+        .send()
+        .await
+        .expect("mint");
+    assert_eq!(minted.status().as_u16(), 201);
+    let minted = minted.json::<serde_json::Value>().await.expect("json")["accessToken"].as_str().expect("t").to_owned();
+    let login = json!({"dialNumber": "1002", "teamId": team, "roles": ["agent"], "deviceType": "EXTENSION"});
+    let accepted =
+        client.post(format!("{base}/v1/agents/login")).bearer_auth(&agent).json(&login).send().await.expect("login");
+    assert_eq!(accepted.status().as_u16(), 202);
+    // The login's webhook fails (nobody listens) and waits ten minutes for its retry.
+    wait_for(&lines, "(attempt 1/6)");
+    kill_9(server);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&file).expect("the state file").permissions().mode();
+        assert_eq!(mode & 0o777, 0o600, "it holds secrets: its owner's only");
+    }
+
+    let receiver = spawn(&["receive", "--port", &port.to_string(), "--secret", secret], &[]);
+    wait_for(&receiver.stderr, "receiving webhooks on ");
+    let (server, addr, lines, restored) = start_seeing(&flags);
+    assert!(
+        restored.contains("1 subscriptions, 1 minted tokens, 1 agent sessions, 0 tasks, 1 pending deliveries"),
+        "{restored}"
+    );
+    let delivery = wait_for(&receiver.stdout, "agent:login ");
+    assert!(delivery.contains("signature=valid") && delivery.ends_with("-> 200"), "{delivery}");
+    let base = format!("http://{addr}");
+    let again = client.get(format!("{base}/v1/subscriptions/{id}")).bearer_auth(&admin).send().await.expect("get");
+    assert_eq!(again.status().as_u16(), 200, "the subscription kept its id");
+    let state: serde_json::Value =
+        client.get(format!("{base}/__admin/state")).send().await.expect("state").json().await.expect("json");
+    assert_eq!(state["agentSessions"][0]["email"], "agent2@wxcc.example");
+    let with_minted = client
+        .post(format!("{base}/v1/notification/subscribe"))
+        .bearer_auth(&minted)
+        .json(&json!({}))
+        .send()
+        .await
+        .expect("call");
+    assert_eq!(with_minted.status().as_u16(), 200, "the minted token still works");
+
+    // SIGTERM keeps what could not be delivered within the grace, and says so.
+    let down = free_port();
+    let subscription = json!({
+        "name": "later", "eventTypes": ["agent:logout"], "destinationUrl": format!("http://127.0.0.1:{down}/hook"),
+    });
+    let created = client
+        .post(format!("{base}/v1/subscriptions"))
+        .bearer_auth(&admin)
+        .json(&subscription)
+        .send()
+        .await
+        .expect("create");
+    assert_eq!(created.status().as_u16(), 201);
+    let logout = client
+        .put(format!("{base}/v1/agents/logout"))
+        .bearer_auth(&agent)
+        .json(&json!({"logoutReason": "done"}))
+        .send()
+        .await
+        .expect("logout");
+    assert_eq!(logout.status().as_u16(), 202);
+    wait_for(&lines, "(attempt 1/6)");
+    assert!(stop(server).success());
+    let said = wait_for(&lines, "state saved to ");
+    assert!(said.contains("0 delivered during the grace, 1 pending deliveries kept for the next start"), "{said}");
+    let _ = stop(receiver.child);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
+async fn without_a_state_file_sigterm_says_how_many_pending_webhooks_it_discards() {
+    let (server, addr, lines) = start(&["--webhook-backoff-ms", "600000", "--shutdown-grace", "200ms"], &[]);
+    let (org, team) = world();
+    let (admin, agent) = (format!("admin-full_P0A1_{org}"), format!("agent2_P0A1_{org}"));
+    let base = format!("http://{addr}");
+    let client = reqwest::Client::new();
+    let subscription = json!({
+        "name": "nobody", "eventTypes": ["agent:login"], "destinationUrl": format!("http://127.0.0.1:{}/hook", free_port()),
+    });
+    client
+        .post(format!("{base}/v1/subscriptions"))
+        .bearer_auth(&admin)
+        .json(&subscription)
+        .send()
+        .await
+        .expect("create");
+    let login = json!({"dialNumber": "1002", "teamId": team, "roles": ["agent"], "deviceType": "EXTENSION"});
+    client.post(format!("{base}/v1/agents/login")).bearer_auth(&agent).json(&login).send().await.expect("login");
+    wait_for(&lines, "(attempt 1/6)");
+    assert!(stop(server).success());
+    wait_for(&lines, "delivering 1 pending webhooks for up to 200ms (--shutdown-grace)");
+    wait_for(&lines, "1 pending webhook deliveries discarded (0 delivered during the grace)");
+}

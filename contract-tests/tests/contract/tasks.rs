@@ -791,3 +791,36 @@ async fn a_v1_subscription_that_names_task_events_receives_them_too() {
     }
     assert_eq!(got, ["task:new", "task:ended"]);
 }
+
+#[tokio::test]
+async fn a_ringing_task_saved_to_a_state_file_and_restored_rings_on_and_is_ronad_at_its_deadline() {
+    let app = TestApp::spawn().await;
+    let mut agent = Desk::available(&app, AGENT2, "1002", "Support").await;
+    let task = inject(&app, json!({"mediaType": "telephony", "queueId": queue(&app, "Support Voice")})).await;
+    let id = id_of(&task);
+    agent.offered().await;
+    app.advance(10_000).await;
+    // What a state file would hold, through its JSON.
+    let saved: wxcc_mock::state::persist::Saved =
+        serde_json::from_str(&serde_json::to_string(&app.state().saved()).expect("json")).expect("reads back");
+
+    let clock = wxcc_mock::Clock::virtual_at(saved.clock_now);
+    let state = wxcc_mock::AppState::with_clock(
+        wxcc_mock::World::default_world(),
+        clock,
+        wxcc_mock::state::StateOptions::default(),
+    );
+    let restored = state.restore(saved);
+    assert_eq!((restored.sessions, restored.tasks, restored.skipped.len()), (1, 1, 0));
+    let again = TestApp::with_state(state);
+    let before = view(&again, &id).await;
+    assert_eq!((before["state"].as_str(), before["agentId"].as_str()), (Some("offered"), Some(agent.id.as_str())));
+    assert_eq!(before["ronaAt"], task["ronaAt"], "the same deadline");
+    again.advance(7_999).await;
+    assert_eq!(view(&again, &id).await["state"], "offered");
+    again.advance(1).await;
+    let after = view(&again, &id).await;
+    assert_eq!(after["state"], "queued", "RONA fired on the restored clock: {after}");
+    let sessions = again.admin_state().await["agentSessions"].clone();
+    assert_eq!(sessions[0]["auxCodeId"], aux_code(&again, "RONA"));
+}

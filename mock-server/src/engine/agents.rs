@@ -27,7 +27,7 @@ pub enum SubStatus {
 pub const AVAILABLE_AUX_CODE: &str = "0";
 
 /// How many tasks of each channel an agent may hold at once (from their agent profile).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, serde::Deserialize)]
 pub struct Capacity {
     /// Calls (0 or 1).
     pub telephony: u32,
@@ -62,7 +62,7 @@ impl Capacity {
 }
 
 /// A logged-in agent.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Session {
     /// The agent (CI user id).
@@ -88,6 +88,7 @@ pub struct Session {
     /// The roles logged in with, lower case.
     pub roles: Vec<String>,
     /// Always `LoggedIn` while a session exists.
+    #[serde(skip_deserializing, default = "logged_in")]
     pub status: &'static str,
     /// Available or Idle.
     pub sub_status: SubStatus,
@@ -103,6 +104,10 @@ pub struct Session {
     pub login_timestamp: i64,
     /// Tasks of each channel the agent may hold at once.
     pub capacity: Capacity,
+}
+
+fn logged_in() -> &'static str {
+    "LoggedIn"
 }
 
 /// A station login request, after validation.

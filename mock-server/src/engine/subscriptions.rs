@@ -156,6 +156,96 @@ pub struct SubscriptionStore {
     next_seq: u64,
 }
 
+/// A subscription as a state file keeps it: everything, the secret included.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SavedSubscription {
+    /// uuid.
+    pub id: String,
+    /// Owning organisation.
+    pub org_id: String,
+    /// v1 or v2.
+    pub v2: bool,
+    /// Name.
+    pub name: String,
+    /// Description.
+    pub description: Option<String>,
+    /// Event types.
+    pub event_types: Vec<String>,
+    /// Destination.
+    pub destination_url: String,
+    /// HMAC key.
+    pub secret: Option<String>,
+    /// Epoch ms.
+    pub created_time: i64,
+    /// Creator.
+    pub created_by: String,
+    /// active / inactive.
+    pub status: Status,
+    /// Epoch ms.
+    pub last_updated_time: i64,
+    /// Last editor.
+    pub last_updated_by: String,
+    /// v2: `resource:version`.
+    pub resource_version: Option<String>,
+    /// Creation order.
+    pub seq: u64,
+}
+
+impl SubscriptionStore {
+    /// Every subscription as a state file keeps it, oldest first.
+    pub fn saved(&self) -> Vec<SavedSubscription> {
+        let mut all: Vec<&Subscription> = self.by_id.values().collect();
+        all.sort_by_key(|s| s.seq);
+        all.into_iter()
+            .map(|s| SavedSubscription {
+                id: s.id.clone(),
+                org_id: s.org_id.clone(),
+                v2: s.version == ApiVersion::V2,
+                name: s.name.clone(),
+                description: s.description.clone(),
+                event_types: s.event_types.clone(),
+                destination_url: s.destination_url.clone(),
+                secret: s.secret.clone(),
+                created_time: s.created_time,
+                created_by: s.created_by.clone(),
+                status: s.status,
+                last_updated_time: s.last_updated_time,
+                last_updated_by: s.last_updated_by.clone(),
+                resource_version: s.resource_version.clone(),
+                seq: s.seq,
+            })
+            .collect()
+    }
+
+    /// A store holding what a state file kept.
+    pub fn restored(saved: Vec<SavedSubscription>) -> SubscriptionStore {
+        let mut store = SubscriptionStore::default();
+        for s in saved {
+            store.next_seq = store.next_seq.max(s.seq);
+            let sub = Subscription {
+                id: s.id,
+                org_id: s.org_id,
+                version: if s.v2 { ApiVersion::V2 } else { ApiVersion::V1 },
+                name: s.name,
+                description: s.description,
+                event_types: s.event_types,
+                destination_url: s.destination_url,
+                secret: s.secret,
+                status: s.status,
+                created_time: s.created_time,
+                created_by: s.created_by,
+                last_updated_time: s.last_updated_time,
+                last_updated_by: s.last_updated_by,
+                resource_version: s.resource_version,
+                seq: s.seq,
+            };
+            store.by_id.insert(sub.id.clone(), sub);
+        }
+        store
+    }
+}
+
 /// A create refused because the org holds as many subscriptions as it may.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct OrgLimit {

@@ -21,7 +21,7 @@ use serde_json::{Map, Value};
 use crate::world::Channel;
 
 /// Who started the contact.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Direction {
     /// The customer.
@@ -31,7 +31,7 @@ pub enum Direction {
 }
 
 /// Who ended the contact (`task:ended`'s `terminatingParty`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub enum Party {
     /// The agent.
     Agent,
@@ -42,7 +42,7 @@ pub enum Party {
 }
 
 /// What the customer side of a task is doing.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(tag = "state", rename_all = "camelCase")]
 pub enum Leg {
     /// Waiting in its queue (or for its target agent).
@@ -85,7 +85,7 @@ pub enum Leg {
 }
 
 /// A wrap-up an agent submitted.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct WrapUp {
     /// The agent.
@@ -99,7 +99,7 @@ pub struct WrapUp {
 }
 
 /// One contact.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Task {
     /// The task id, which is also the `interactionId` and the main `mediaResourceId`.

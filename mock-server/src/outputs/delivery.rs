@@ -12,7 +12,7 @@
 use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -181,6 +181,39 @@ impl Target {
     }
 }
 
+/// What a job delivers: a live event (rendered when its turn comes), or the `data` of one
+/// saved in a state file.
+#[derive(Debug, Clone)]
+pub enum Payload {
+    /// An event of this run.
+    Event(Arc<Stamped>),
+    /// An event restored from a state file: its journal seq then, and its `data`.
+    Saved {
+        /// The seq it had.
+        seq: u64,
+        /// The webhook's `data`.
+        data: Arc<Value>,
+    },
+}
+
+impl Payload {
+    /// The journal seq of the event.
+    pub fn seq(&self) -> u64 {
+        match self {
+            Payload::Event(stamped) => stamped.seq,
+            Payload::Saved { seq, .. } => *seq,
+        }
+    }
+
+    /// The webhook's `data` for `event_type`.
+    pub fn data(&self, event_type: &str) -> Value {
+        match self {
+            Payload::Event(stamped) => data_for(stamped, event_type),
+            Payload::Saved { data, .. } => Value::clone(data),
+        }
+    }
+}
+
 /// One event on its way to one subscription.
 #[derive(Debug)]
 pub struct Job {
@@ -189,18 +222,66 @@ pub struct Job {
     /// The event type as this subscription names it.
     pub event_type: String,
     /// The event.
-    pub stamped: Arc<Stamped>,
+    pub payload: Payload,
     /// Where it goes.
     pub target: Arc<Target>,
     /// Its estimated size, for the queue's byte bound.
     pub bytes: usize,
+    /// Its place among the pending jobs (set when queued).
+    ticket: u64,
 }
 
 impl Job {
     /// A job for one event to one subscription, under the name it knows the event by.
     pub fn new(stamped: Arc<Stamped>, event_type: &str, target: Arc<Target>, bytes: usize) -> Job {
-        Job { event_id: crate::ids::uuid(), event_type: event_type.to_owned(), stamped, target, bytes: bytes.max(256) }
+        Job {
+            event_id: crate::ids::uuid(),
+            event_type: event_type.to_owned(),
+            payload: Payload::Event(stamped),
+            target,
+            bytes: bytes.max(256),
+            ticket: 0,
+        }
     }
+
+    /// A job restored from a state file.
+    pub fn saved(saved: &SavedDelivery, target: Arc<Target>) -> Job {
+        let data = Arc::new(saved.data.clone());
+        let bytes = saved.data.to_string().len();
+        Job {
+            event_id: saved.event_id.clone(),
+            event_type: saved.event_type.clone(),
+            payload: Payload::Saved { seq: saved.seq, data },
+            target,
+            bytes: bytes.max(256),
+            ticket: 0,
+        }
+    }
+}
+
+/// A delivery not yet made (or still being retried), as a state file keeps it.
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SavedDelivery {
+    /// The subscription.
+    pub subscription_id: String,
+    /// The envelope's `id` (kept, so a receiver can tell a redelivery).
+    pub event_id: String,
+    /// The event type as the subscription names it.
+    pub event_type: String,
+    /// The journal seq of the event.
+    pub seq: u64,
+    /// The webhook's `data`.
+    pub data: Value,
+}
+
+/// A pending job as the dispatcher remembers it (for saving and for draining at shutdown).
+#[derive(Debug)]
+struct Pending {
+    subscription_id: String,
+    event_id: String,
+    event_type: String,
+    payload: Payload,
 }
 
 /// A body ready to send: the exact bytes, signed.
@@ -336,6 +417,11 @@ struct Inner {
     log: Mutex<std::collections::VecDeque<Attempt>>,
     dropped: Mutex<HashMap<String, u64>>,
     attempts: watch::Sender<u64>,
+    /// Jobs queued and not yet finished, by ticket (queue order across subscriptions).
+    pending: Mutex<std::collections::BTreeMap<u64, Pending>>,
+    next_ticket: AtomicU64,
+    /// How many jobs are pending, sent whenever it changes.
+    pending_count: watch::Sender<usize>,
 }
 
 /// The webhook dispatcher: cheap to clone.
@@ -357,7 +443,11 @@ impl Dispatcher {
         clock: Clock,
     ) -> Dispatcher {
         let (attempts, _) = watch::channel(0);
+        let (pending_count, _) = watch::channel(0);
         let inner = Inner {
+            pending: Mutex::new(std::collections::BTreeMap::new()),
+            next_ticket: AtomicU64::new(1),
+            pending_count,
             log: Mutex::new(std::collections::VecDeque::new()),
             config,
             transport,
@@ -378,7 +468,21 @@ impl Dispatcher {
     /// Queues a job on its subscription's worker (started on first use). Never blocks: a job
     /// that would take the queue past its byte bound is dropped, recorded and counted. Must be
     /// called inside a tokio runtime.
-    pub fn enqueue(&self, job: Job) {
+    pub fn enqueue(&self, mut job: Job) {
+        job.ticket = self.inner.next_ticket.fetch_add(1, Ordering::Relaxed);
+        {
+            let mut pending = lock(&self.inner.pending);
+            pending.insert(
+                job.ticket,
+                Pending {
+                    subscription_id: job.target.subscription_id.clone(),
+                    event_id: job.event_id.clone(),
+                    event_type: job.event_type.clone(),
+                    payload: job.payload.clone(),
+                },
+            );
+            self.inner.pending_count.send_replace(pending.len());
+        }
         let mut queues = lock(&self.inner.queues);
         let queue = queues.entry(job.target.subscription_id.clone()).or_insert_with(|| {
             let (tx, rx) = mpsc::unbounded_channel();
@@ -448,16 +552,53 @@ impl Dispatcher {
         lock(&self.inner.queues).clear();
         lock(&self.inner.log).clear();
         lock(&self.inner.dropped).clear();
+        lock(&self.inner.pending).clear();
+        self.inner.pending_count.send_replace(0);
+    }
+
+    /// Deliveries queued or being retried, oldest first, with their `data` (for a state file).
+    pub fn pending(&self) -> Vec<SavedDelivery> {
+        lock(&self.inner.pending)
+            .values()
+            .map(|p| SavedDelivery {
+                subscription_id: p.subscription_id.clone(),
+                event_id: p.event_id.clone(),
+                event_type: p.event_type.clone(),
+                seq: p.payload.seq(),
+                data: p.payload.data(&p.event_type),
+            })
+            .collect()
+    }
+
+    /// How many deliveries are queued or being retried.
+    pub fn pending_count(&self) -> usize {
+        *self.inner.pending_count.borrow()
+    }
+
+    /// Waits until no delivery is pending, at most `within` (real time); how many are left.
+    pub async fn drain(&self, within: Duration) -> usize {
+        let mut count = self.inner.pending_count.subscribe();
+        let _ = tokio::time::timeout(within, count.wait_for(|n| *n == 0)).await;
+        self.pending_count()
+    }
+}
+
+/// A job is finished (delivered, failed, cancelled or dropped): it is no longer pending.
+fn finished(inner: &Inner, job: &Job) {
+    let mut pending = lock(&inner.pending);
+    if pending.remove(&job.ticket).is_some() {
+        inner.pending_count.send_replace(pending.len());
     }
 }
 
 fn drop_job(inner: &Inner, job: &Job, why: String) {
+    finished(inner, job);
     *lock(&inner.dropped).entry(job.target.subscription_id.clone()).or_default() += 1;
     let attempt = Attempt {
         at: inner.clock.now_ms(),
         event_id: job.event_id.clone(),
         event_type: job.event_type.clone(),
-        event_seq: job.stamped.seq,
+        event_seq: job.payload.seq(),
         subscription_id: job.target.subscription_id.clone(),
         url: job.target.url.clone(),
         attempt: 0,
@@ -515,7 +656,7 @@ async fn worker(
             }
             Some(true) => {}
         }
-        let data = data_for(&job.stamped, &job.event_type);
+        let data = job.payload.data(&job.event_type);
         let rendered = render(&job.target, &job.event_id, &job.event_type, &data, inner.clock.now_ms());
         let total = inner.config.retries + 1;
         let mut delivered = false;
@@ -585,6 +726,7 @@ async fn worker(
                 break;
             }
         }
+        finished(&inner, &job);
         if delivered {
             consecutive_failures = 0;
         } else {
@@ -611,7 +753,7 @@ fn attempt_of(
         at: inner.clock.now_ms(),
         event_id: job.event_id.clone(),
         event_type: job.event_type.clone(),
-        event_seq: job.stamped.seq,
+        event_seq: job.payload.seq(),
         subscription_id: job.target.subscription_id.clone(),
         url: job.target.url.clone(),
         attempt,

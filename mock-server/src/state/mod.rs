@@ -13,6 +13,7 @@
 //! - `snapshot`: what `GET /__admin/state` shows.
 
 mod agents;
+pub mod persist;
 mod snapshot;
 mod subscriptions;
 pub mod tasks;
@@ -68,6 +69,8 @@ pub struct StateOptions {
     pub max_subscriptions_per_org: usize,
     /// Minted tokens the mock holds at once (`--max-minted-tokens`); expired ones are swept.
     pub max_minted_tokens: usize,
+    /// Where the state survives a restart (`--state-file`); `None`: in memory only.
+    pub state_file: Option<std::path::PathBuf>,
 }
 
 impl Default for StateOptions {
@@ -83,6 +86,7 @@ impl Default for StateOptions {
             access: crate::access::AccessConfig::default(),
             max_subscriptions_per_org: DEFAULT_MAX_SUBSCRIPTIONS,
             max_minted_tokens: DEFAULT_MAX_MINTED_TOKENS,
+            state_file: None,
         }
     }
 }
@@ -208,6 +212,8 @@ pub(crate) struct Inner {
     violations: Mutex<Ring<ViolationRecord>>,
     /// The address the mock listens on, once bound.
     bound: std::sync::OnceLock<std::net::SocketAddr>,
+    /// `--state-file`'s writer.
+    persister: Option<Arc<persist::Persister>>,
 }
 
 /// The mock's state: the loaded world plus everything that changes.
@@ -372,6 +378,7 @@ impl AppState {
                 journal: Arc::new(Journal::new(options.journal_bytes)),
                 violations: Mutex::new(Ring::with_bytes(options.log_capacity, VIOLATIONS_BYTES)),
                 bound: std::sync::OnceLock::new(),
+                persister: options.state_file.clone().map(|path| Arc::new(persist::Persister::new(path))),
                 options,
             }
         });

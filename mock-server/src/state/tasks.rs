@@ -117,11 +117,49 @@ impl TaskStore {
         self.all().filter(|t| t.occupies(agent_id) || t.pending_wrapup.iter().any(|a| a == agent_id)).collect()
     }
 
+    /// What a state file keeps: every task (oldest first), the device overrides, when each
+    /// agent last became free, and how many finished tasks were forgotten.
+    pub(crate) fn saved(&self) -> SavedTasks {
+        SavedTasks {
+            tasks: self.all().cloned().collect(),
+            devices: self.devices.clone(),
+            busy_until: self.busy_until.clone(),
+            forgotten: self.forgotten,
+        }
+    }
+
+    /// Puts back what a state file kept (RONA timers are scheduled by the caller).
+    pub(crate) fn restore(&mut self, saved: SavedTasks) {
+        self.clear();
+        for task in saved.tasks {
+            self.order.push_back(task.id.clone());
+            self.tasks.insert(task.id.clone(), task);
+        }
+        self.devices = saved.devices;
+        self.busy_until = saved.busy_until;
+        self.forgotten = saved.forgotten;
+        self.trim();
+    }
+
     fn cancel_timer(&mut self, task_id: &str) {
         if let Some(timer) = self.rona_timers.remove(task_id) {
             timer.abort();
         }
     }
+}
+
+/// The tasks as a state file keeps them.
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SavedTasks {
+    /// Every task, oldest first.
+    pub tasks: Vec<Task>,
+    /// Device reachability overrides by agent id.
+    pub devices: HashMap<String, bool>,
+    /// When each agent last became free for routing (epoch ms).
+    pub busy_until: HashMap<String, i64>,
+    /// Finished tasks forgotten past `--task-history`.
+    pub forgotten: u64,
 }
 
 /// What `POST /__admin/tasks` asks for.
@@ -764,7 +802,7 @@ impl AppState {
         self.schedule_rona(core, task_id, offer, deadline);
     }
 
-    fn schedule_rona(&self, core: &mut Core, task_id: &str, offer: u64, deadline: i64) {
+    pub(super) fn schedule_rona(&self, core: &mut Core, task_id: &str, offer: u64, deadline: i64) {
         // Registered with the clock now; the timer holds the state weakly.
         let sleep = self.clock().sleep_until(deadline);
         let weak: Weak<Inner> = Arc::downgrade(&self.inner);

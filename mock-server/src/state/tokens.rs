@@ -81,6 +81,16 @@ impl TokenStore {
         Ok(())
     }
 
+    /// Every minted token with its record (for a state file).
+    pub(crate) fn minted(&self) -> impl Iterator<Item = (&String, &TokenRecord)> {
+        self.minted.iter()
+    }
+
+    /// Puts back a minted token from a state file.
+    pub(crate) fn restore(&mut self, token: String, record: TokenRecord) {
+        self.minted.insert(token, record);
+    }
+
     /// Minted tokens held, and how many were swept so far.
     pub(crate) fn minted_counts(&self) -> (usize, u64) {
         (self.minted.len(), self.swept)
