@@ -9,6 +9,7 @@ mod errors;
 mod events_model;
 mod exchanges;
 mod forum_case;
+mod garbage;
 mod journal;
 mod model;
 mod notifications;

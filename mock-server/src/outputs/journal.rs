@@ -200,10 +200,44 @@ pub fn push_body(out: &mut String, name: &str, bytes: &[u8], trusted: bool) {
         return;
     }
     match std::str::from_utf8(bytes) {
-        Ok(text) if trusted || serde_json::from_str::<&RawValue>(text).is_ok() => out.push_str(text.trim()),
+        Ok(text) if trusted || (shallow(text) && serde_json::from_str::<&RawValue>(text).is_ok()) => {
+            out.push_str(text.trim());
+        }
         Ok(text) => out.push_str(&serde_json::to_string(text).unwrap_or_default()),
         Err(_) => out.push_str(&serde_json::to_string(&String::from_utf8_lossy(bytes)).unwrap_or_default()),
     }
+}
+
+/// The deepest nesting a body may have to be embedded as JSON: deeper documents are kept as
+/// text, so that every reader's parser (serde's stops at 128) can read the journal.
+const MAX_EMBEDDED_DEPTH: usize = 64;
+
+/// Whether JSON text nests no deeper than [`MAX_EMBEDDED_DEPTH`] (strings are skipped).
+fn shallow(text: &str) -> bool {
+    let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
+    for b in text.bytes() {
+        if in_string {
+            match b {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'[' | b'{' => {
+                depth += 1;
+                if depth > MAX_EMBEDDED_DEPTH {
+                    return false;
+                }
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    true
 }
 
 /// A body as an entry shows it: JSON as JSON, anything else as text, cut at [`MAX_BODY_BYTES`].
@@ -227,6 +261,9 @@ impl BodyView {
             return Some(BodyView::Text(format!("{cut}… [cut: {} bytes in all]", bytes.len())));
         }
         let text = String::from_utf8_lossy(bytes).into_owned();
+        if !shallow(&text) {
+            return Some(BodyView::Text(text));
+        }
         match RawValue::from_string(text) {
             Ok(raw) => Some(BodyView::Json(raw)),
             Err(_) => Some(BodyView::Text(String::from_utf8_lossy(bytes).into_owned())),
@@ -413,6 +450,18 @@ mod tests {
             level: Level::Info,
             fields: fields(&serde_json::json!({ "text": text })),
         }
+    }
+
+    #[test]
+    fn a_body_nested_deeper_than_readers_parse_is_kept_as_text() {
+        let deep = format!("{}{}", "[".repeat(200), "]".repeat(200));
+        let mut out = String::from("{\"x\":1");
+        push_body(&mut out, "requestBody", deep.as_bytes(), false);
+        out.push('}');
+        let read: serde_json::Value = serde_json::from_str(&out).expect("a reader can parse it");
+        assert_eq!(read["requestBody"], deep.as_str());
+        assert!(shallow(r#"{"a":"[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[\"]"}"#));
+        assert!(matches!(BodyView::of(deep.as_bytes()), Some(BodyView::Text(_))));
     }
 
     #[test]
