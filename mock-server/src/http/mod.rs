@@ -518,7 +518,9 @@ where
     } else {
         let (parts, body) = response.into_parts();
         let bytes = axum::body::to_bytes(body, RESPONSE_RECORD_LIMIT).await.unwrap_or_default();
-        (Response::from_parts(parts, Body::from(bytes.clone())), bytes)
+        // The journal keeps an exact copy: the body sent may sit in a buffer twice its size.
+        let kept = Bytes::copy_from_slice(&bytes);
+        (Response::from_parts(parts, Body::from(bytes)), kept)
     };
     let latency_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
     let entry = record.finish(state, &tracking, caller, &response, response_body, error, latency_us);
@@ -729,8 +731,17 @@ impl Render for HttpRecord {
             RequestBody::Bytes(b) => b.len(),
             _ => 0,
         };
-        let strings = self.request.text.capacity() + self.token_owner.as_ref().map_or(0, String::capacity);
-        std::mem::size_of::<Self>() + strings + body + self.response_body.len() + 5 * 16
+        let strings = self.request.text.capacity()
+            + self.token_owner.as_ref().map_or(0, String::capacity)
+            + self.tracking_id.len()
+            + self.diagnostic.as_ref().map_or(0, |d| {
+                std::mem::size_of::<ApiError>()
+                    + d.diagnostic.capacity()
+                    + d.messages.iter().map(String::capacity).sum::<usize>()
+            });
+        let caller = if self.caller.is_some() { 64 } else { 0 };
+        // Each heap block costs the allocator about 16 bytes; an exchange holds about 10.
+        std::mem::size_of::<Self>() + strings + body + self.response_body.len() + caller + 10 * 16
     }
 }
 

@@ -86,7 +86,8 @@ pub async fn connect(mut call: Call) -> Result<Response, ApiError> {
     })?;
     let upgrade = upgrade
         .read_buffer_size(config.socket_buffer_bytes)
-        .write_buffer_size(config.socket_buffer_bytes)
+        // Each message is written (and flushed) as it is sent: no buffer waits to fill.
+        .write_buffer_size(0)
         .max_message_size(config.max_message_bytes);
     Ok(upgrade.on_upgrade(move |socket| run(socket, state, registration)).into_response())
 }

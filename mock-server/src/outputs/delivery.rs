@@ -387,7 +387,7 @@ pub trait Hooks: Send + Sync + std::fmt::Debug + 'static {
     /// inactive (and say so).
     fn disable(&self, subscription_id: &str, failed_events: u32);
     /// An attempt was made (or an event dropped); `body` is what was (or would have been) sent.
-    fn attempted(&self, attempt: &Attempt, body: &[u8]);
+    fn attempted(&self, attempt: &Attempt, body: &Bytes);
 }
 
 /// Whether a queue's worker can make progress without the clock: while it can (jobs queued and
@@ -608,10 +608,10 @@ fn drop_job(inner: &Inner, job: &Job, why: String) {
         latency_ms: 0,
         outcome: Outcome::Dropped,
     };
-    record(inner, attempt, &[]);
+    record(inner, attempt, &Bytes::new());
 }
 
-fn record(inner: &Inner, attempt: Attempt, body: &[u8]) {
+fn record(inner: &Inner, attempt: Attempt, body: &Bytes) {
     inner.hooks.attempted(&attempt, body);
     {
         let mut log = lock(&inner.log);

@@ -31,7 +31,8 @@ pub struct NotificationConfig {
     pub max_pending_per_user: usize,
     /// Messages buffered per connection; a client that falls further behind is dropped.
     pub buffer: usize,
-    /// The socket's read and write buffers, in bytes (messages are a few KB).
+    /// The socket's read buffer, in bytes (clients send keep-alives of a few bytes; a longer
+    /// message is read in several chunks). Writes are not buffered.
     pub socket_buffer_bytes: usize,
     /// The largest message a client may send, in bytes.
     pub max_message_bytes: usize,
@@ -47,7 +48,7 @@ impl Default for NotificationConfig {
             max_connections_per_user: 20,
             max_pending_per_user: 16,
             buffer: 256,
-            socket_buffer_bytes: 8 * 1024,
+            socket_buffer_bytes: 2 * 1024,
             max_message_bytes: 64 * 1024,
         }
     }

@@ -33,8 +33,7 @@ use crate::outputs::delivery::{
     Attempt, DeliveryConfig, Dispatcher, Hooks, HttpTransport, Job, Outcome, Target, Transport,
 };
 use crate::outputs::journal::{
-    BodyView, DEFAULT_JOURNAL_BYTES, Draft, Fields, Journal, Kind, Level, Render, fields, members, push_body,
-    wants_line,
+    DEFAULT_JOURNAL_BYTES, Draft, Fields, Journal, Kind, Level, Render, fields, members, push_body, wants_line,
 };
 use crate::outputs::notifications::{Hub, NotificationConfig, Registration, Utf8Bytes};
 use crate::ring::Ring;
@@ -346,8 +345,31 @@ impl Render for WsRecord {
 struct WebhookFields<'a> {
     #[serde(flatten)]
     attempt: &'a Attempt,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    body: Option<BodyView>,
+}
+
+/// A webhook attempt as the journal keeps it: the attempt and the exact bytes sent.
+#[derive(Debug)]
+struct WebhookRecord {
+    attempt: Attempt,
+    body: axum::body::Bytes,
+}
+
+impl Render for WebhookRecord {
+    fn write_fields(&self, out: &mut String) {
+        out.push_str(&members(&WebhookFields { attempt: &self.attempt }));
+        // The mock rendered the body itself: valid, shallow JSON.
+        push_body(out, "body", &self.body, true);
+    }
+
+    fn size(&self) -> usize {
+        std::mem::size_of::<WebhookRecord>()
+            + self.attempt.event_id.len()
+            + self.attempt.event_type.len()
+            + self.attempt.subscription_id.len()
+            + self.attempt.url.len()
+            + self.attempt.error.as_ref().map_or(0, String::len)
+            + self.body.len()
+    }
 }
 
 impl AppState {
@@ -704,7 +726,7 @@ impl Hooks for StateHooks {
         }
     }
 
-    fn attempted(&self, attempt: &Attempt, body: &[u8]) {
+    fn attempted(&self, attempt: &Attempt, body: &axum::body::Bytes) {
         let Some(state) = self.state() else { return };
         let result = match (attempt.status, &attempt.error) {
             (Some(status), _) => status.to_string(),
@@ -735,7 +757,8 @@ impl Hooks for StateHooks {
                 ),
             }
         };
-        let fields = fields(&WebhookFields { attempt, body: BodyView::of(body) });
+        // Rendered only when the journal is read: the body is the bytes sent, shared.
+        let fields = Fields::Lazy(Box::new(WebhookRecord { attempt: attempt.clone(), body: body.clone() }));
         state.inner.journal.append(Draft { at: attempt.at, kind: Kind::Webhook, line, level, fields });
     }
 }
