@@ -89,3 +89,27 @@ async fn strict_mode_refuses_tolerated_deviations_with_the_pointer_and_a_diagnos
     body["isExtension"] = json!(true);
     app.post("/v1/agents/login").bearer(&token).json(&body).send().await.expect(202, None);
 }
+
+#[tokio::test]
+async fn the_violations_log_is_bounded_by_bytes_and_cuts_long_paths_and_bodies() {
+    let app = TestApp::new();
+    let token = app.world_token("admin-full");
+    let long = "u".repeat(60 * 1024);
+    for _ in 0..30 {
+        let body = serde_json::json!({"name": "x", "eventTypes": ["nope"], "destinationUrl": long.clone()});
+        let path = format!("/v1/subscriptions?pad={long}");
+        app.post(&path).bearer(&token).json(&body).send().await.expect(400, None);
+    }
+    let listed = app.get("/__admin/violations").send().await.expect(200, None);
+    let records = listed.body["violations"].as_array().expect("a list").clone();
+    assert!(!records.is_empty());
+    for record in &records {
+        for field in ["path", "body", "message"] {
+            let text = record[field].as_str().unwrap_or_default();
+            assert!(text.len() <= 2 * 1024 + 32, "{field} kept {} bytes", text.len());
+        }
+    }
+    let bounds = app.admin_state().await["bounds"]["violations"].clone();
+    assert!(bounds["bytes"].as_u64().expect("bytes") <= bounds["maxBytes"].as_u64().expect("max"));
+    assert_eq!(bounds["held"].as_u64(), Some(records.len() as u64));
+}
