@@ -26,6 +26,9 @@ use crate::state::AppState;
 /// How the mock is exposed (`serve`'s flags).
 #[derive(Debug, Clone, Default)]
 pub struct AccessConfig {
+    /// Origins whose web pages may call the WxCC routes (`--cors-origin`; `*` for any). Empty:
+    /// any `localhost`, `127.0.0.1` or `[::1]` origin, on any port.
+    pub cors_origins: Vec<String>,
     /// The URL clients reach the mock at, when it is not the bound address (a proxy, a
     /// container's published port): it names the mock for `/__admin` and builds `webSocketUrl`.
     pub public_url: Option<Url>,
@@ -33,6 +36,49 @@ pub struct AccessConfig {
     pub allow_hosts: Vec<String>,
     /// When set, `/__admin` needs `Authorization: Bearer <token>`.
     pub admin_token: Option<String>,
+}
+
+/// CORS for the WxCC routes (never `/__admin`, which stays the developer's): preflights are
+/// answered, and every answer (429s and other errors too, as the real API does) carries the
+/// `Access-Control-*` headers for an allowed origin.
+pub fn cors(access: &AccessConfig) -> tower_http::cors::CorsLayer {
+    use axum::http::{HeaderName, HeaderValue};
+    use tower_http::cors::{AllowOrigin, CorsLayer};
+    let listed: Vec<String> =
+        access.cors_origins.iter().map(|o| o.trim_end_matches('/').to_ascii_lowercase()).collect();
+    let any = listed.iter().any(|o| o == "*");
+    let allow = AllowOrigin::predicate(move |origin: &HeaderValue, parts: &axum::http::request::Parts| {
+        if parts.uri.path().starts_with("/__admin") {
+            return false;
+        }
+        let Ok(origin) = origin.to_str() else { return false };
+        if any {
+            return true;
+        }
+        if listed.is_empty() {
+            return Url::parse(origin).ok().and_then(|u| u.host_str().map(str::to_owned)).is_some_and(|h| {
+                let h = h.trim_start_matches('[').trim_end_matches(']');
+                h.eq_ignore_ascii_case("localhost") || h == "127.0.0.1" || h == "::1"
+            });
+        }
+        listed.iter().any(|o| o.eq_ignore_ascii_case(origin))
+    });
+    CorsLayer::new()
+        .allow_origin(allow)
+        .allow_methods([Method::GET, Method::POST, Method::PUT, Method::PATCH, Method::DELETE])
+        .allow_headers([
+            header::AUTHORIZATION,
+            header::CONTENT_TYPE,
+            header::ACCEPT,
+            HeaderName::from_static("trackingid"),
+            HeaderName::from_static("x-requested-with"),
+        ])
+        .expose_headers([
+            HeaderName::from_static("trackingid"),
+            HeaderName::from_static("x-wxcc-mock-diagnostic"),
+            header::RETRY_AFTER,
+        ])
+        .max_age(std::time::Duration::from_secs(600))
 }
 
 /// Top-level and second-level names no webhook goes to: special-use names (RFC 6761, 6762,

@@ -134,6 +134,11 @@ struct ServeArgs {
     /// address and the public URL's host); repeat it, or separate names with commas.
     #[arg(long = "allow-host", env = "WXCC_MOCK_ALLOW_HOSTS", value_delimiter = ',')]
     allow_hosts: Vec<String>,
+    /// An origin whose web pages may call the WxCC routes (CORS), such as
+    /// https://widget.example.com, or * for any; repeat it, or separate origins with commas.
+    /// Without it: any localhost, 127.0.0.1 or [::1] origin. /__admin allows none.
+    #[arg(long = "cors-origin", env = "WXCC_MOCK_CORS_ORIGINS", value_delimiter = ',')]
+    cors_origins: Vec<String>,
     /// Subscriptions one org may hold, v1 and v2 together; past it, a create answers 400.
     #[arg(long, env = "WXCC_MOCK_MAX_SUBSCRIPTIONS", default_value_t = DEFAULT_MAX_SUBSCRIPTIONS)]
     max_subscriptions: usize,
@@ -217,6 +222,7 @@ impl ServeArgs {
                 header_read_timeout: Duration::from_millis(self.header_read_timeout_ms),
             },
             access: wxcc_mock::access::AccessConfig {
+                cors_origins: self.cors_origins,
                 public_url: self.public_url,
                 allow_hosts: self.allow_hosts,
                 admin_token: self.admin_token.filter(|t| !t.is_empty()),
@@ -546,6 +552,9 @@ mod tests {
         assert_eq!(guarded.server.max_connections, 64);
         assert_eq!(guarded.server.header_read_timeout, std::time::Duration::from_millis(250));
         assert_eq!((default.state_file, default.shutdown_grace), (None, std::time::Duration::from_secs(5)));
+        assert!(default.access.cors_origins.is_empty());
+        let cors = serve_config(&["--cors-origin", "https://a.example,https://b.example"]).expect("config");
+        assert_eq!(cors.access.cors_origins, ["https://a.example", "https://b.example"]);
         let kept = serve_config(&["--state-file", "/tmp/s.json", "--shutdown-grace", "250ms"]).expect("config");
         assert_eq!(kept.state_file.as_deref(), Some(std::path::Path::new("/tmp/s.json")));
         assert_eq!(kept.shutdown_grace, std::time::Duration::from_millis(250));

@@ -5,6 +5,7 @@ mod agents;
 mod auth;
 mod clock;
 mod config;
+mod cors;
 mod errors;
 mod events_model;
 mod exchanges;
