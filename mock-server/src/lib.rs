@@ -1,5 +1,7 @@
 //! wxcc-mock: a local, stateful stand-in for the Webex Contact Center cloud API.
 //!
+//! In your own tests, [`MockServer::start`] serves it in-process on a free port (see [`embed`]).
+//!
 //! # Layout
 //! - [`clock`]: one clock for "now" and every timer (system, or virtual and advanced by hand).
 //! - [`world`]: the organisations, users, roles and tokens the mock starts with.
@@ -17,12 +19,15 @@
 //! - [`console`]: one log line per journal entry.
 //! - [`leniency`]: what the mock accepts off-contract (as the real API does), recorded as violations.
 //! - [`redact`]: secrets and tokens never leave.
+//! - [`embed`]: the mock inside your own tests ([`MockServer`]).
+//! - [`server`]: the accept loop (header-read timeout, connection cap).
 //! - [`tools`]: `wxcc-mock receive` (a signature-checking webhook receiver) and `listen`.
 
 pub mod access;
 pub mod auth;
 pub mod clock;
 pub mod console;
+pub mod embed;
 pub mod endpoint;
 pub mod engine;
 pub mod http;
@@ -42,6 +47,7 @@ use std::future::Future;
 use std::net::SocketAddr;
 
 pub use clock::{Clock, ClockMode};
+pub use embed::{MockServer, MockServerBuilder, TaskRequest};
 pub use outputs::{delivery, journal, notifications};
 pub use routes::build_router;
 pub use state::AppState;

@@ -709,3 +709,37 @@ async fn without_a_state_file_sigterm_says_how_many_pending_webhooks_it_discards
     wait_for(&lines, "delivering 1 pending webhooks for up to 200ms (--shutdown-grace)");
     wait_for(&lines, "1 pending webhook deliveries discarded (0 delivered during the grace)");
 }
+
+// README: in-process (begin)
+#[tokio::test]
+async fn my_client_sees_an_agent_log_in() {
+    let mock = wxcc_mock::MockServer::start().await;
+    let agent = mock.token("agent2");
+    let client = reqwest::Client::new();
+    let login = serde_json::json!({
+        "dialNumber": "1004", "teamId": "edfab50b-7da0-489e-9376-9b7bf54d5f92",
+        "roles": ["agent"], "deviceType": "EXTENSION", "isExtension": true,
+    });
+    let reply = client
+        .post(format!("{}/v1/agents/login", mock.url()))
+        .bearer_auth(&agent)
+        .json(&login)
+        .send()
+        .await
+        .expect("the mock answers");
+    assert_eq!(reply.status(), 202);
+    let state = mock.state().snapshot();
+    assert_eq!(state["agentSessions"][0]["email"], "agent2@wxcc.example");
+}
+// README: in-process (end)
+
+#[test]
+fn the_readme_shows_the_in_process_example_exactly_as_it_is_tested() {
+    let source = include_str!("cli.rs");
+    let begin =
+        source.find("// README: in-process (begin)\n").expect("begin") + "// README: in-process (begin)\n".len();
+    let end = source.find("// README: in-process (end)").expect("end");
+    let example = &source[begin..end];
+    let readme = include_str!("../../README.md");
+    assert!(readme.contains(example), "the README's in-process example differs from the test:\n{example}");
+}
