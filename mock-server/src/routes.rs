@@ -297,8 +297,14 @@ fn table() -> Vec<Endpoint> {
     ]
 }
 
-async fn serve_openapi(_call: Call) -> Result<Response, ApiError> {
-    Ok(([(header::CONTENT_TYPE, "application/json")], openapi_text()).into_response())
+async fn serve_openapi(call: Call) -> Result<Response, ApiError> {
+    // The committed document names the default address; the served one names this mock's.
+    let text = openapi_text().replacen(
+        "\"url\": \"http://127.0.0.1:8080\"",
+        &format!("\"url\": {}", serde_json::Value::String(call.state.http_base())),
+        1,
+    );
+    Ok(([(header::CONTENT_TYPE, "application/json")], text).into_response())
 }
 
 /// The OpenAPI document, built once from the table.

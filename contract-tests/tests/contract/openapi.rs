@@ -39,3 +39,20 @@ async fn every_described_operation_is_routed_with_its_method() {
         assert!(documented, "{} {} answered {}, which is not documented", endpoint.method, endpoint.path, reply.status);
     }
 }
+
+#[tokio::test]
+async fn the_served_document_names_the_address_the_mock_is_reached_at() {
+    let app = TestApp::spawn().await;
+    let reply = app.get("/openapi.json").send().await.expect(200, None);
+    assert_eq!(reply.body["servers"][0]["url"], app.base_url().expect("a socket"));
+    let options = wxcc_mock::state::StateOptions {
+        access: wxcc_mock::access::AccessConfig {
+            public_url: Some("https://wxcc-mock.dev.example.com:8443".parse().expect("url")),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let app = TestApp::with_options(wxcc_mock::World::default_world(), options);
+    let reply = app.get("/openapi.json").send().await.expect(200, None);
+    assert_eq!(reply.body["servers"][0]["url"], "https://wxcc-mock.dev.example.com:8443");
+}

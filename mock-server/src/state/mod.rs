@@ -420,6 +420,19 @@ impl AppState {
 
     /// Where the notification websockets are: `--public-url` (`https` → `wss`), else the bound
     /// address (`0.0.0.0` and `::` read as loopback), never the request's `Host`.
+    /// The base URL clients reach the mock at: `--public-url`, or the bound address
+    /// (`http://127.0.0.1:8080` before binding).
+    pub fn http_base(&self) -> String {
+        if let Some(public) = &self.options().access.public_url {
+            return public.as_str().trim_end_matches('/').to_owned();
+        }
+        if self.bound().is_none() {
+            return "http://127.0.0.1:8080".to_owned();
+        }
+        self.websocket_base().replacen("ws://", "http://", 1)
+    }
+
+    /// `ws://` or `wss://` and the host (and port) the mock's websocket URLs use.
     pub fn websocket_base(&self) -> String {
         if let Some(public) = &self.options().access.public_url {
             let scheme = if public.scheme() == "https" { "wss" } else { "ws" };
