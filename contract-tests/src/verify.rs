@@ -36,80 +36,7 @@ pub struct VerifyConfig {
     pub read_only: bool,
 }
 
-/// One check's result.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Verdict {
-    /// It held.
-    Passed,
-    /// It did not: what broke.
-    Failed(String),
-    /// Not run, and why.
-    Skipped(String),
-}
-
-/// One check.
-#[derive(Debug, Clone)]
-pub struct Outcome {
-    /// What was checked, as a sentence.
-    pub name: String,
-    /// The verdict.
-    pub verdict: Verdict,
-    /// How long it took.
-    pub duration: Duration,
-}
-
-/// Every check of a run.
-#[derive(Debug, Clone, Default)]
-pub struct Report {
-    /// In the order run.
-    pub outcomes: Vec<Outcome>,
-}
-
-impl Report {
-    /// The failed checks.
-    pub fn failures(&self) -> Vec<&Outcome> {
-        self.outcomes.iter().filter(|o| matches!(o.verdict, Verdict::Failed(_))).collect()
-    }
-
-    /// `N passed, N failed, N skipped`.
-    pub fn summary(&self) -> String {
-        let count = |f: fn(&Verdict) -> bool| self.outcomes.iter().filter(|o| f(&o.verdict)).count();
-        format!(
-            "{} passed, {} failed, {} skipped",
-            count(|v| *v == Verdict::Passed),
-            count(|v| matches!(v, Verdict::Failed(_))),
-            count(|v| matches!(v, Verdict::Skipped(_)))
-        )
-    }
-
-    /// JUnit XML, one test case per check.
-    pub fn junit(&self, suite_name: &str) -> String {
-        use quick_junit::{NonSuccessKind, Report as JReport, TestCase, TestCaseStatus, TestSuite};
-        let mut suite = TestSuite::new(suite_name);
-        for outcome in &self.outcomes {
-            let status = match &outcome.verdict {
-                Verdict::Passed => TestCaseStatus::success(),
-                Verdict::Failed(why) => {
-                    let mut s = TestCaseStatus::non_success(NonSuccessKind::Failure);
-                    s.set_message(why.as_str());
-                    s
-                }
-                Verdict::Skipped(why) => {
-                    let mut s = TestCaseStatus::skipped();
-                    s.set_message(why.as_str());
-                    s
-                }
-            };
-            let mut case = TestCase::new(outcome.name.as_str(), status);
-            case.set_time(outcome.duration);
-            case.set_classname(suite_name);
-            suite.add_test_case(case);
-        }
-        let mut report = JReport::new("wxcc-contract");
-        report.add_test_suite(suite);
-        report.to_string().unwrap_or_default()
-    }
-}
+pub use wxcc_mock::report::{Outcome, Report, Verdict, violations_report};
 
 /// A reply, after the invariants every reply must keep were checked.
 #[derive(Debug, Clone)]
@@ -627,33 +554,4 @@ pub async fn violations(base_url: &str, admin_token: Option<&str>) -> Result<Vec
     }
     let body: Value = response.json().await.map_err(|e| format!("GET {url}: {e}"))?;
     Ok(body["violations"].as_array().cloned().unwrap_or_default())
-}
-
-/// The violations as a report (one failed check each, or one passed check when there are none).
-pub fn violations_report(violations: &[Value]) -> Report {
-    let field = |v: &Value, k: &str| v[k].as_str().unwrap_or_default().to_owned();
-    let mut report = Report::default();
-    if violations.is_empty() {
-        report.outcomes.push(Outcome {
-            name: "the client sent no off-contract request".into(),
-            verdict: Verdict::Passed,
-            duration: Duration::ZERO,
-        });
-    }
-    for v in violations {
-        let pointer = if field(v, "pointer").is_empty() { "/".to_owned() } else { field(v, "pointer") };
-        let accepted = if v["accepted"] == true { " (the mock accepted it, as the real API would)" } else { "" };
-        report.outcomes.push(Outcome {
-            name: format!("{} {} [{}]", field(v, "method"), field(v, "path"), field(v, "trackingId")),
-            verdict: Verdict::Failed(format!(
-                "{pointer}: {} (rule {}, schema {}){accepted}; body: {}",
-                field(v, "message"),
-                field(v, "rule"),
-                field(v, "schema"),
-                field(v, "body")
-            )),
-            duration: Duration::ZERO,
-        });
-    }
-    report
 }

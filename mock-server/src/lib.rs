@@ -21,6 +21,7 @@
 //! - [`redact`]: secrets and tokens never leave.
 //! - [`embed`]: the mock inside your own tests ([`MockServer`]).
 //! - [`server`]: the accept loop (header-read timeout, connection cap).
+//! - [`report`]: checks as a report (printed, summarised, JUnit).
 //! - [`tools`]: `wxcc-mock receive` (a signature-checking webhook receiver) and `listen`.
 
 pub mod access;
@@ -36,6 +37,7 @@ pub mod leniency;
 pub mod openapi;
 pub mod outputs;
 pub mod redact;
+pub mod report;
 pub mod ring;
 pub mod routes;
 pub mod server;

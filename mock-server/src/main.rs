@@ -49,6 +49,23 @@ enum Command {
     Receive(ReceiveArgs),
     /// Subscribe an agent to notifications and print every websocket message (keep-alives too).
     Listen(ListenArgs),
+    /// Run a client against a fresh mock, then report the requests it sent off-contract:
+    /// `wxcc-mock test [serve flags] [--junit FILE] -- <command…>`. The command gets
+    /// WXCC_BASE_URL, WXCC_ORG_ID and WXCC_TOKEN_<NAME> for each ready-made token; the exit code
+    /// is the command's when it failed, 1 when it broke the contract, else 0.
+    Test(Box<TestArgs>),
+}
+
+#[derive(Debug, Args)]
+struct TestArgs {
+    #[command(flatten)]
+    serve: ServeArgs,
+    /// Write the report as JUnit XML here.
+    #[arg(long)]
+    junit: Option<PathBuf>,
+    /// The command to run, after `--`.
+    #[arg(last = true, required = true)]
+    command: Vec<String>,
 }
 
 #[derive(Debug, Args)]
@@ -251,6 +268,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Serve(args) => report(serve(*args)),
+        Command::Test(args) => test(*args),
         Command::Validate(args) => validate(&args),
         Command::Receive(args) => report(runtime().and_then(|rt| rt.block_on(receive(args)))),
         Command::Listen(args) => {
@@ -309,6 +327,17 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let config = args.into_config()?;
     let runtime = runtime()?;
     runtime.block_on(async move {
+        let (listener, state) = start(&config, structured).await?;
+        wxcc_mock::serve_within(listener, state.clone(), config.server, shutdown_signal()).await?;
+        stop(&config, &state).await;
+        Ok(())
+    })
+}
+
+/// Binds, builds the state (restored from the state file, if any) and says where it listens.
+async fn start(config: &Config, structured: bool) -> anyhow::Result<(tokio::net::TcpListener, AppState)> {
+    let config = config.clone();
+    {
         let (listener, addr) =
             wxcc_mock::bind(&config).await.with_context(|| format!("binding {}:{}", config.host, config.port))?;
         let options = StateOptions {
@@ -373,7 +402,14 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
                 "bound to {addr}, not loopback: /__admin is reachable from other machines by the names it answers to; {guard}"
             );
         }
-        wxcc_mock::serve_within(listener, state.clone(), config.server, shutdown_signal()).await?;
+        state.bind_to(addr);
+        Ok((listener, state))
+    }
+}
+
+/// After the listener stopped: delivers pending webhooks within the grace, saves the state.
+async fn stop(config: &Config, state: &AppState) {
+    {
         let pending = state.dispatcher().pending_count();
         if pending > 0 {
             tracing::info!(
@@ -401,7 +437,92 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
             None => {}
         }
         tracing::info!(target: STARTUP, "shut down");
-        Ok(())
+    }
+}
+
+/// `wxcc-mock test`: a fresh mock on a free port (unless --port names one), the command run
+/// against it, then the report of what it sent off-contract.
+fn test(args: TestArgs) -> ExitCode {
+    // The command's output is what matters: the mock says only what goes wrong (RUST_LOG wins).
+    init_logging(args.serve.log_format, true);
+    let structured = args.serve.log_format == LogFormat::Json;
+    let mut config = match args.serve.into_config() {
+        Ok(config) => config,
+        Err(e) => {
+            eprintln!("wxcc-mock: {e:#}");
+            return ExitCode::from(2);
+        }
+    };
+    if config.port == 8080 {
+        config.port = 0;
+    }
+    let runtime = match runtime() {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("wxcc-mock: {e:#}");
+            return ExitCode::from(2);
+        }
+    };
+    runtime.block_on(async move {
+        let (listener, state) = match start(&config, structured).await {
+            Ok(started) => started,
+            Err(e) => {
+                eprintln!("wxcc-mock: {e:#}");
+                return ExitCode::from(2);
+            }
+        };
+        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let serving = tokio::spawn(wxcc_mock::serve_within(listener, state.clone(), config.server, async move {
+            let _ = stop_rx.await;
+        }));
+        let mut env = vec![("WXCC_BASE_URL".to_owned(), state.http_base())];
+        env.push(("WXCC_ORG_ID".to_owned(), state.world().orgs.first().map(|o| o.id.clone()).unwrap_or_default()));
+        for token in &state.world().tokens {
+            let name = token.access_token.split('_').next().unwrap_or_default();
+            env.push((
+                format!("WXCC_TOKEN_{}", name.to_ascii_uppercase().replace('-', "_")),
+                token.access_token.clone(),
+            ));
+        }
+        let names: Vec<&str> = env.iter().map(|(k, _)| k.as_str()).collect();
+        eprintln!(
+            "wxcc-mock test: the mock is at {}; running {:?} with {}",
+            state.http_base(),
+            args.command,
+            names.join(", ")
+        );
+        let status = tokio::process::Command::new(&args.command[0]).args(&args.command[1..]).envs(env).status().await;
+        let _ = stop_tx.send(());
+        let _ = serving.await;
+        let status = match status {
+            Ok(status) => status,
+            Err(e) => {
+                eprintln!("wxcc-mock test: cannot run {:?}: {e}", args.command[0]);
+                return ExitCode::from(2);
+            }
+        };
+        let violations: Vec<serde_json::Value> =
+            state.violations().iter().filter_map(|v| serde_json::to_value(v).ok()).collect();
+        let report = wxcc_mock::report::violations_report(&violations);
+        for outcome in &report.outcomes {
+            match &outcome.verdict {
+                wxcc_mock::report::Verdict::Failed(why) => println!("FAIL  {}\n      {why}", outcome.name),
+                _ => println!("ok    {}", outcome.name),
+            }
+        }
+        println!("{}", report.summary());
+        if let Some(path) = &args.junit
+            && let Err(e) = std::fs::write(path, report.junit("client-contract"))
+        {
+            eprintln!("wxcc-mock test: cannot write {}: {e}", path.display());
+            return ExitCode::from(2);
+        }
+        if !status.success() {
+            eprintln!("wxcc-mock test: the command failed ({status})");
+            let code = status.code().and_then(|c| u8::try_from(c).ok()).filter(|c| *c != 0).unwrap_or(1);
+            return ExitCode::from(code);
+        }
+        if report.failures().is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE }
     })
 }
 

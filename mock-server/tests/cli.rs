@@ -743,3 +743,45 @@ fn the_readme_shows_the_in_process_example_exactly_as_it_is_tested() {
     let readme = include_str!("../../README.md");
     assert!(readme.contains(example), "the README's in-process example differs from the test:\n{example}");
 }
+
+/// A client that logs agent2 in with `roles` as given, through the variables `test` hands it.
+fn login_client(role: &str) -> String {
+    format!(
+        r#"import json, os, urllib.request
+body = {{"dialNumber": "1004", "teamId": "edfab50b-7da0-489e-9376-9b7bf54d5f92", "roles": ["{role}"], "deviceType": "EXTENSION", "isExtension": True}}
+request = urllib.request.Request(os.environ["WXCC_BASE_URL"] + "/v1/agents/login", data=json.dumps(body).encode(),
+    headers={{"Authorization": "Bearer " + os.environ["WXCC_TOKEN_AGENT2"], "Content-Type": "application/json"}})
+print("login", urllib.request.urlopen(request).status, "in org", os.environ["WXCC_ORG_ID"])
+"#
+    )
+}
+
+#[test]
+fn wxcc_mock_test_runs_a_client_against_a_fresh_mock_and_fails_it_for_what_it_sent_off_contract() {
+    let dir = std::env::temp_dir().join(format!("wxcc-mock-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let junit = dir.join("client.xml");
+    let run = |script: &str| {
+        let out = binary()
+            .args(["test", "--junit", junit.to_str().expect("utf-8"), "--", "python3", "-c", script])
+            .env_remove("RUST_LOG")
+            .output()
+            .expect("run wxcc-mock test");
+        (out.status.code(), String::from_utf8_lossy(&out.stdout).into_owned())
+    };
+    let (code, stdout) = run(&login_client("agent"));
+    assert_eq!(code, Some(0), "{stdout}");
+    assert!(stdout.contains("login 202 in org 14091636-52e9-4d11-bd49-53df3b39f246"), "{stdout}");
+    assert!(stdout.contains("1 passed, 0 failed"), "{stdout}");
+
+    // "Agent" is accepted (as the real API does) but it is off-contract: the gate fails.
+    let (code, stdout) = run(&login_client("Agent"));
+    assert_eq!(code, Some(1), "{stdout}");
+    assert!(stdout.contains("login 202") && stdout.contains("FAIL  POST /v1/agents/login"), "{stdout}");
+    let xml = std::fs::read_to_string(&junit).expect("the JUnit report");
+    assert!(xml.contains("<failure") && xml.contains("/roles/0"), "{xml}");
+
+    let (code, _) = run("import sys; sys.exit(3)");
+    assert_eq!(code, Some(3), "the command's own failure is passed on");
+    let _ = std::fs::remove_dir_all(&dir);
+}
