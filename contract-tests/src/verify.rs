@@ -59,7 +59,10 @@ impl Client {
         let what = format!("{method} {path}");
         let verb = method;
         let method = reqwest::Method::from_bytes(method.as_bytes()).map_err(|e| e.to_string())?;
-        let mut request = self.http.request(method, format!("{}{path}", self.base));
+        // Marked as the verifier's own probes: a mock does not count its deliberately
+        // off-contract requests as a client's violations (a later `report` stays clean).
+        let mut request =
+            self.http.request(method, format!("{}{path}", self.base)).header(wxcc_mock::http::PROBE_HEADER, "verify");
         if let Some(auth) = auth {
             request = request.header("authorization", auth);
         }

@@ -99,6 +99,9 @@ async fn verify_passes_against_the_mock_and_cleans_up_after_itself() {
     assert_eq!(report.summary(), "14 passed, 0 failed, 0 skipped");
     let state: Value = reqwest::get(format!("{base}/__admin/state")).await.expect("state").json().await.expect("json");
     assert_eq!(state["subscriptions"], json!([]), "everything created was deleted");
+    // Its deliberately broken probes are not a client's violations: a later report is clean.
+    let violations = verify::violations(&base, None).await.expect("the violations");
+    assert_eq!(violations, Vec::<Value>::new(), "verify leaves no violations behind");
     let junit = report.junit("verify");
     assert!(junit.contains(r#"tests="14""#) && junit.contains(r#"failures="0""#), "{junit}");
 }
@@ -219,7 +222,19 @@ async fn the_cli_exits_0_when_verify_passes_and_1_when_report_finds_violations()
     assert!(std::fs::read_to_string(&junit).expect("junit written").contains("<testsuite name=\"verify\""));
     let _ = std::fs::remove_file(junit);
 
-    // verify's own negative checks were recorded as the client's violations: report says so.
+    // verify's own broken probes are not the client's violations: report is clean after it.
+    let args = vec!["report".to_owned(), "--base-url".to_owned(), base.clone()];
+    let (code, text) = tokio::task::spawn_blocking(move || run_cli(args)).await.expect("join");
+    assert_eq!(code, 0, "{text}");
+    // A client's off-contract request is.
+    let refused = reqwest::Client::new()
+        .post(format!("{base}/v1/subscriptions"))
+        .bearer_auth(&c.admin_token)
+        .json(&json!({"name": "x", "eventTypes": ["agent:login"], "destinationUrl": "https://hooks.example.com/x"}))
+        .send()
+        .await
+        .expect("an answer");
+    assert_eq!(refused.status().as_u16(), 400);
     let args = vec!["report".to_owned(), "--base-url".to_owned(), base.clone()];
     let (code, text) = tokio::task::spawn_blocking(move || run_cli(args)).await.expect("join");
     assert_eq!(code, 1, "{text}");

@@ -36,6 +36,9 @@ use crate::state::{AppState, ViolationRecord};
 pub const TRACKING_ID: HeaderName = HeaderName::from_static("trackingid");
 /// The request header clients may send to choose the tracking id.
 pub const TRACKING_ID_REQUEST: &str = "trackingid";
+/// Marks a request as a contract verifier's probe (`wxcc-contract verify` sends it): off-contract
+/// on purpose, so not recorded as a violation (it is journaled as usual).
+pub const PROBE_HEADER: &str = "x-wxcc-contract-probe";
 /// The mock's own explanation of every 4xx.
 pub const DIAGNOSTIC: HeaderName = HeaderName::from_static("x-wxcc-mock-diagnostic");
 /// The largest request body accepted (bigger ones get 413 in the envelope).
@@ -349,6 +352,12 @@ pub fn read_json(
             ));
         }
     }
+    let probe = parts.headers.contains_key(PROBE_HEADER);
+    let record_violations = |records: Vec<ViolationRecord>| {
+        if !probe {
+            state.record_violations(records);
+        }
+    };
     let record = |pointer: &str, rule: &str, message: String, accepted: bool| ViolationRecord {
         at: state.now_ms(),
         method: parts.method.to_string(),
@@ -366,7 +375,7 @@ pub fn read_json(
             json!({})
         } else {
             let message = format!("the request has no body, but needs a JSON object ({schema} schema)");
-            state.record_violations([record("", "json", message, false)]);
+            record_violations(vec![record("", "json", message, false)]);
             return Err(ApiError::new(
                 StatusCode::BAD_REQUEST,
                 "Body is invalid JSON.",
@@ -377,7 +386,7 @@ pub fn read_json(
         match serde_json::from_slice(&bytes) {
             Ok(value) => value,
             Err(e) => {
-                state.record_violations([record("", "json", format!("not valid JSON: {e}"), false)]);
+                record_violations(vec![record("", "json", format!("not valid JSON: {e}"), false)]);
                 return Err(ApiError::new(
                     StatusCode::BAD_REQUEST,
                     "Body is invalid JSON.",
@@ -390,7 +399,9 @@ pub fn read_json(
         let strict = state.strict();
         let tolerated: Vec<bool> = violations.iter().map(|v| crate::leniency::tolerated(schema, v, &value)).collect();
         let accepted = !strict && tolerated.iter().all(|t| *t);
-        state.record_violations(violations.iter().map(|v| record(&v.pointer, &v.rule, v.message.clone(), accepted)));
+        record_violations(
+            violations.iter().map(|v| record(&v.pointer, &v.rule, v.message.clone(), accepted)).collect(),
+        );
         if !accepted {
             let mut error = ApiError::violations(schema, &violations);
             if strict && tolerated.iter().all(|t| *t) {
