@@ -26,6 +26,8 @@ use crate::state::AppState;
 /// How the mock is exposed (`serve`'s flags).
 #[derive(Debug, Clone, Default)]
 pub struct AccessConfig {
+    /// Serve TLS (`https://`, `wss://`) with this certificate.
+    pub tls: Option<crate::tls::Identity>,
     /// Origins whose web pages may call the WxCC routes (`--cors-origin`; `*` for any). Empty:
     /// any `localhost`, `127.0.0.1` or `[::1]` origin, on any port.
     pub cors_origins: Vec<String>,

@@ -42,6 +42,7 @@ pub mod ring;
 pub mod routes;
 pub mod server;
 pub mod state;
+pub mod tls;
 pub mod tools;
 pub mod world;
 
@@ -110,7 +111,11 @@ pub async fn serve_within(
 ) -> std::io::Result<()> {
     state.bind_to(listener.local_addr()?);
     let counts = std::sync::Arc::new(server::ListenerCounts::default());
-    server::run(listener, build_router(state), limits, counts, shutdown).await
+    let tls = match &state.options().access.tls {
+        Some(identity) => Some(identity.acceptor().map_err(std::io::Error::other)?),
+        None => None,
+    };
+    server::run(listener, build_router(state), limits, counts, tls, shutdown).await
 }
 
 /// Binds `config.host:config.port`, returning the listener and the address it got.

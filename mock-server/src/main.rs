@@ -102,6 +102,9 @@ struct ListenArgs {
     /// closes the socket for silence (handy on a virtual clock that jumps).
     #[arg(long, conflicts_with = "no_keepalive")]
     no_idle_close: bool,
+    /// A certificate (PEM) to trust for https:// and wss://: the one `serve --tls` wrote.
+    #[arg(long, env = "WXCC_CA_CERT")]
+    ca_cert: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -151,6 +154,20 @@ struct ServeArgs {
     /// address and the public URL's host); repeat it, or separate names with commas.
     #[arg(long = "allow-host", env = "WXCC_MOCK_ALLOW_HOSTS", value_delimiter = ',')]
     allow_hosts: Vec<String>,
+    /// Serve https:// and wss:// with a certificate made at start for localhost, 127.0.0.1, ::1,
+    /// --host, the --public-url host and every --allow-host (written to --tls-cert-out for
+    /// clients to trust).
+    #[arg(long, env = "WXCC_MOCK_TLS")]
+    tls: bool,
+    /// Where --tls writes the certificate it made (PEM).
+    #[arg(long, env = "WXCC_MOCK_TLS_CERT_OUT")]
+    tls_cert_out: Option<PathBuf>,
+    /// Serve TLS with this certificate chain (PEM) instead of a made one; needs --tls-key.
+    #[arg(long, env = "WXCC_MOCK_TLS_CERT", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// The private key (PEM) of --tls-cert.
+    #[arg(long, env = "WXCC_MOCK_TLS_KEY", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
     /// An origin whose web pages may call the WxCC routes (CORS), such as
     /// https://widget.example.com, or * for any; repeat it, or separate origins with commas.
     /// Without it: any localhost, 127.0.0.1 or [::1] origin. /__admin allows none.
@@ -219,6 +236,29 @@ impl ServeArgs {
         if self.clock_start.is_some() && self.clock == ClockMode::System {
             anyhow::bail!("--clock-start sets where a virtual clock starts: add --clock virtual");
         }
+        let tls = match (&self.tls_cert, &self.tls_key) {
+            (Some(cert), Some(key)) => Some(wxcc_mock::tls::Identity::from_files(cert, key)?),
+            _ if self.tls => {
+                let mut names = vec!["localhost".to_owned(), "127.0.0.1".to_owned(), "::1".to_owned()];
+                if !matches!(self.host.as_str(), "0.0.0.0" | "::" | "127.0.0.1" | "localhost" | "::1") {
+                    names.push(self.host.clone());
+                }
+                names.extend(self.public_url.as_ref().and_then(|u| u.host_str()).map(str::to_owned));
+                names.extend(self.allow_hosts.iter().cloned());
+                let identity = wxcc_mock::tls::Identity::generate(&names)?;
+                let out = self.tls_cert_out.clone().unwrap_or_else(|| std::env::temp_dir().join("wxcc-mock-cert.pem"));
+                std::fs::write(&out, &identity.cert_pem)
+                    .with_context(|| format!("writing the certificate to {}", out.display()))?;
+                tracing::info!(
+                    target: STARTUP,
+                    "TLS with a certificate made now for {}: trust {} (curl --cacert, listen --ca-cert)",
+                    names.join(", "),
+                    out.display()
+                );
+                Some(identity)
+            }
+            _ => None,
+        };
         Ok(Config {
             host: self.host,
             port: self.port,
@@ -239,6 +279,7 @@ impl ServeArgs {
                 header_read_timeout: Duration::from_millis(self.header_read_timeout_ms),
             },
             access: wxcc_mock::access::AccessConfig {
+                tls,
                 cors_origins: self.cors_origins,
                 public_url: self.public_url,
                 allow_hosts: self.allow_hosts,
@@ -272,7 +313,15 @@ fn main() -> ExitCode {
         Command::Validate(args) => validate(&args),
         Command::Receive(args) => report(runtime().and_then(|rt| rt.block_on(receive(args)))),
         Command::Listen(args) => {
+            let ca_cert = match args.ca_cert.as_ref().map(std::fs::read_to_string).transpose() {
+                Ok(pem) => pem,
+                Err(e) => {
+                    eprintln!("wxcc-mock: reading --ca-cert: {e}");
+                    return ExitCode::from(2);
+                }
+            };
             let options = wxcc_mock::tools::ListenOptions {
+                ca_cert,
                 base_url: args.base_url,
                 token: args.token,
                 client_type: args.client_type,
@@ -390,7 +439,8 @@ async fn start(config: &Config, structured: bool) -> anyhow::Result<(tokio::net:
             }
             (None, _) => {}
         }
-        tracing::info!(target: STARTUP, "listening on http://{addr} (clock: {:?})", state.clock().mode());
+        let scheme = if config.access.tls.is_some() { "https" } else { "http" };
+        tracing::info!(target: STARTUP, "listening on {scheme}://{addr} (clock: {:?})", state.clock().mode());
         if !addr.ip().is_loopback() {
             let guard = if config.access.admin_token.is_some() {
                 "it needs the --admin-token"
@@ -673,7 +723,13 @@ mod tests {
         assert_eq!(guarded.server.max_connections, 64);
         assert_eq!(guarded.server.header_read_timeout, std::time::Duration::from_millis(250));
         assert_eq!((default.state_file, default.shutdown_grace), (None, std::time::Duration::from_secs(5)));
-        assert!(default.access.cors_origins.is_empty());
+        assert!(default.access.cors_origins.is_empty() && default.access.tls.is_none());
+        let out = std::env::temp_dir().join(format!("wxcc-mock-flags-{}.pem", std::process::id()));
+        let tls = serve_config(&["--tls", "--tls-cert-out", out.to_str().expect("utf-8")]).expect("config");
+        let written = std::fs::read_to_string(&out).expect("the certificate is written");
+        assert_eq!(tls.access.tls.map(|t| t.cert_pem), Some(written));
+        let _ = std::fs::remove_file(out);
+        assert!(serve_config(&["--tls-cert", "/tmp/c.pem"]).is_err(), "a certificate needs its key");
         let cors = serve_config(&["--cors-origin", "https://a.example,https://b.example"]).expect("config");
         assert_eq!(cors.access.cors_origins, ["https://a.example", "https://b.example"]);
         let kept = serve_config(&["--state-file", "/tmp/s.json", "--shutdown-grace", "250ms"]).expect("config");

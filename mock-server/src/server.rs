@@ -46,6 +46,7 @@ pub async fn run(
     router: Router,
     limits: ServerLimits,
     counts: Arc<ListenerCounts>,
+    tls: Option<tokio_rustls::TlsAcceptor>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let permits = Arc::new(Semaphore::new(limits.max_connections.max(1)));
@@ -84,32 +85,26 @@ pub async fn run(
                 counts.refused.load(Ordering::Relaxed)
             );
         }
-        let service = TowerToHyperService::new(router.clone());
-        let connection = http.serve_connection(TokioIo::new(stream), service).with_upgrades();
+        let (router, http, stop_signal) = (router.clone(), http.clone(), stop_signal.clone());
         let timeout = limits.header_read_timeout;
-        let mut stop_signal = stop_signal.clone();
-        tokio::spawn(async move {
-            tokio::pin!(connection);
-            let stopped = async move {
-                let _ = stop_signal.wait_for(|stop| *stop).await;
-            };
-            let ended = tokio::select! {
-                ended = connection.as_mut() => ended,
-                () = stopped => {
-                    // Finish the exchange in flight, then close.
-                    connection.as_mut().graceful_shutdown();
-                    connection.await
-                }
-            };
-            drop(permit);
-            if let Err(e) = ended {
-                if e.is_timeout() {
-                    tracing::info!("connection from {peer} closed: no complete request headers within {timeout:?}");
-                } else {
-                    tracing::debug!("connection from {peer} ended: {e}");
-                }
+        match &tls {
+            None => {
+                tokio::spawn(connection(TokioIo::new(stream), router, http, stop_signal, permit, peer, timeout));
             }
-        });
+            Some(acceptor) => {
+                let acceptor = acceptor.clone();
+                tokio::spawn(async move {
+                    // The handshake counts against the header-read timeout.
+                    match tokio::time::timeout(timeout, acceptor.accept(stream)).await {
+                        Ok(Ok(tls)) => {
+                            connection(TokioIo::new(tls), router, http, stop_signal, permit, peer, timeout).await
+                        }
+                        Ok(Err(e)) => tracing::info!("TLS handshake with {peer} failed: {e}"),
+                        Err(_) => tracing::info!("connection from {peer} closed: no TLS handshake within {timeout:?}"),
+                    }
+                });
+            }
+        }
     }
     drop(listener);
     let _ = stopping.send(true);
@@ -117,6 +112,42 @@ pub async fn run(
     let all = u32::try_from(limits.max_connections.max(1)).unwrap_or(u32::MAX);
     let _ = tokio::time::timeout(Duration::from_secs(5), permits.acquire_many(all)).await;
     Ok(())
+}
+
+/// Serves one connection (plain or TLS) until it ends or shutdown asks it to finish.
+async fn connection<I>(
+    io: TokioIo<I>,
+    router: Router,
+    http: hyper::server::conn::http1::Builder,
+    mut stop_signal: tokio::sync::watch::Receiver<bool>,
+    permit: tokio::sync::OwnedSemaphorePermit,
+    peer: std::net::SocketAddr,
+    timeout: Duration,
+) where
+    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let service = TowerToHyperService::new(router);
+    let connection = http.serve_connection(io, service).with_upgrades();
+    tokio::pin!(connection);
+    let stopped = async move {
+        let _ = stop_signal.wait_for(|stop| *stop).await;
+    };
+    let ended = tokio::select! {
+        ended = connection.as_mut() => ended,
+        () = stopped => {
+            // Finish the exchange in flight, then close.
+            connection.as_mut().graceful_shutdown();
+            connection.await
+        }
+    };
+    drop(permit);
+    if let Err(e) = ended {
+        if e.is_timeout() {
+            tracing::info!("connection from {peer} closed: no complete request headers within {timeout:?}");
+        } else {
+            tracing::debug!("connection from {peer} ended: {e}");
+        }
+    }
 }
 
 /// Answers a connection over the cap with 503 and closes it.

@@ -111,12 +111,22 @@ pub struct ListenOptions {
     /// Subscribe with `isKeepAliveEnabled` (the mock closes a socket silent for 16 s); without
     /// it, as Cisco's SDK subscribes by default, silence is fine and nothing is sent.
     pub idle_close: bool,
+    /// A certificate (PEM) to trust for `https://` and `wss://`, besides the usual roots (the
+    /// one `serve --tls` made).
+    pub ca_cert: Option<String>,
 }
 
 /// Subscribes the token's agent to notifications and prints every message (keep-alives too)
 /// until the socket closes; then prints `closed: CODE REASON` on standard error.
 pub async fn listen(options: &ListenOptions) -> anyhow::Result<()> {
-    let client = reqwest::Client::new();
+    let mut client = reqwest::Client::builder();
+    let mut connector = None;
+    if let Some(pem) = &options.ca_cert {
+        client = client.tls_certs_merge(reqwest::Certificate::from_pem_bundle(pem.as_bytes())?);
+        let config = crate::tls::client_config(pem)?;
+        connector = Some(tokio_tungstenite::Connector::Rustls(std::sync::Arc::new(config)));
+    }
+    let client = client.build()?;
     let body =
         json!({"clientType": options.client_type, "isKeepAliveEnabled": options.idle_close, "allowMultiLogin": true});
     let response = client
@@ -132,7 +142,7 @@ pub async fn listen(options: &ListenOptions) -> anyhow::Result<()> {
         anyhow::bail!("subscribe answered {status}: {}", diagnostic.unwrap_or_else(|| answer.to_string()));
     }
     let url = answer["webSocketUrl"].as_str().unwrap_or_default();
-    let (socket, _) = tokio_tungstenite::connect_async(url).await?;
+    let (socket, _) = tokio_tungstenite::connect_async_tls_with_config(url, None, false, connector).await?;
     eprintln!("connected to {url}");
     let (mut sink, mut stream) = socket.split();
     let mut keepalive = tokio::time::interval(Duration::from_secs(4));

@@ -785,3 +785,55 @@ fn wxcc_mock_test_runs_a_client_against_a_fresh_mock_and_fails_it_for_what_it_se
     assert_eq!(code, Some(3), "the command's own failure is passed on");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[tokio::test]
+async fn with_tls_the_mock_serves_https_and_wss_with_a_certificate_clients_can_trust() {
+    let dir = std::env::temp_dir().join(format!("wxcc-mock-tls-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let cert = dir.join("cert.pem");
+    let running = spawn(&["serve", "--port", "0", "--tls", "--tls-cert-out", cert.to_str().expect("utf-8")], &[]);
+    let (line, before) = wait_for_line(&running.stderr, "listening on https://");
+    let addr = line.split("listening on https://").nth(1).and_then(|r| r.split_whitespace().next()).expect("addr");
+    assert!(before.join("\n").contains("trust"), "{before:?}");
+    let pem = std::fs::read(&cert).expect("the certificate was written");
+    let client = reqwest::Client::builder()
+        .tls_certs_merge(reqwest::Certificate::from_pem_bundle(&pem).expect("pem"))
+        .build()
+        .expect("client");
+    let health = client.get(format!("https://{addr}/__admin/health")).send().await.expect("https answers");
+    assert_eq!(health.status().as_u16(), 200);
+    let untrusted = reqwest::Client::new().get(format!("https://{addr}/__admin/health")).send().await;
+    assert!(untrusted.is_err(), "a client that does not trust the certificate is refused");
+
+    let (org, team) = world();
+    let agent = format!("agent2_P0A1_{org}");
+    let listener = spawn(
+        &[
+            "listen",
+            "--base-url",
+            &format!("https://{addr}"),
+            "--token",
+            &agent,
+            "--ca-cert",
+            cert.to_str().expect("utf-8"),
+        ],
+        &[],
+    );
+    let connected = wait_for(&listener.stderr, "connected to ");
+    assert!(connected.starts_with("wss://127.0.0.1:"), "{connected}");
+    let login = json!({"dialNumber": "1004", "teamId": team, "roles": ["agent"], "deviceType": "EXTENSION"});
+    let accepted = client
+        .post(format!("https://{addr}/v1/agents/login"))
+        .bearer_auth(&agent)
+        .json(&login)
+        .send()
+        .await
+        .expect("login");
+    assert_eq!(accepted.status().as_u16(), 202);
+    let message = wait_for(&listener.stdout, "\"type\":\"StationLogin\"");
+    assert!(message.contains("AgentStationLoginSuccess"), "{message}");
+    for child in [listener.child, running.child] {
+        let _ = stop(child);
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}

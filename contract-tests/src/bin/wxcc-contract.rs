@@ -45,6 +45,9 @@ struct VerifyArgs {
     /// Only run checks that cannot change the org (for production).
     #[arg(long)]
     read_only: bool,
+    /// A certificate (PEM) to trust for https:// and wss://: the one `wxcc-mock serve --tls` wrote.
+    #[arg(long, env = "WXCC_CA_CERT")]
+    ca_cert: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -97,6 +100,13 @@ fn main() -> ExitCode {
                 seed: args.seed,
                 cases: args.cases,
                 read_only: args.read_only,
+                ca_cert: match args.ca_cert.as_ref().map(std::fs::read_to_string).transpose() {
+                    Ok(pem) => pem,
+                    Err(e) => {
+                        eprintln!("wxcc-contract: reading --ca-cert: {e}");
+                        return ExitCode::from(2);
+                    }
+                },
             };
             println!(
                 "verifying {} (seed {}, {} cases{})",

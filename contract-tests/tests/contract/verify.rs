@@ -88,6 +88,7 @@ fn config(base: &str, read_only: bool) -> VerifyConfig {
         seed: 7,
         cases: 8,
         read_only,
+        ca_cert: None,
     }
 }
 
@@ -239,4 +240,27 @@ async fn the_cli_exits_0_when_verify_passes_and_1_when_report_finds_violations()
     let (code, text) = tokio::task::spawn_blocking(move || run_cli(args)).await.expect("join");
     assert_eq!(code, 1, "{text}");
     assert!(text.contains("FAIL  POST /v1/subscriptions"), "{text}");
+}
+
+#[tokio::test]
+async fn verify_speaks_tls_and_checks_the_websocket_over_wss() {
+    let identity =
+        wxcc_mock::tls::Identity::generate(&["127.0.0.1".into(), "localhost".into()]).expect("a certificate");
+    let options = wxcc_mock::state::StateOptions {
+        access: wxcc_mock::access::AccessConfig { tls: Some(identity.clone()), ..Default::default() },
+        ..Default::default()
+    };
+    let state = wxcc_mock::AppState::with_clock(wxcc_mock::World::default_world(), wxcc_mock::Clock::system(), options);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let base = format!("https://{}", listener.local_addr().expect("addr"));
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(wxcc_mock::serve(listener, state, async move {
+        let _ = stopped.await;
+    }));
+    let mut config = config(&base, false);
+    config.ca_cert = Some(identity.cert_pem.clone());
+    let report = verify::verify(&config, |_| {}).await;
+    assert!(report.failures().is_empty(), "{:#?}", report.failures());
+    assert_eq!(report.summary(), "14 passed, 0 failed, 0 skipped", "the websocket check ran over wss://");
+    let _ = stop.send(());
 }

@@ -429,7 +429,11 @@ impl AppState {
         if self.bound().is_none() {
             return "http://127.0.0.1:8080".to_owned();
         }
-        self.websocket_base().replacen("ws://", "http://", 1)
+        let base = self.websocket_base();
+        match base.strip_prefix("wss://") {
+            Some(rest) => format!("https://{rest}"),
+            None => base.replacen("ws://", "http://", 1),
+        }
     }
 
     /// `ws://` or `wss://` and the host (and port) the mock's websocket URLs use.
@@ -449,7 +453,8 @@ impl AppState {
                     std::net::IpAddr::V6(v6) => format!("[{v6}]"),
                     std::net::IpAddr::V4(v4) => v4.to_string(),
                 };
-                format!("ws://{ip}:{}", addr.port())
+                let scheme = if self.options().access.tls.is_some() { "wss" } else { "ws" };
+                format!("{scheme}://{ip}:{}", addr.port())
             }
             None => "ws://localhost".to_owned(),
         }
