@@ -22,17 +22,7 @@ if [ "$hard" != unlimited ] && [ "$hard" -lt "$want" ]; then want=$hard; fi
 ulimit -n "$want"
 echo "file descriptors for this run: $(ulimit -n)"
 
-start_mock() {
-  local log=$1; shift
-  target/release/wxcc-mock serve --port 0 "$@" 2>"$log" &
-  mock=$!
-  for _ in $(seq 1 2000); do
-    addr=$(sed -n 's/.*listening on http:\/\/\([^ ]*\).*/\1/p' "$log" | head -1)
-    [ -n "$addr" ] && { base="http://$addr"; return 0; }
-    sleep 0.005
-  done
-  echo "the mock did not start:" >&2; cat "$log" >&2; exit 1
-}
+. bench/lib.sh
 trap 'kill "${mock:-}" 2>/dev/null || true' EXIT
 
 echo "== the spams (one mock, one after the other)"

@@ -18,26 +18,15 @@ cargo build --release -q -p wxcc-mock -p wxcc-bench
 world=$(mktemp --suffix=.json)
 python3 bench/world.py 180 >"$world"
 
-# start_mock LOG ARGS...: starts the mock on a free port; sets mock (pid) and base (URL).
-start_mock() {
-  local log=$1; shift
-  target/release/wxcc-mock serve --port 0 --world "$world" "$@" 2>"$log" &
-  mock=$!
-  for _ in $(seq 1 2000); do
-    addr=$(sed -n 's/.*listening on http:\/\/\([^ ]*\).*/\1/p' "$log" | head -1)
-    [ -n "$addr" ] && { base="http://$addr"; return 0; }
-    sleep 0.005
-  done
-  echo "the mock did not start:" >&2; cat "$log" >&2; exit 1
-}
+. bench/lib.sh
 trap 'kill "${mock:-}" 2>/dev/null || true' EXIT
 
 echo "== throughput"
-start_mock "$(mktemp)" --quiet
+start_mock "$(mktemp)" --quiet --world "$world"
 target/release/wxcc-bench --base "$base" --world "$world" --pid "$mock" throughput --subscriptions 5 --transitions 10000
 kill "$mock"; wait "$mock" 2>/dev/null || true
 
 echo "== soak: 180 agents, 5 subscriptions, ${seconds} s"
-start_mock "$(mktemp)" --quiet --webhook-backoff-ms 100
+start_mock "$(mktemp)" --quiet --world "$world" --webhook-backoff-ms 100
 target/release/wxcc-bench --base "$base" --world "$world" --pid "$mock" soak --agents 180 --subscriptions 5 --seconds "$seconds"
 echo "mock resident memory after the soak: $(awk '/VmRSS/ {print $2 " kB"}' "/proc/$mock/status")"

@@ -197,14 +197,7 @@ async fn the_readme_tour_shows_results_on_a_listener_and_signed_webhooks_at_a_re
     let subscription = json!({
         "name": "tour", "eventTypes": ["agent:login"], "destinationUrl": format!("{}hook", hook.trim()), "secret": secret,
     });
-    let created = client
-        .post(format!("{base}/v1/subscriptions"))
-        .bearer_auth(&admin)
-        .json(&subscription)
-        .send()
-        .await
-        .expect("create");
-    assert_eq!(created.status().as_u16(), 201);
+    subscribe(&client, &base, &admin, &subscription).await;
     let login = json!({"dialNumber": "1002", "teamId": team, "roles": ["agent"], "deviceType": "EXTENSION"});
     let accepted =
         client.post(format!("{base}/v1/agents/login")).bearer_auth(&agent).json(&login).send().await.expect("login");
@@ -219,6 +212,15 @@ async fn the_readme_tour_shows_results_on_a_listener_and_signed_webhooks_at_a_re
     for child in [listener.child, receiver.child, server] {
         let _ = stop(child);
     }
+}
+
+/// `POST /v1/subscriptions` with the admin token: must answer 201; returns the subscription's id.
+async fn subscribe(client: &reqwest::Client, base: &str, admin: &str, body: &serde_json::Value) -> String {
+    let created =
+        client.post(format!("{base}/v1/subscriptions")).bearer_auth(admin).json(body).send().await.expect("create");
+    assert_eq!(created.status().as_u16(), 201);
+    let created: serde_json::Value = created.json().await.expect("json");
+    created["data"]["id"].as_str().expect("id").to_owned()
 }
 
 fn world() -> (String, String) {
@@ -601,15 +603,7 @@ async fn with_a_state_file_kill_9_after_a_2xx_loses_nothing_it_acknowledged_and_
         "name": "survivor", "eventTypes": ["agent:login"], "destinationUrl": format!("http://127.0.0.1:{port}/hook"),
         "secret": secret,
     });
-    let created = client
-        .post(format!("{base}/v1/subscriptions"))
-        .bearer_auth(&admin)
-        .json(&subscription)
-        .send()
-        .await
-        .expect("create");
-    assert_eq!(created.status().as_u16(), 201);
-    let id = created.json::<serde_json::Value>().await.expect("json")["data"]["id"].as_str().expect("id").to_owned();
+    let id = subscribe(&client, &base, &admin, &subscription).await;
     let minted = client
         .post(format!("{base}/__admin/tokens"))
         .json(&json!({"email": "agent1@wxcc.example", "scopes": ["cjp:user"]}))
@@ -661,14 +655,7 @@ async fn with_a_state_file_kill_9_after_a_2xx_loses_nothing_it_acknowledged_and_
     let subscription = json!({
         "name": "later", "eventTypes": ["agent:logout"], "destinationUrl": format!("http://127.0.0.1:{down}/hook"),
     });
-    let created = client
-        .post(format!("{base}/v1/subscriptions"))
-        .bearer_auth(&admin)
-        .json(&subscription)
-        .send()
-        .await
-        .expect("create");
-    assert_eq!(created.status().as_u16(), 201);
+    subscribe(&client, &base, &admin, &subscription).await;
     let logout = client
         .put(format!("{base}/v1/agents/logout"))
         .bearer_auth(&agent)
@@ -695,13 +682,7 @@ async fn without_a_state_file_sigterm_says_how_many_pending_webhooks_it_discards
     let subscription = json!({
         "name": "nobody", "eventTypes": ["agent:login"], "destinationUrl": format!("http://127.0.0.1:{}/hook", free_port()),
     });
-    client
-        .post(format!("{base}/v1/subscriptions"))
-        .bearer_auth(&admin)
-        .json(&subscription)
-        .send()
-        .await
-        .expect("create");
+    subscribe(&client, &base, &admin, &subscription).await;
     let login = json!({"dialNumber": "1002", "teamId": team, "roles": ["agent"], "deviceType": "EXTENSION"});
     client.post(format!("{base}/v1/agents/login")).bearer_auth(&agent).json(&login).send().await.expect("login");
     wait_for(&lines, "(attempt 1/6)");

@@ -102,13 +102,7 @@ async fn everything_shown(marker: &str) -> String {
         .send()
         .await
         .expect(201, None);
-    let minted = app
-        .post("/__admin/tokens")
-        .json(&json!({"email": "agent1@wxcc.example", "scopes": ["cjp:user"]}))
-        .send()
-        .await
-        .expect(201, None);
-    let agent = minted.body["accessToken"].as_str().expect("token").to_owned();
+    let agent = app.token("agent1@wxcc.example", &["cjp:user"]);
     app.post("/v1/agents/login").bearer(&agent).json(&login_body(&app, "agent1@wxcc.example", "1003")).send().await;
     transport.wait_calls(1).await;
 
