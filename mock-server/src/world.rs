@@ -381,16 +381,21 @@ pub struct TokenSpec {
 #[derive(Debug, thiserror::Error)]
 pub enum WorldError {
     /// Not readable.
-    #[error("cannot read {path}: {source}")]
+    #[error("cannot read {path}: {error}")]
     Io {
         /// The file.
         path: String,
         /// Why.
-        source: std::io::Error,
+        error: std::io::Error,
     },
-    /// Not the right JSON.
-    #[error("not a valid world file: {0}")]
-    Json(#[from] serde_json::Error),
+    /// Not the right JSON: where (`orgs[0].users[3].email`) and why.
+    #[error("not a valid world file: at {path}: {error}")]
+    Json {
+        /// The place at fault, as a path into the document.
+        path: String,
+        /// What is wrong there (with its line and column).
+        error: serde_json::Error,
+    },
     /// Parsed, but inconsistent.
     #[error("inconsistent world: {0}")]
     Inconsistent(String),
@@ -399,7 +404,9 @@ pub enum WorldError {
 impl World {
     /// Parses and checks a world document.
     pub fn from_json(text: &str) -> Result<World, WorldError> {
-        let world: World = serde_json::from_str(text)?;
+        let mut document = serde_json::Deserializer::from_str(text);
+        let world: World = serde_path_to_error::deserialize(&mut document)
+            .map_err(|e| WorldError::Json { path: e.path().to_string(), error: e.into_inner() })?;
         world.check()?;
         Ok(world)
     }
@@ -407,7 +414,7 @@ impl World {
     /// Reads and checks a world file.
     pub fn from_file(path: &Path) -> Result<World, WorldError> {
         let text = std::fs::read_to_string(path)
-            .map_err(|source| WorldError::Io { path: path.display().to_string(), source })?;
+            .map_err(|error| WorldError::Io { path: path.display().to_string(), error })?;
         World::from_json(&text)
     }
 

@@ -132,6 +132,16 @@ fn serve_refuses_an_inconsistent_world_with_a_clear_message() {
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("not a uuid"), "{stderr}");
+    // A document of the wrong shape names the place at fault, once.
+    let (org, _) = world();
+    let shaped =
+        format!(r#"{{"orgs": [{{"id": "{org}", "name": "x", "cluster": "P0A1", "users": [{{"id": "u1"}}]}}]}}"#);
+    std::fs::write(&path, shaped).expect("write");
+    let out = binary().args(["serve", "--port", "0", "--world"]).arg(&path).output().expect("run");
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("at orgs[0].users[0]: missing field"), "{stderr}");
+    assert_eq!(stderr.matches("missing field").count(), 1, "the cause is said once: {stderr}");
     let _ = std::fs::remove_file(path);
 }
 
