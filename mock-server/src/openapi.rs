@@ -172,6 +172,10 @@ fn operation(endpoint: &Endpoint) -> Value {
 pub fn build(endpoints: &[Endpoint]) -> Value {
     let mut schemas = Map::new();
     for id in SchemaId::ALL {
+        // A world file is read from disk, not sent over the wire: not part of the API.
+        if *id == SchemaId::World {
+            continue;
+        }
         if *id == SchemaId::Common {
             if let Some(defs) = id.document()["$defs"].as_object() {
                 for (name, def) in defs {

@@ -828,3 +828,19 @@ async fn with_tls_the_mock_serves_https_and_wss_with_a_certificate_clients_can_t
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn validate_checks_a_world_file_against_the_world_schema() {
+    let (code, text) = validate("world", include_str!("../../fixtures/world.json"));
+    assert_eq!(code, 0, "the default world is valid: {text}");
+    let (org, _) = world();
+    let bad = format!(
+        r#"{{"orgs": [{{"id": "{org}", "name": "x", "cluster": "P0-A1", "users": [{{"id": "u1", "email": "a@b.example", "firstName": "A", "lastName": "B", "roles": [], "teamIds": [], "colour": "red"}}]}}],
+            "tokens": [{{"accessToken": "nounderscores", "email": "a@b.example", "scopes": []}}]}}"#
+    );
+    let (code, text) = validate("world", &bad);
+    assert_eq!(code, 1, "{text}");
+    assert!(text.contains("/orgs/0/cluster: must be letters and digits"), "{text}");
+    assert!(text.contains("/orgs/0/users/0"), "the unknown field is placed: {text}");
+    assert!(text.contains("/tokens/0/accessToken: must be <name>_<cluster>_<orgId>"), "{text}");
+}

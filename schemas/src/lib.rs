@@ -212,6 +212,8 @@ schemas! {
     WsAgentOutboundFailed => "ws-agent-outbound-failed",
     /// Websocket `…Failed` answers to task commands.
     WsTaskFailure => "ws-task-failure",
+    /// A world file (`serve --world`): organisations, users, tokens.
+    World => "world",
 }
 
 /// The v2 resource versions and the event types each offers, in order, read from
