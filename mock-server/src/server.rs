@@ -150,21 +150,12 @@ async fn connection<I>(
     }
 }
 
-/// Answers a connection over the cap with 503 and closes it.
+/// Answers a connection over the cap with 503, in the envelope of the service its request
+/// names, and closes it.
 async fn refuse(mut stream: TcpStream) {
-    let tracking = format!("WXCCMOCK_{}", uuid::Uuid::new_v4());
-    let body = serde_json::json!({
-        "error": {"key": 503, "message": [{"description": "The mock holds as many connections as --max-connections allows; retry shortly."}]},
-        "trackingId": tracking,
-    })
-    .to_string();
-    let response = format!(
-        "HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\nretry-after: 1\r\ntrackingid: {tracking}\r\nconnection: close\r\ncontent-length: {}\r\n\r\n{body}",
-        body.len()
-    );
     let _ = tokio::time::timeout(Duration::from_secs(1), async {
-        // Read the request's head first: a client that is still writing when the answer comes
-        // takes it for a broken server, not for a 503.
+        // Read the request's head first: its path picks the envelope, and a client that is still
+        // writing when the answer comes takes it for a broken server, not for a 503.
         let mut head = Vec::with_capacity(1024);
         let mut buf = [0u8; 1024];
         while head.len() < 16 * 1024 && !head.windows(4).any(|w| w == b"\r\n\r\n") {
@@ -173,8 +164,48 @@ async fn refuse(mut stream: TcpStream) {
                 Ok(n) => head.extend_from_slice(&buf[..n]),
             }
         }
-        let _ = stream.write_all(response.as_bytes()).await;
+        let _ = stream.write_all(refusal(&head).as_bytes()).await;
         let _ = stream.shutdown().await;
     })
     .await;
+}
+
+/// The 503 for a request head (`GET /v1/... HTTP/1.1`, possibly cut short).
+fn refusal(head: &[u8]) -> String {
+    let line = head.split(|b| *b == b'\n').next().unwrap_or_default();
+    let path = String::from_utf8_lossy(line).split_whitespace().nth(1).unwrap_or("/").to_owned();
+    let service = crate::http::Service::for_path(path.split('?').next().unwrap_or("/"));
+    let tracking = crate::ids::prefixed(service.tracking_prefix());
+    let why = "The mock holds as many connections as --max-connections allows; retry shortly.";
+    let body = service
+        .error_body(axum::http::StatusCode::SERVICE_UNAVAILABLE, &["Service Unavailable".to_owned()], &tracking)
+        .to_string();
+    format!(
+        "HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\nretry-after: 1\r\ntrackingid: {tracking}\r\nx-wxcc-mock-diagnostic: {why}\r\nconnection: close\r\ncontent-length: {}\r\n\r\n{body}",
+        body.len()
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_refusal_answers_in_the_envelope_of_the_service_the_request_names() {
+        let body = |head: &str| {
+            let text = refusal(head.as_bytes());
+            assert!(text.starts_with("HTTP/1.1 503 ") && text.contains("retry-after: 1"), "{text}");
+            let tracking = text.split("trackingid: ").nth(1).and_then(|r| r.split("\r\n").next()).expect("an id");
+            let body: serde_json::Value =
+                serde_json::from_str(text.split("\r\n\r\n").nth(1).expect("a body")).expect("json");
+            assert_eq!(body["trackingId"], tracking);
+            (tracking.to_owned(), body)
+        };
+        let (id, notifs) = body("POST /v1/subscriptions HTTP/1.1\r\nHost: x\r\n\r\n");
+        assert!(id.starts_with("NOTIFS_") && notifs["error"]["key"] == 503, "{notifs}");
+        let (id, agents) = body("PUT /v1/agents/session/state?x=1 HTTP/1.1\r\n");
+        assert!(id.starts_with("AQM_") && agents["errorType"] == "Service Unavailable", "{agents}");
+        let (id, config) = body("");
+        assert!(id.starts_with("ccconfig_") && config["error"]["key"] == "503", "{config}");
+    }
 }

@@ -548,13 +548,15 @@ async fn a_client_that_never_finishes_its_headers_is_cut_off_and_past_the_connec
     let mut silent = std::net::TcpStream::connect(&addr).expect("connect");
     // Both hold their slots: a third client is answered at once, in the envelope.
     let client = reqwest::Client::builder().pool_max_idle_per_host(0).build().expect("client");
-    let full = client.get(format!("http://{addr}/__admin/health")).send().await.expect("an answer, not silence");
+    let full = client.get(format!("http://{addr}/v1/subscriptions")).send().await.expect("an answer, not silence");
     assert_eq!(full.status().as_u16(), 503);
     assert_eq!(full.headers()["retry-after"], "1");
+    assert!(full.headers()["x-wxcc-mock-diagnostic"].to_str().expect("ascii").contains("--max-connections"));
     let tracking = full.headers()["trackingid"].to_str().expect("ascii").to_owned();
+    assert!(tracking.starts_with("NOTIFS_"), "{tracking}");
     let body: serde_json::Value = full.json().await.expect("json");
     assert_eq!(body["trackingId"], tracking.as_str());
-    assert!(body["error"]["message"][0]["description"].as_str().expect("text").contains("--max-connections"));
+    assert_eq!(body["error"]["key"], 503, "the subscriptions service's envelope: {body}");
     wait_for(&lines, "the cap (--max-connections)");
     // The header-read timeout closes both, and says so.
     for stream in [&mut dribbling, &mut silent] {

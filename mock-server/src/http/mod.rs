@@ -78,7 +78,8 @@ impl Service {
         }
     }
 
-    fn tracking_prefix(self) -> &'static str {
+    /// How its TrackingIDs begin.
+    pub fn tracking_prefix(self) -> &'static str {
         match self {
             Service::Notifs => "NOTIFS",
             Service::Agents => "AQM",
