@@ -299,11 +299,13 @@ fn table() -> Vec<Endpoint> {
 
 async fn serve_openapi(call: Call) -> Result<Response, ApiError> {
     // The committed document names the default address; the served one names this mock's.
-    let text = openapi_text().replacen(
-        "\"url\": \"http://127.0.0.1:8080\"",
-        &format!("\"url\": {}", serde_json::Value::String(call.state.http_base())),
-        1,
-    );
+    let text = call.state.served_openapi(|base| {
+        openapi_text().replacen(
+            "\"url\": \"http://127.0.0.1:8080\"",
+            &format!("\"url\": {}", serde_json::Value::String(base.to_owned())),
+            1,
+        )
+    });
     Ok(([(header::CONTENT_TYPE, "application/json")], text).into_response())
 }
 

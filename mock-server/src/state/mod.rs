@@ -213,6 +213,8 @@ pub(crate) struct Inner {
     bound: std::sync::OnceLock<std::net::SocketAddr>,
     /// `--state-file`'s writer.
     persister: Option<Arc<persist::Persister>>,
+    /// `/openapi.json` as this mock serves it (naming its address), made at the first request.
+    openapi: std::sync::OnceLock<axum::body::Bytes>,
 }
 
 /// The mock's state: the loaded world plus everything that changes.
@@ -401,6 +403,7 @@ impl AppState {
                 violations: Mutex::new(Ring::with_bytes(options.log_capacity, VIOLATIONS_BYTES)),
                 bound: std::sync::OnceLock::new(),
                 persister: options.state_file.clone().map(|path| Arc::new(persist::Persister::new(path))),
+                openapi: std::sync::OnceLock::new(),
                 options,
             }
         });
@@ -434,6 +437,12 @@ impl AppState {
             Some(rest) => format!("https://{rest}"),
             None => base.replacen("ws://", "http://", 1),
         }
+    }
+
+    /// The OpenAPI document as this mock serves it: `make` runs once (the address is fixed by
+    /// then: requests come only once the mock is bound).
+    pub fn served_openapi(&self, make: impl FnOnce(&str) -> String) -> axum::body::Bytes {
+        self.inner.openapi.get_or_init(|| make(&self.http_base()).into()).clone()
     }
 
     /// `ws://` or `wss://` and the host (and port) the mock's websocket URLs use.
