@@ -7,10 +7,11 @@
 use std::collections::HashMap;
 
 /// The API version a subscription was created under.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ApiVersion {
     /// `/v1/subscriptions`
+    #[default]
     V1,
     /// `/v2/subscriptions` (with a `resourceVersion`)
     V2,
@@ -38,7 +39,7 @@ impl Status {
 
 /// One subscription, serialised as the wire's `SubscriptionResponse`: the secret is kept but
 /// never rendered.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Subscription {
     /// uuid.
@@ -156,38 +157,20 @@ pub struct SubscriptionStore {
     next_seq: u64,
 }
 
-/// A subscription as a state file keeps it: everything, the secret included.
+/// A subscription as a state file keeps it: the wire form plus what the wire never shows (its
+/// organisation, namespace, secret and creation order).
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SavedSubscription {
-    /// uuid.
-    pub id: String,
+    /// As the API returns it.
+    #[serde(flatten)]
+    pub wire: Subscription,
     /// Owning organisation.
     pub org_id: String,
     /// v1 or v2.
-    pub v2: bool,
-    /// Name.
-    pub name: String,
-    /// Description.
-    pub description: Option<String>,
-    /// Event types.
-    pub event_types: Vec<String>,
-    /// Destination.
-    pub destination_url: String,
+    pub version: ApiVersion,
     /// HMAC key.
     pub secret: Option<String>,
-    /// Epoch ms.
-    pub created_time: i64,
-    /// Creator.
-    pub created_by: String,
-    /// active / inactive.
-    pub status: Status,
-    /// Epoch ms.
-    pub last_updated_time: i64,
-    /// Last editor.
-    pub last_updated_by: String,
-    /// v2: `resource:version`.
-    pub resource_version: Option<String>,
     /// Creation order.
     pub seq: u64,
 }
@@ -199,20 +182,10 @@ impl SubscriptionStore {
         all.sort_by_key(|s| s.seq);
         all.into_iter()
             .map(|s| SavedSubscription {
-                id: s.id.clone(),
+                wire: s.clone(),
                 org_id: s.org_id.clone(),
-                v2: s.version == ApiVersion::V2,
-                name: s.name.clone(),
-                description: s.description.clone(),
-                event_types: s.event_types.clone(),
-                destination_url: s.destination_url.clone(),
+                version: s.version,
                 secret: s.secret.clone(),
-                created_time: s.created_time,
-                created_by: s.created_by.clone(),
-                status: s.status,
-                last_updated_time: s.last_updated_time,
-                last_updated_by: s.last_updated_by.clone(),
-                resource_version: s.resource_version.clone(),
                 seq: s.seq,
             })
             .collect()
@@ -223,23 +196,7 @@ impl SubscriptionStore {
         let mut store = SubscriptionStore::default();
         for s in saved {
             store.next_seq = store.next_seq.max(s.seq);
-            let sub = Subscription {
-                id: s.id,
-                org_id: s.org_id,
-                version: if s.v2 { ApiVersion::V2 } else { ApiVersion::V1 },
-                name: s.name,
-                description: s.description,
-                event_types: s.event_types,
-                destination_url: s.destination_url,
-                secret: s.secret,
-                status: s.status,
-                created_time: s.created_time,
-                created_by: s.created_by,
-                last_updated_time: s.last_updated_time,
-                last_updated_by: s.last_updated_by,
-                resource_version: s.resource_version,
-                seq: s.seq,
-            };
+            let sub = Subscription { org_id: s.org_id, version: s.version, secret: s.secret, seq: s.seq, ..s.wire };
             store.by_id.insert(sub.id.clone(), sub);
         }
         store

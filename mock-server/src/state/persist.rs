@@ -212,7 +212,7 @@ impl AppState {
         let (subscriptions, gone): (Vec<_>, Vec<_>) =
             saved.subscriptions.into_iter().partition(|s| org_known(&s.org_id));
         for s in gone {
-            restored.skipped.push(format!("subscription {}: no organisation {}", s.id, s.org_id));
+            restored.skipped.push(format!("subscription {}: no organisation {}", s.wire.id, s.org_id));
         }
         restored.subscriptions = subscriptions.len();
         core.subscriptions = SubscriptionStore::restored(subscriptions);
