@@ -179,6 +179,29 @@ impl TestApp {
         self.request("DELETE", path)
     }
 
+    /// An in-process notification connection of `email`, straight on the hub (no socket): the
+    /// messages the mock sends them, up to `buffer` unread.
+    pub fn hub_connection(
+        &self,
+        email: &str,
+        buffer: usize,
+    ) -> tokio::sync::mpsc::Receiver<wxcc_mock::notifications::Outgoing> {
+        let (tx, rx) = tokio::sync::mpsc::channel(buffer);
+        let registration = wxcc_mock::notifications::Registration {
+            subscription_id: format!("Harness-{email}"),
+            agent_id: self.user_id(email),
+            email: email.to_owned(),
+            org_id: self.org_of(email),
+            client_type: "Harness".into(),
+            keepalive: false,
+            allow_multi_login: false,
+            force: false,
+            created_at: 0,
+        };
+        self.state.notifications().connect(&registration, tx, self.state.notification_config()).expect("connect");
+        rx
+    }
+
     /// `GET /__admin/state`.
     pub async fn admin_state(&self) -> Value {
         self.get("/__admin/state").send().await.expect(200, None).body

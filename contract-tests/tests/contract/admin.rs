@@ -185,3 +185,14 @@ async fn with_an_admin_token_the_admin_api_needs_it() {
         .await;
     minted.expect(201, None);
 }
+
+#[tokio::test]
+async fn minting_past_the_bound_answers_409_and_says_which_bound() {
+    let options = wxcc_mock::state::StateOptions { max_minted_tokens: 1, ..Default::default() };
+    let app = TestApp::with_options(wxcc_mock::World::default_world(), options);
+    let mint = json!({"email": "agent2@wxcc.example", "scopes": ["cjp:user"]});
+    app.post("/__admin/tokens").json(&mint).send().await.expect(201, None);
+    let full = app.post("/__admin/tokens").json(&mint).send().await.expect(409, None);
+    assert!(full.diagnostic().contains("--max-minted-tokens"), "{}", full.diagnostic());
+    assert_eq!(app.admin_state().await["bounds"]["mintedTokens"]["held"], 1);
+}

@@ -6,12 +6,11 @@ use std::collections::HashMap;
 
 use proptest::prelude::*;
 use serde_json::{Value, json};
-use tokio::sync::mpsc;
 use wxcc_contract_tests::TestApp;
 use wxcc_contract_tests::webhooks::RecordingTransport;
 use wxcc_mock::World;
 use wxcc_mock::delivery::DeliveryConfig;
-use wxcc_mock::notifications::{Outgoing, Registration};
+use wxcc_mock::notifications::Outgoing;
 use wxcc_mock::state::StateOptions;
 
 const AGENTS: [&str; 2] = ["agent1@wxcc.example", "agent2@wxcc.example"];
@@ -116,20 +115,7 @@ async fn run(calls: Vec<Call>) -> Result<(), TestCaseError> {
     // One in-process websocket connection per agent, straight on the hub.
     let mut sockets = Vec::new();
     for email in AGENTS {
-        let (tx, rx) = mpsc::channel(1024);
-        let registration = Registration {
-            subscription_id: format!("Model-{email}"),
-            agent_id: app.user_id(email),
-            email: email.to_owned(),
-            org_id: app.org_of(email),
-            client_type: "Model".into(),
-            keepalive: false,
-            allow_multi_login: false,
-            force: false,
-            created_at: 0,
-        };
-        app.state().notifications().connect(&registration, tx, app.state().notification_config()).expect("connect");
-        sockets.push(rx);
+        sockets.push(app.hub_connection(email, 1024));
     }
 
     let org = &app.world().orgs[0];

@@ -168,20 +168,7 @@ impl Redactor {
 
 /// One agent's desk, in-process: the messages the hub sends them.
 fn desk(app: &TestApp, email: &str) -> tokio::sync::mpsc::Receiver<wxcc_mock::notifications::Outgoing> {
-    let (tx, rx) = tokio::sync::mpsc::channel(256);
-    let registration = wxcc_mock::notifications::Registration {
-        subscription_id: format!("Snapshot-{email}"),
-        agent_id: app.user_id(email),
-        email: email.to_owned(),
-        org_id: app.org_of(email),
-        client_type: "Snapshot".into(),
-        keepalive: false,
-        allow_multi_login: false,
-        force: false,
-        created_at: 0,
-    };
-    app.state().notifications().connect(&registration, tx, app.state().notification_config()).expect("connect");
-    rx
+    app.hub_connection(email, 256)
 }
 
 fn drained(rx: &mut tokio::sync::mpsc::Receiver<wxcc_mock::notifications::Outgoing>) -> Vec<Value> {

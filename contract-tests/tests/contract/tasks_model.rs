@@ -19,7 +19,7 @@ use wxcc_contract_tests::TestApp;
 use wxcc_contract_tests::webhooks::RecordingTransport;
 use wxcc_mock::World;
 use wxcc_mock::delivery::DeliveryConfig;
-use wxcc_mock::notifications::{Outgoing, Registration};
+use wxcc_mock::notifications::Outgoing;
 use wxcc_mock::state::StateOptions;
 
 use crate::tasks::{aux_code, queue, team};
@@ -153,20 +153,7 @@ impl Run {
         let mut tokens = Vec::new();
         let mut ids = Vec::new();
         for email in AGENTS {
-            let (tx, rx) = mpsc::channel(4096);
-            let registration = Registration {
-                subscription_id: format!("Model-{email}"),
-                agent_id: app.user_id(email),
-                email: email.to_owned(),
-                org_id: app.org_of(email),
-                client_type: "Model".into(),
-                keepalive: false,
-                allow_multi_login: false,
-                force: false,
-                created_at: 0,
-            };
-            app.state().notifications().connect(&registration, tx, app.state().notification_config()).expect("connect");
-            sockets.push(rx);
+            sockets.push(app.hub_connection(email, 4096));
             tokens.push(app.token(email, &["cjp:user"]));
             ids.push(app.user_id(email));
         }
