@@ -196,3 +196,16 @@ async fn minting_past_the_bound_answers_409_and_says_which_bound() {
     assert!(full.diagnostic().contains("--max-minted-tokens"), "{}", full.diagnostic());
     assert_eq!(app.admin_state().await["bounds"]["mintedTokens"]["held"], 1);
 }
+
+#[tokio::test]
+async fn a_state_file_that_cannot_be_written_is_counted_and_the_request_still_answers() {
+    let options = wxcc_mock::state::StateOptions {
+        state_file: Some(std::path::PathBuf::from("/nonexistent-wxcc-mock-dir/state.json")),
+        ..Default::default()
+    };
+    let app = TestApp::with_options(wxcc_mock::World::default_world(), options);
+    let token = app.world_token("admin-full");
+    app.post("/v1/subscriptions").bearer(&token).json(&subscription_body("kept")).send().await.expect(201, None);
+    let bounds = app.admin_state().await["bounds"].clone();
+    assert_eq!(bounds["stateFileWriteFailures"], 1, "{bounds}");
+}

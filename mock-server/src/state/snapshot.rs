@@ -58,6 +58,8 @@ impl AppState {
             "mintedTokens": { "held": minted, "max": options.max_minted_tokens, "swept": swept },
             "subscriptionsPerOrg": { "max": options.max_subscriptions_per_org },
             "webhookWorkers": self.dispatcher().workers(),
+            "pendingDeliveries": self.dispatcher().pending_count(),
+            "stateFileWriteFailures": self.persist_failures(),
             "notifications": {
                 "pendingRegistrations": hub.pending_registrations,
                 "expiredRegistrations": hub.expired_registrations,
