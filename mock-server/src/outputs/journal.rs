@@ -83,6 +83,8 @@ pub struct Entry {
     pub level: Level,
     /// The entry's fields after `seq`, `at` and `kind`.
     fields: Fields,
+    /// About how many bytes it holds (worked out once, before the journal's lock).
+    size: usize,
 }
 
 /// An entry's fields: serialised already, or rendered when read.
@@ -129,12 +131,7 @@ impl Entry {
     }
 
     fn size(&self) -> usize {
-        let fields = match &self.fields {
-            Fields::Text(text) => text.len() + 16,
-            Fields::Lazy(render) => render.size(),
-        };
-        // The entry itself behind its Arc, its line, and the allocator's overhead.
-        fields + self.line.capacity() + std::mem::size_of::<Entry>() + 64
+        self.size
     }
 }
 
@@ -352,6 +349,12 @@ impl Journal {
 
     /// Numbers and appends an entry (evicting the oldest past the bound) and broadcasts it.
     pub fn append(&self, draft: Draft) -> Arc<Entry> {
+        let fields = match &draft.fields {
+            Fields::Text(text) => text.len() + 16,
+            Fields::Lazy(render) => render.size(),
+        };
+        // The entry itself behind its Arc, its line, and the allocator's overhead.
+        let size = fields + draft.line.capacity() + std::mem::size_of::<Entry>() + 64;
         let mut ring = lock(&self.ring);
         let entry = Arc::new(Entry {
             seq: ring.next_seq,
@@ -360,6 +363,7 @@ impl Journal {
             line: draft.line,
             level: draft.level,
             fields: draft.fields,
+            size,
         });
         ring.next_seq += 1;
         ring.bytes += entry.size();
