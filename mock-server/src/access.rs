@@ -40,10 +40,74 @@ pub struct AccessConfig {
     pub admin_token: Option<String>,
 }
 
-/// CORS for the WxCC routes (never `/__admin`, which stays the developer's): preflights are
-/// answered, and every answer (429s and other errors too, as the real API does) carries the
-/// `Access-Control-*` headers for an allowed origin.
-pub fn cors(access: &AccessConfig) -> tower_http::cors::CorsLayer {
+/// CORS for the WxCC routes (never `/__admin`, which stays the developer's), engaged only for a
+/// request that says its `Origin` (a browser's): its preflight is answered, with a TrackingID as
+/// every answer has, and every answer (429s and other errors too, as the real API does) carries
+/// the `Access-Control-*` headers for an allowed origin. A request without `Origin` (an SDK on a
+/// server, curl, a test) goes straight to the routes: it gets no `Vary` headers and pays nothing.
+#[derive(Debug, Clone)]
+pub struct BrowserAccessLayer(std::sync::Arc<tower_http::cors::CorsLayer>);
+
+impl BrowserAccessLayer {
+    /// The layer for `access`'s `--cors-origin` list.
+    pub fn new(access: &AccessConfig) -> Self {
+        BrowserAccessLayer(std::sync::Arc::new(cors(access)))
+    }
+}
+
+impl<S> tower::Layer<S> for BrowserAccessLayer {
+    type Service = BrowserAccess<S>;
+    fn layer(&self, inner: S) -> Self::Service {
+        BrowserAccess { direct: inner, cors: self.0.clone() }
+    }
+}
+
+/// See [`BrowserAccessLayer`]. The router clones its routes' services for every request, so the
+/// CORS rules are shared, not copied.
+#[derive(Debug, Clone)]
+pub struct BrowserAccess<S> {
+    direct: S,
+    cors: std::sync::Arc<tower_http::cors::CorsLayer>,
+}
+
+type Response = axum::response::Response;
+
+impl<S> tower::Service<axum::extract::Request> for BrowserAccess<S>
+where
+    S: tower::Service<axum::extract::Request, Response = Response> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+    S::Error: Send + 'static,
+{
+    type Response = Response;
+    type Error = S::Error;
+    type Future =
+        futures_util::future::Either<S::Future, futures_util::future::BoxFuture<'static, Result<Response, S::Error>>>;
+
+    fn poll_ready(&mut self, cx: &mut std::task::Context<'_>) -> std::task::Poll<Result<(), Self::Error>> {
+        self.direct.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: axum::extract::Request) -> Self::Future {
+        use futures_util::future::Either;
+        use tower::{Layer, ServiceExt};
+        if !request.headers().contains_key(header::ORIGIN) {
+            return Either::Left(self.direct.call(request));
+        }
+        let cors = self.cors.layer(self.direct.clone());
+        Either::Right(Box::pin(async move {
+            let mut response = cors.oneshot(request).await?;
+            if !response.headers().contains_key(crate::http::TRACKING_ID) {
+                let id = crate::ids::prefixed("WXCCMOCK");
+                if let Ok(value) = axum::http::HeaderValue::from_str(&id) {
+                    response.headers_mut().insert(crate::http::TRACKING_ID, value);
+                }
+            }
+            Ok(response)
+        }))
+    }
+}
+
+fn cors(access: &AccessConfig) -> tower_http::cors::CorsLayer {
     use axum::http::{HeaderName, HeaderValue};
     use tower_http::cors::{AllowOrigin, CorsLayer};
     let listed: Vec<String> =

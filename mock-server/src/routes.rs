@@ -348,24 +348,12 @@ pub fn build_router(state: AppState) -> Router {
         }
         router = router.route(path, methods);
     }
-    let cors = crate::access::cors(&state.options().access);
+    let browsers = crate::access::BrowserAccessLayer::new(&state.options().access);
     router
         .fallback(http::unknown_route)
         .method_not_allowed_fallback(http::wrong_method)
         .with_state(state)
-        .layer(cors)
-        .layer(axum::middleware::map_response(with_tracking_id))
-}
-
-/// A CORS preflight is answered before any route: it gets a TrackingID too, as every answer does.
-async fn with_tracking_id(mut response: axum::response::Response) -> axum::response::Response {
-    if !response.headers().contains_key(http::TRACKING_ID) {
-        let id = crate::ids::prefixed("WXCCMOCK");
-        if let Ok(value) = axum::http::HeaderValue::from_str(&id) {
-            response.headers_mut().insert(http::TRACKING_ID, value);
-        }
-    }
-    response
+        .layer(browsers)
 }
 
 /// The checks of `endpoint`, in the real API's order (400 → 401 → 403 → body), then its handler.

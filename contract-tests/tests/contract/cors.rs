@@ -25,6 +25,7 @@ async fn a_page_on_localhost_gets_its_preflight_answered_and_can_read_answers_an
     let headers = reply.headers["access-control-allow-headers"].to_ascii_lowercase();
     assert!(headers.contains("authorization") && headers.contains("trackingid"), "{headers}");
     assert_eq!(reply.headers["access-control-max-age"], "600");
+    assert!(reply.headers["trackingid"].starts_with("WXCCMOCK_"), "a preflight has a TrackingID as every answer");
 
     // A refusal carries them too, and exposes the TrackingID and the diagnostic.
     let agent = app.world_token("forum-case-agent1");
@@ -39,6 +40,16 @@ async fn a_page_on_localhost_gets_its_preflight_answered_and_can_read_answers_an
         let reply = app.get("/v1/event-types").bearer(&agent).header("origin", local).send().await;
         assert_eq!(reply.headers.get("access-control-allow-origin").map(String::as_str), Some(local));
     }
+}
+
+#[tokio::test]
+async fn a_caller_that_is_not_a_browser_gets_no_cors_headers_at_all() {
+    let app = TestApp::new();
+    let admin = app.world_token("admin-full");
+    let reply = app.get("/v1/event-types").bearer(&admin).send().await.expect(200, None);
+    let cors: Vec<&String> =
+        reply.headers.keys().filter(|name| name.starts_with("access-control-") || *name == "vary").collect();
+    assert!(cors.is_empty(), "no Origin, no CORS: {cors:?}");
 }
 
 #[tokio::test]
