@@ -13,7 +13,7 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use axum::body::Bytes;
@@ -87,23 +87,39 @@ pub trait Transport: Send + Sync + std::fmt::Debug + 'static {
 }
 
 /// The real transport: reqwest (connections kept alive per destination), no redirects followed.
+/// The client for `https://` destinations, which reads the system's trusted certificates (some
+/// 10 ms and 5 MB), is made on the first such delivery, not at start-up.
 #[derive(Debug, Clone)]
 pub struct HttpTransport {
-    client: reqwest::Client,
+    plain: reqwest::Client,
+    secure: Arc<OnceLock<reqwest::Client>>,
 }
 
 impl HttpTransport {
     /// A client that never follows redirects (facts §9.3).
     pub fn new() -> HttpTransport {
-        let client = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .user_agent(concat!("wxcc-mock/", env!("CARGO_PKG_VERSION")))
-            .pool_max_idle_per_host(64)
-            .dns_resolver(crate::access::GuardedResolver)
-            .build()
-            .unwrap_or_else(|_| reqwest::Client::new());
-        HttpTransport { client }
+        let plain = client(|builder| builder.tls_certs_only([]));
+        HttpTransport { plain, secure: Arc::default() }
     }
+
+    fn client_for(&self, url: &str) -> &reqwest::Client {
+        if url.get(..6).is_some_and(|scheme| scheme.eq_ignore_ascii_case("https:")) {
+            self.secure.get_or_init(|| client(|builder| builder))
+        } else {
+            &self.plain
+        }
+    }
+}
+
+/// The delivery client, with `tls` deciding which certificates it trusts.
+fn client(tls: impl FnOnce(reqwest::ClientBuilder) -> reqwest::ClientBuilder) -> reqwest::Client {
+    tls(reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .user_agent(concat!("wxcc-mock/", env!("CARGO_PKG_VERSION")))
+        .pool_max_idle_per_host(64)
+        .dns_resolver(crate::access::GuardedResolver))
+    .build()
+    .unwrap_or_else(|_| reqwest::Client::new())
 }
 
 impl Default for HttpTransport {
@@ -119,7 +135,7 @@ impl Transport for HttpTransport {
         headers: Vec<(&'static str, String)>,
         body: Bytes,
     ) -> Pin<Box<dyn Future<Output = Result<Answer, String>> + Send>> {
-        let mut request = self.client.post(url).body(body);
+        let mut request = self.client_for(&url).post(url).body(body);
         for (name, value) in headers {
             request = request.header(name, value);
         }
