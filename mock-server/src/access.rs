@@ -23,6 +23,9 @@ use url::Url;
 use crate::http::ApiError;
 use crate::state::AppState;
 
+/// Where the dashboard lives.
+pub const DASHBOARD_PATH: &str = "/__admin/ui";
+
 /// How the mock is exposed (`serve`'s flags).
 #[derive(Debug, Clone, Default)]
 pub struct AccessConfig {
@@ -237,7 +240,9 @@ impl AppState {
                 ));
             }
         }
-        if let Some(expected) = &self.options().access.admin_token {
+        // The dashboard's page holds nothing secret: it asks for the admin token to read the rest.
+        let page = parts.uri.path() == DASHBOARD_PATH;
+        if let Some(expected) = self.options().access.admin_token.as_ref().filter(|_| !page) {
             let given = parts
                 .headers
                 .get(header::AUTHORIZATION)

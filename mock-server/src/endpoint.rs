@@ -153,6 +153,12 @@ impl Endpoint {
         self
     }
 
+    /// Its success is a web page (`text/html`), not JSON.
+    pub fn html(mut self) -> Endpoint {
+        self.media_type = "text/html";
+        self
+    }
+
     /// It can also answer these statuses.
     pub fn errors(mut self, statuses: &'static [u16]) -> Endpoint {
         self.extra_errors = statuses;

@@ -113,6 +113,9 @@ fn operation(endpoint: &Endpoint) -> Value {
     });
     let body_schema = match (endpoint.response, endpoint.success, endpoint.media_type) {
         (Some(id), _, _) => Some(reference(id)),
+        (None, _, "text/html") => {
+            Some(json!({ "type": "string", "description": "The page (HTML, its script and style inline)." }))
+        }
         (None, _, "text/event-stream") => Some(json!({
             "description": "One Server-Sent Event: `id` is the entry's seq, `event` its kind, `data` the journal entry as JSON.",
             "type": "object",

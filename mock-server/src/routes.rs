@@ -242,6 +242,9 @@ fn table() -> Vec<Endpoint> {
         // The mock's own API.
         Endpoint::new(get.clone(), "/__admin/health", "adminHealth", handler!(admin::health))
             .summary("The mock's health (the mock's own API)"),
+        Endpoint::new(get.clone(), "/__admin/ui", "adminDashboard", handler!(admin::dashboard))
+            .summary("The dashboard: agents, tasks, subscriptions and the journal, live, with buttons for the mock's own controls (one page, works offline)")
+            .html(),
         Endpoint::new(post.clone(), "/__admin/tokens", "adminMintToken", handler!(admin::mint_token))
             .summary("Mint a token for a world user (the mock's own API)")
             .body(S::AdminTokenRequest).success(201).returns(S::AdminTokenResponse).errors(&[404]),

@@ -187,6 +187,31 @@ async fn with_an_admin_token_the_admin_api_needs_it() {
 }
 
 #[tokio::test]
+async fn the_dashboard_is_one_page_that_loads_nothing_from_elsewhere_and_cannot_be_framed() {
+    let options = wxcc_mock::state::StateOptions {
+        access: wxcc_mock::access::AccessConfig { admin_token: Some("s3cret-admin".into()), ..Default::default() },
+        ..Default::default()
+    };
+    let app = TestApp::with_options(wxcc_mock::World::default_world(), options);
+    // The page itself holds nothing secret, so it loads without the admin token (it asks for it);
+    // what it reads does not.
+    let page = app.get("/__admin/ui").send().await.expect(200, None);
+    assert!(page.headers["content-type"].starts_with("text/html"));
+    let policy = &page.headers["content-security-policy"];
+    assert!(policy.contains("default-src 'none'") && policy.contains("connect-src 'self'"), "{policy}");
+    assert!(policy.contains("frame-ancestors 'none'"), "{policy}");
+    assert_eq!(page.headers["x-frame-options"], "DENY");
+    let html = String::from_utf8(page.raw).expect("UTF-8");
+    assert!(html.contains("/__admin/journal/stream"), "it follows the journal stream");
+    for external in ["http://", "https://", "//cdn"] {
+        assert!(!html.contains(external), "the page names nothing outside the mock ({external})");
+    }
+    app.get("/__admin/state").send().await.expect(401, None);
+    // Like the rest of /__admin, it answers only requests addressed to the mock.
+    app.get("/__admin/ui").header("host", "evil.example.com").send().await.expect(403, None);
+}
+
+#[tokio::test]
 async fn minting_past_the_bound_answers_409_and_says_which_bound() {
     let options = wxcc_mock::state::StateOptions { max_minted_tokens: 1, ..Default::default() };
     let app = TestApp::with_options(wxcc_mock::World::default_world(), options);

@@ -70,6 +70,27 @@ pub async fn state(call: Call) -> Result<Response, ApiError> {
     ok(&call.state.snapshot())
 }
 
+/// `GET /__admin/ui`: the dashboard, one page with its script and style inline. Its policy lets
+/// it reach the mock's own origin only (it works offline and loads nothing from elsewhere), and
+/// no other page may frame it (its buttons change the mock).
+pub async fn dashboard(_call: Call) -> Result<Response, ApiError> {
+    use axum::http::header;
+    const PAGE: &str = include_str!("../ui/dashboard.html");
+    Ok((
+        [
+            (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+            (
+                header::CONTENT_SECURITY_POLICY,
+                "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'",
+            ),
+            (header::X_FRAME_OPTIONS, "DENY"),
+            (header::CACHE_CONTROL, "no-store"),
+        ],
+        PAGE,
+    )
+        .into_response())
+}
+
 /// `POST /__admin/reset`
 pub async fn reset(call: Call) -> Result<Response, ApiError> {
     call.state.reset();
