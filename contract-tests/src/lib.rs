@@ -134,7 +134,7 @@ impl TestApp {
     pub fn token(&self, email: &str, scopes: &[&str]) -> String {
         let scopes = scopes.iter().map(|s| (*s).to_owned()).collect();
         self.state
-            .mint_token(email, scopes, 3600)
+            .mint_token(email, scopes, 3600, None)
             .unwrap_or_else(|e| panic!("no token for {email}: {e:?}"))
             .access_token
     }
@@ -350,8 +350,13 @@ impl Reply {
         let what = format!("{} {} -> {}", self.method, self.path, self.status);
         let tracking = self.tracking_id();
         assert!(!tracking.is_empty(), "{what}: no TrackingID header");
-        // A HEAD answer has no body, by HTTP's rules.
-        let has_body = self.method != "HEAD";
+        // A HEAD answer has no body, by HTTP's rules; a 429 has none, by WxCC's (facts §2.4).
+        let has_body = self.method != "HEAD" && self.status != 429;
+        if self.status == 429 {
+            assert!(self.raw.is_empty(), "{what}: a 429 has no body");
+            let retry: u64 = self.headers.get("retry-after").and_then(|s| s.parse().ok()).unwrap_or_default();
+            assert!(retry >= 1, "{what}: a 429 says Retry-After in whole seconds");
+        }
         if let Some(schema) = error_schema_for(&self.method, &self.path).filter(|_| self.status >= 400 && has_body) {
             if let Err(v) = wxcc_schemas::validate(schema, &self.body) {
                 panic!("{what}: error body breaks {schema}: {v:?}\n{}", self.body);

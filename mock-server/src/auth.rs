@@ -208,6 +208,13 @@ pub struct TokenRecord {
     pub scopes: Arc<[String]>,
     /// Epoch ms; `None` never expires.
     pub expires_at: Option<i64>,
+    /// The integration it was issued to (what a rate limit counts by).
+    pub client_id: Arc<str>,
+}
+
+/// The client id of a token that names none.
+pub fn client_id(named: Option<&str>) -> Arc<str> {
+    named.filter(|c| !c.is_empty()).unwrap_or(crate::rate::DEFAULT_CLIENT_ID).into()
 }
 
 /// The caller, once the token checks out.
@@ -221,6 +228,11 @@ impl Identity {
     /// Builds an identity from a known token.
     pub fn new(world: Arc<World>, record: TokenRecord) -> Identity {
         Identity { world, record }
+    }
+
+    /// The integration the caller's token was issued to.
+    pub fn client_id(&self) -> &Arc<str> {
+        &self.record.client_id
     }
 
     /// Index of the caller's organisation in [`World::orgs`].

@@ -223,7 +223,7 @@ impl MockServer {
 
     /// Mints a token for a world user (as `POST /__admin/tokens`).
     pub fn mint_token(&self, email: &str, scopes: &[&str], ttl_seconds: i64) -> Result<MintedToken, MintError> {
-        self.state.mint_token(email, scopes.iter().map(|s| (*s).to_owned()).collect(), ttl_seconds)
+        self.state.mint_token(email, scopes.iter().map(|s| (*s).to_owned()).collect(), ttl_seconds, None)
     }
 
     /// A task of `channel` (`telephony`, `chat`, `email`, `social`) to inject.

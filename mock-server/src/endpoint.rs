@@ -187,7 +187,8 @@ impl Endpoint {
     pub fn error_statuses(&self) -> Vec<u16> {
         let mut all = vec![405];
         if self.operation.is_some() {
-            all.extend([400, 401, 403]);
+            // 429 with --rate-limit.
+            all.extend([400, 401, 403, 429]);
         }
         if self.request.is_some() {
             all.extend([400, 413, 415]);

@@ -36,6 +36,7 @@ pub mod ids;
 pub mod leniency;
 pub mod openapi;
 pub mod outputs;
+pub mod rate;
 pub mod redact;
 pub mod report;
 pub mod ring;
@@ -91,6 +92,8 @@ pub struct Config {
     pub state_file: Option<std::path::PathBuf>,
     /// How long SIGTERM waits for pending deliveries.
     pub shutdown_grace: std::time::Duration,
+    /// Requests per minute per client id; `None`: no limit.
+    pub rate_limit: Option<rate::RateLimit>,
 }
 
 /// Serves `state` on an already-bound listener until `shutdown` completes.

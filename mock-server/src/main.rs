@@ -191,6 +191,11 @@ struct ServeArgs {
     /// How long a client has to send a request's headers before its connection is closed, in ms.
     #[arg(long, env = "WXCC_MOCK_HEADER_READ_TIMEOUT_MS", default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..))]
     header_read_timeout_ms: u64,
+    /// Limit each client id (the integration a token was issued to; tokens that name none share
+    /// one) to N requests per minute, as the real API does (300/min by default there): past it,
+    /// 429 with no body and Retry-After in seconds, on the mock's clock. Off unless given.
+    #[arg(long, env = "WXCC_MOCK_RATE_LIMIT", value_name = "N/min")]
+    rate_limit: Option<wxcc_mock::rate::RateLimit>,
     /// Keep subscriptions, minted tokens, agent sessions, tasks and pending webhook deliveries
     /// in this file: loaded at start, written before each state-changing 2xx and at shutdown.
     /// Without it, state lives in memory only.
@@ -274,6 +279,7 @@ impl ServeArgs {
             max_connections_per_user: self.max_connections_per_user as usize,
             state_file: self.state_file,
             shutdown_grace: self.shutdown_grace,
+            rate_limit: self.rate_limit,
             server: wxcc_mock::server::ServerLimits {
                 max_connections: self.max_connections as usize,
                 header_read_timeout: Duration::from_millis(self.header_read_timeout_ms),
@@ -402,6 +408,7 @@ async fn start(config: &Config, structured: bool) -> anyhow::Result<(tokio::net:
                 ..NotificationConfig::default()
             },
             state_file: config.state_file.clone(),
+            rate_limit: config.rate_limit,
             ..StateOptions::default()
         };
         let clock = Clock::new(config.clock, config.clock_start);
@@ -441,6 +448,9 @@ async fn start(config: &Config, structured: bool) -> anyhow::Result<(tokio::net:
         }
         let scheme = if config.access.tls.is_some() { "https" } else { "http" };
         tracing::info!(target: STARTUP, "listening on {scheme}://{addr} (clock: {:?})", state.clock().mode());
+        if let Some(limit) = config.rate_limit {
+            tracing::info!(target: STARTUP, "rate limit: {limit} per client id (429 with Retry-After past it)");
+        }
         if !addr.ip().is_loopback() {
             let guard = if config.access.admin_token.is_some() {
                 "it needs the --admin-token"
@@ -718,6 +728,11 @@ mod tests {
             (3, 7, 2)
         );
         assert!(serve_config(&["--max-connections-per-user", "0"]).is_err());
+        assert_eq!(default.rate_limit, None, "no rate limit unless asked");
+        let limited = serve_config(&["--rate-limit", "300/min"]).expect("config");
+        assert_eq!(limited.rate_limit.map(|l| l.per_minute.get()), Some(300));
+        let error = serve_config(&["--rate-limit", "300"]).expect_err("no unit").to_string();
+        assert!(error.contains("N/min"), "{error}");
         assert_eq!(default.server, wxcc_mock::server::ServerLimits::default());
         let guarded = serve_config(&["--max-connections", "64", "--header-read-timeout-ms", "250"]).expect("config");
         assert_eq!(guarded.server.max_connections, 64);

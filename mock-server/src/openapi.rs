@@ -76,6 +76,13 @@ fn error_response(service: Service, status: u16) -> Value {
             "X-Wxcc-Mock-Diagnostic": { "$ref": "#/components/headers/Diagnostic" },
         },
     });
+    if status == 429 {
+        // No body (facts §2.4), and when to try again.
+        response["description"] = json!("Too Many Requests: the client id sent more than --rate-limit allows; no body");
+        response["headers"]["Retry-After"] =
+            json!({ "description": "Whole seconds to wait.", "schema": { "type": "integer", "minimum": 1 } });
+        return response;
+    }
     let schema = service.error_schema().map_or_else(|| json!({ "$ref": "#/components/schemas/AdminError" }), reference);
     response["content"] = json!({ "application/json": { "schema": schema } });
     response

@@ -372,6 +372,8 @@ async fn dispatch(endpoint: &'static Endpoint, state: AppState, incoming: Incomi
             Some(op) => {
                 let identity = http::identify(&state, &parts)?;
                 caller = Some(Caller(identity.clone()));
+                // A valid token, not processed: before the scope and role checks (facts §2.4).
+                state.admit(&identity).map_err(|limited| ApiError::rate_limited(limited, identity.client_id()))?;
                 http::authorize(&identity, op, &parts)?;
                 Some(identity)
             }

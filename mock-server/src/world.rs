@@ -375,6 +375,10 @@ pub struct TokenSpec {
     /// What the token is for (shown in the README and `/__admin/state`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
+    /// The integration it was issued to, which a rate limit counts by (absent:
+    /// [`crate::rate::DEFAULT_CLIENT_ID`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<String>,
 }
 
 /// Why a world file was refused.

@@ -16,6 +16,7 @@ mod model;
 mod notifications;
 mod openapi;
 mod orgs;
+mod rate_limit;
 mod readme;
 mod secrets;
 mod snapshots;

@@ -38,6 +38,7 @@ struct TokenBody {
     scopes: Vec<String>,
     // JSON Schema's integer admits 60.0; serde's i64 would not.
     ttl_seconds: Option<f64>,
+    client_id: Option<String>,
 }
 
 /// `POST /__admin/tokens` → 201
@@ -45,7 +46,7 @@ pub async fn mint_token(call: Call) -> Result<Response, ApiError> {
     let body: TokenBody = call.body()?;
     let state = &call.state;
     let ttl = body.ttl_seconds.map_or(DEFAULT_TTL_SECONDS, |t| t as i64);
-    let minted = state.mint_token(&body.email, body.scopes, ttl).map_err(|e| match e {
+    let minted = state.mint_token(&body.email, body.scopes, ttl, body.client_id.as_deref()).map_err(|e| match e {
         MintError::NoSuchUser => {
             let known: Vec<&str> =
                 state.world().orgs.iter().flat_map(|o| o.users.iter().map(|u| u.email.as_str())).collect();

@@ -133,18 +133,34 @@ pub struct ApiError {
     pub messages: Vec<String>,
     /// The mock's own plain sentence, sent as `X-Wxcc-Mock-Diagnostic`.
     pub diagnostic: String,
+    /// `Retry-After` in seconds: a 429 says it, and has no body (facts §2.4, §4).
+    pub retry_after: Option<u64>,
 }
 
 impl ApiError {
     /// Any status.
     pub fn new(status: StatusCode, message: impl Into<String>, diagnostic: impl Into<String>) -> ApiError {
-        ApiError { status, messages: vec![message.into()], diagnostic: diagnostic.into() }
+        ApiError { status, messages: vec![message.into()], diagnostic: diagnostic.into(), retry_after: None }
     }
 
     /// 400 with one message that is also the diagnostic.
     pub fn bad_request(message: impl Into<String>) -> ApiError {
         let message = message.into();
         ApiError::new(StatusCode::BAD_REQUEST, message.clone(), message)
+    }
+
+    /// 429 for a client past `--rate-limit`: no body, `Retry-After`, and the mock's explanation.
+    pub fn rate_limited(limited: crate::rate::Limited, client_id: &str) -> ApiError {
+        let diagnostic = format!(
+            "The client {client_id} sent more than {} requests in a minute (--rate-limit); it may send again in {} s (Retry-After). The request was not processed.",
+            limited.limit.per_minute, limited.retry_after_secs
+        );
+        ApiError {
+            status: StatusCode::TOO_MANY_REQUESTS,
+            messages: vec!["Too Many Requests".to_owned()],
+            diagnostic,
+            retry_after: Some(limited.retry_after_secs),
+        }
     }
 
     /// 403 with the real body text and the mock's explanation.
@@ -166,7 +182,7 @@ impl ApiError {
     pub fn violations(schema: SchemaId, violations: &[Violation]) -> ApiError {
         let messages: Vec<String> = violations.iter().map(ToString::to_string).collect();
         let diagnostic = format!("The request body breaks the {schema} schema: {}.", messages.join("; "));
-        ApiError { status: StatusCode::BAD_REQUEST, messages, diagnostic }
+        ApiError { status: StatusCode::BAD_REQUEST, messages, diagnostic, retry_after: None }
     }
 
     /// 500: the endpoint table and its handler disagree (a bug, caught by the table's tests).
@@ -510,8 +526,13 @@ where
         Err(error) => (error.status.into_response(), Some(Arc::new(error))),
     };
     if let Some(error) = &error {
-        let body = service.error_body(error.status, &error.messages, &tracking);
-        let mut rendered = (error.status, axum::Json(body)).into_response();
+        let mut rendered = match error.retry_after {
+            // A 429 "will not have a body" (facts §2.4).
+            Some(seconds) => (error.status, [(header::RETRY_AFTER, HeaderValue::from(seconds))]).into_response(),
+            None => {
+                (error.status, axum::Json(service.error_body(error.status, &error.messages, &tracking))).into_response()
+            }
+        };
         if error.status.is_client_error() {
             rendered.headers_mut().insert(DIAGNOSTIC, header_text(&error.diagnostic));
         }

@@ -70,6 +70,8 @@ pub struct StateOptions {
     pub max_minted_tokens: usize,
     /// Where the state survives a restart (`--state-file`); `None`: in memory only.
     pub state_file: Option<std::path::PathBuf>,
+    /// Requests per minute per client id (`--rate-limit`); `None`: no limit.
+    pub rate_limit: Option<crate::rate::RateLimit>,
 }
 
 impl Default for StateOptions {
@@ -86,6 +88,7 @@ impl Default for StateOptions {
             max_subscriptions_per_org: DEFAULT_MAX_SUBSCRIPTIONS,
             max_minted_tokens: DEFAULT_MAX_MINTED_TOKENS,
             state_file: None,
+            rate_limit: None,
         }
     }
 }
@@ -187,6 +190,8 @@ pub struct MintedToken {
     pub scopes: Vec<String>,
     /// Epoch ms.
     pub expires_at: i64,
+    /// The integration it was issued to (what a rate limit counts by).
+    pub client_id: String,
 }
 
 /// Everything a transition reads and writes, behind one lock.
@@ -215,6 +220,8 @@ pub(crate) struct Inner {
     persister: Option<Arc<persist::Persister>>,
     /// `/openapi.json` as this mock serves it (naming its address), made at the first request.
     openapi: std::sync::OnceLock<axum::body::Bytes>,
+    /// `--rate-limit`'s limiter.
+    rate: Option<crate::rate::RateLimiter>,
 }
 
 /// The mock's state: the loaded world plus everything that changes.
@@ -387,6 +394,7 @@ impl AppState {
         let inner = Arc::new_cyclic(|weak: &Weak<Inner>| {
             let hooks = Arc::new(StateHooks(weak.clone()));
             let dispatcher = Dispatcher::new(options.delivery.clone(), options.transport.clone(), hooks, clock.clone());
+            let rate = options.rate_limit.map(|limit| crate::rate::RateLimiter::new(limit, clock.clone()));
             Inner {
                 tokens: Mutex::new(tokens::TokenStore::from_world(&world)),
                 world,
@@ -404,6 +412,7 @@ impl AppState {
                 bound: std::sync::OnceLock::new(),
                 persister: options.state_file.clone().map(|path| Arc::new(persist::Persister::new(path))),
                 openapi: std::sync::OnceLock::new(),
+                rate,
                 options,
             }
         });
@@ -524,8 +533,14 @@ impl AppState {
         Some(self.inner.world.orgs[record.org].users[record.user].email.clone())
     }
 
-    /// Mints a token for a world user.
-    pub fn mint_token(&self, email: &str, scopes: Vec<String>, ttl_seconds: i64) -> Result<MintedToken, MintError> {
+    /// Mints a token for a world user, issued to `client_id` (absent: the default client).
+    pub fn mint_token(
+        &self,
+        email: &str,
+        scopes: Vec<String>,
+        ttl_seconds: i64,
+        client_id: Option<&str>,
+    ) -> Result<MintedToken, MintError> {
         let world = &self.inner.world;
         let (org_idx, org) = world
             .orgs
@@ -541,8 +556,14 @@ impl AppState {
             .ok_or(MintError::NoSuchUser)?;
         let access_token = format!("{}_{}_{}", crate::ids::simple(), org.cluster, org.id);
         let expires_at = self.now_ms().saturating_add(ttl_seconds.saturating_mul(1000));
-        let record =
-            TokenRecord { org: org_idx, user: user_idx, scopes: scopes.clone().into(), expires_at: Some(expires_at) };
+        let client_id = crate::auth::client_id(client_id);
+        let record = TokenRecord {
+            org: org_idx,
+            user: user_idx,
+            scopes: scopes.clone().into(),
+            expires_at: Some(expires_at),
+            client_id: client_id.clone(),
+        };
         let limit = self.inner.options.max_minted_tokens;
         lock(&self.inner.tokens).mint(access_token.clone(), record, limit, self.now_ms()).map_err(MintError::Full)?;
         Ok(MintedToken {
@@ -553,6 +574,7 @@ impl AppState {
             roles: user.roles.clone(),
             scopes,
             expires_at,
+            client_id: client_id.to_string(),
         })
     }
 
@@ -727,6 +749,23 @@ impl AppState {
         self.inner.dispatcher.clear();
         self.clear_violations();
         self.inner.journal.clear();
+        if let Some(rate) = &self.inner.rate {
+            rate.reset();
+        }
+    }
+
+    /// Counts a request of `identity`'s client against `--rate-limit`, or says when it may try
+    /// again.
+    pub fn admit(&self, identity: &crate::auth::Identity) -> Result<(), crate::rate::Limited> {
+        match &self.inner.rate {
+            Some(rate) => rate.check(identity.client_id()),
+            None => Ok(()),
+        }
+    }
+
+    /// The limiter, when `--rate-limit` is on.
+    pub fn rate_limiter(&self) -> Option<&crate::rate::RateLimiter> {
+        self.inner.rate.as_ref()
     }
 }
 
@@ -798,7 +837,7 @@ mod tests {
     async fn minted_tokens_expire_on_the_clock() {
         let clock = Clock::virtual_at(1_000_000);
         let state = AppState::with_clock(World::default_world(), clock.clone(), StateOptions::default());
-        let minted = state.mint_token("agent2@wxcc.example", vec!["cjp:user".into()], 60).expect("user");
+        let minted = state.mint_token("agent2@wxcc.example", vec!["cjp:user".into()], 60, None).expect("user");
         assert!(state.identify(&minted.access_token).is_ok());
         clock.advance(60_000).await.expect("virtual");
         assert!(matches!(state.identify(&minted.access_token), Err(AuthFailure::BadToken(_))));
@@ -818,18 +857,18 @@ mod tests {
         let options = StateOptions { max_minted_tokens: 2, ..StateOptions::default() };
         let state = AppState::with_clock(World::default_world(), Clock::virtual_at(0), options);
         for _ in 0..2 {
-            state.mint_token("agent2@wxcc.example", vec![], 60).expect("room");
+            state.mint_token("agent2@wxcc.example", vec![], 60, None).expect("room");
         }
-        let full = state.mint_token("agent2@wxcc.example", vec![], 60);
+        let full = state.mint_token("agent2@wxcc.example", vec![], 60, None);
         assert_eq!(full.err(), Some(MintError::Full(tokens::TokenLimit { limit: 2 })));
         assert!(state.identify(&world_token(&state)).is_ok(), "world tokens are not counted");
-        assert_eq!(state.mint_token("nobody@example.com", vec![], 60).err(), Some(MintError::NoSuchUser));
+        assert_eq!(state.mint_token("nobody@example.com", vec![], 60, None).err(), Some(MintError::NoSuchUser));
     }
 
     #[test]
     fn reset_forgets_minted_tokens_but_keeps_world_tokens() {
         let state = AppState::new(World::default_world());
-        let minted = state.mint_token("agent2@wxcc.example", vec![], 60).expect("user");
+        let minted = state.mint_token("agent2@wxcc.example", vec![], 60, None).expect("user");
         state.reset();
         assert!(state.identify(&minted.access_token).is_err());
         let world_token = state.world().tokens[0].access_token.clone();

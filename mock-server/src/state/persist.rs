@@ -58,6 +58,9 @@ pub struct SavedToken {
     pub scopes: Vec<String>,
     /// Epoch ms.
     pub expires_at: Option<i64>,
+    /// The integration it was issued to (absent in files written before rate limits).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<String>,
 }
 
 /// What a restore put back (and what it left out because the world no longer has it).
@@ -157,6 +160,7 @@ impl AppState {
                 email: world.orgs[r.org].users[r.user].email.clone(),
                 scopes: r.scopes.to_vec(),
                 expires_at: r.expires_at,
+                client_id: Some(r.client_id.to_string()),
             })
             .collect();
         let (sessions, subscriptions, tasks) = {
@@ -191,7 +195,9 @@ impl AppState {
                 match found {
                     Some((org, user)) => {
                         let scopes = t.scopes.into();
-                        tokens.restore(t.access_token, TokenRecord { org, user, scopes, expires_at: t.expires_at });
+                        let client_id = crate::auth::client_id(t.client_id.as_deref());
+                        let record = TokenRecord { org, user, scopes, expires_at: t.expires_at, client_id };
+                        tokens.restore(t.access_token, record);
                         restored.tokens += 1;
                     }
                     None => restored.skipped.push(format!("a minted token of {}: no such user", t.email)),

@@ -36,7 +36,13 @@ impl TokenStore {
                 o.users.iter().position(|u| u.email.eq_ignore_ascii_case(&spec.email)).map(|ui| (oi, ui))
             });
             if let Some((org, user)) = found {
-                let record = TokenRecord { org, user, scopes: spec.scopes.clone().into(), expires_at: spec.expires_at };
+                let record = TokenRecord {
+                    org,
+                    user,
+                    scopes: spec.scopes.clone().into(),
+                    expires_at: spec.expires_at,
+                    client_id: crate::auth::client_id(spec.client_id.as_deref()),
+                };
                 tokens.insert(spec.access_token.clone(), record);
             }
         }

@@ -1,0 +1,101 @@
+//! `--rate-limit N/min`: per client id, 429 with no body and `Retry-After`, on the mock's clock.
+
+use serde_json::json;
+use wxcc_contract_tests::TestApp;
+use wxcc_mock::state::StateOptions;
+
+fn limited(per_minute: &str) -> TestApp {
+    let options = StateOptions { rate_limit: Some(per_minute.parse().expect("a limit")), ..StateOptions::default() };
+    TestApp::with_options(wxcc_mock::World::default_world(), options)
+}
+
+async fn mint(app: &TestApp, email: &str, client_id: Option<&str>) -> String {
+    let mut body = json!({"email": email, "scopes": ["cjp:config_read", "cjp:user"]});
+    if let Some(client) = client_id {
+        body["clientId"] = json!(client);
+    }
+    let minted = app.post("/__admin/tokens").json(&body).send().await.expect(201, None);
+    assert_eq!(minted.body["clientId"], client_id.unwrap_or("wxcc-mock"));
+    minted.body["accessToken"].as_str().expect("a token").to_owned()
+}
+
+#[tokio::test]
+async fn a_client_past_its_limit_gets_429_without_a_body_and_with_retry_after_until_the_clock_moves() {
+    let app = limited("3/min");
+    let crm = mint(&app, "admin@wxcc.example", Some("crm-connector")).await;
+    for _ in 0..3 {
+        app.get("/v1/event-types").bearer(&crm).send().await.expect(200, None);
+    }
+    // The harness checks every 429: no body, Retry-After in whole seconds, a TrackingID.
+    let refused = app.get("/v1/event-types").bearer(&crm).header("origin", "http://localhost:3000").send().await;
+    let refused = refused.expect(429, None);
+    assert_eq!(refused.headers["retry-after"], "20", "one request comes back every 60/3 s");
+    assert!(refused.tracking_id().starts_with("NOTIFS_"));
+    assert!(refused.diagnostic().contains("crm-connector") && refused.diagnostic().contains("--rate-limit"));
+    assert_eq!(refused.headers["access-control-allow-origin"], "http://localhost:3000", "with CORS headers");
+
+    // Another integration has its own minute, even for the same user.
+    let desktop = mint(&app, "admin@wxcc.example", Some("desktop")).await;
+    app.get("/v1/event-types").bearer(&desktop).send().await.expect(200, None);
+
+    // On the mock's clock: 19 s later it is still 429, 20 s later one more goes through.
+    app.clock().advance(19_000).await.expect("virtual");
+    let still = app.get("/v1/event-types").bearer(&crm).send().await.expect(429, None);
+    assert_eq!(still.headers["retry-after"], "1");
+    app.clock().advance(1_000).await.expect("virtual");
+    app.get("/v1/event-types").bearer(&crm).send().await.expect(200, None);
+
+    // Counted and shown, and each refusal is in the journal with its diagnostic.
+    let state = app.admin_state().await;
+    assert_eq!(state["bounds"]["rateLimit"], json!({"perMinute": 3, "clients": 2, "refused": 2}));
+    let journal = app.get("/__admin/journal?kind=http").send().await.expect(200, None);
+    let refusals: Vec<_> =
+        journal.body["entries"].as_array().expect("entries").iter().filter(|e| e["status"] == 429).collect();
+    assert_eq!(refusals.len(), 2);
+    assert!(refusals[0]["diagnostic"].as_str().is_some_and(|d| d.contains("Retry-After")));
+}
+
+#[tokio::test]
+async fn tokens_that_name_no_client_share_one_and_a_reset_gives_every_client_a_full_minute() {
+    let app = limited("2/min");
+    let agent = app.world_token("agent2");
+    let admin = mint(&app, "admin@wxcc.example", None).await;
+    app.get("/v1/event-types").bearer(&admin).send().await.expect(200, None);
+    app.put("/v1/agents/session/state")
+        .bearer(&agent)
+        .json(&json!({"state": "Available", "auxCodeId": "0"}))
+        .send()
+        .await
+        .expect(202, None);
+    app.get("/v1/event-types").bearer(&admin).send().await.expect(429, None);
+    app.post("/__admin/reset").send().await.expect(200, None);
+    app.get("/v1/event-types").bearer(&app.world_token("admin-full")).send().await.expect(200, None);
+}
+
+#[tokio::test]
+async fn a_bad_token_is_401_and_a_missing_scope_past_the_limit_is_429_as_the_request_is_not_processed() {
+    let app = limited("1/min");
+    let agent = app.world_token("agent2");
+    app.get("/v1/event-types")
+        .bearer("nobody_P0A1_14091636-52e9-4d11-bd49-53df3b39f246")
+        .send()
+        .await
+        .expect(401, None);
+    // agent2 may not list event types (403), and the 403 counts as a request.
+    app.get("/v1/event-types").bearer(&agent).send().await.expect(403, None);
+    app.get("/v1/event-types").bearer(&agent).send().await.expect(429, None);
+    // The mock's own API is never limited.
+    for _ in 0..3 {
+        app.get("/__admin/state").send().await.expect(200, None);
+    }
+}
+
+#[tokio::test]
+async fn without_rate_limit_nothing_is_limited_and_the_state_says_so() {
+    let app = TestApp::new();
+    let token = app.world_token("admin-full");
+    for _ in 0..400 {
+        app.get("/v1/event-types").bearer(&token).send().await.expect(200, None);
+    }
+    assert_eq!(app.admin_state().await["bounds"]["rateLimit"], serde_json::Value::Null);
+}

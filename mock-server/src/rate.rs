@@ -1,0 +1,170 @@
+//! Rate limiting as the real API does it (facts §4): per client id (the integration a token was
+//! issued to), `N` requests per minute, refused with 429, an empty body and `Retry-After` in whole
+//! seconds. Off unless `--rate-limit N/min` turns it on.
+//!
+//! The limiter is governor's GCRA keyed by client id: a client may send `N` at once, then one
+//! every `60/N` seconds, as a sliding minute would allow. It reads the mock's clock, so on a
+//! virtual clock a window passes only when the clock is advanced. Clients are the world's and
+//! minted tokens' client ids, so the keys are bounded by `--max-minted-tokens`.
+
+use std::num::NonZeroU32;
+use std::str::FromStr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use governor::clock::Reference;
+use governor::state::keyed::DashMapStateStore;
+
+use crate::clock::Clock;
+
+/// The client id of a token that names none: the mock's one integration.
+pub const DEFAULT_CLIENT_ID: &str = "wxcc-mock";
+
+/// A limit: this many requests per minute per client id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateLimit {
+    /// Requests per minute.
+    pub per_minute: NonZeroU32,
+}
+
+impl FromStr for RateLimit {
+    type Err = String;
+
+    /// `300/min` (also `300/minute`, `300/m`).
+    fn from_str(text: &str) -> Result<RateLimit, String> {
+        let why = || format!("{text:?}: a rate limit is written N/min, for example 300/min (N from 1)");
+        let (count, unit) = text.trim().split_once('/').ok_or_else(why)?;
+        if !matches!(unit.trim(), "min" | "minute" | "m") {
+            return Err(why());
+        }
+        let per_minute = count.trim().parse::<NonZeroU32>().map_err(|_| why())?;
+        Ok(RateLimit { per_minute })
+    }
+}
+
+impl std::fmt::Display for RateLimit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/min", self.per_minute)
+    }
+}
+
+/// The mock's clock as governor reads it: time since the epoch.
+#[derive(Debug, Clone)]
+struct MockClock(Clock);
+
+impl governor::clock::Clock for MockClock {
+    type Instant = Duration;
+
+    fn now(&self) -> Duration {
+        Duration::from_millis(u64::try_from(self.0.now_ms()).unwrap_or_default())
+    }
+}
+
+type Keyed = governor::RateLimiter<
+    Arc<str>,
+    DashMapStateStore<Arc<str>>,
+    MockClock,
+    governor::middleware::NoOpMiddleware<Duration>,
+>;
+
+/// A refusal: when the client may try again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limited {
+    /// `Retry-After`, whole seconds (at least 1).
+    pub retry_after_secs: u64,
+    /// The limit it ran into.
+    pub limit: RateLimit,
+}
+
+/// The limiter of a running mock (see the module).
+#[derive(Debug)]
+pub struct RateLimiter {
+    limit: RateLimit,
+    clock: Clock,
+    keyed: RwLock<Arc<Keyed>>,
+    refused: AtomicU64,
+}
+
+impl RateLimiter {
+    /// A limiter for `limit` on `clock`.
+    pub fn new(limit: RateLimit, clock: Clock) -> RateLimiter {
+        let keyed = Arc::new(Keyed::dashmap_with_clock(
+            governor::Quota::per_minute(limit.per_minute),
+            MockClock(clock.clone()),
+        ));
+        RateLimiter { limit, clock, keyed: RwLock::new(keyed), refused: AtomicU64::new(0) }
+    }
+
+    /// Counts one request of `client`, or says when it may try again.
+    pub fn check(&self, client: &Arc<str>) -> Result<(), Limited> {
+        let keyed = self.keyed.read().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
+        keyed.check_key(client).map_err(|not_until| {
+            self.refused.fetch_add(1, Ordering::Relaxed);
+            let now = governor::clock::Clock::now(&MockClock(self.clock.clone()));
+            let wait = not_until.earliest_possible().duration_since(now);
+            let retry_after_secs = Duration::from(wait).as_secs_f64().ceil().max(1.0) as u64;
+            Limited { retry_after_secs, limit: self.limit }
+        })
+    }
+
+    /// Every client starts with a full minute again (`/__admin/reset`).
+    pub fn reset(&self) {
+        let fresh = RateLimiter::new(self.limit, self.clock.clone());
+        let fresh = fresh.keyed.into_inner().unwrap_or_else(std::sync::PoisonError::into_inner);
+        *self.keyed.write().unwrap_or_else(std::sync::PoisonError::into_inner) = fresh;
+    }
+
+    /// The limit.
+    pub fn limit(&self) -> RateLimit {
+        self.limit
+    }
+
+    /// Requests refused so far, and the clients seen in the current state.
+    pub fn counts(&self) -> (u64, usize) {
+        let keyed = self.keyed.read().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
+        (self.refused.load(Ordering::Relaxed), keyed.len())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn limit(text: &str) -> RateLimit {
+        text.parse().expect("a limit")
+    }
+
+    #[test]
+    fn a_limit_is_written_per_minute() {
+        assert_eq!(limit("300/min").per_minute.get(), 300);
+        assert_eq!(limit(" 5/minute ").per_minute.get(), 5);
+        for bad in ["300", "0/min", "300/s", "x/min", "-1/min"] {
+            let error = bad.parse::<RateLimit>().expect_err(bad);
+            assert!(error.contains("N/min"), "{error}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_client_gets_its_minute_then_waits_on_the_mock_clock_and_others_are_not_affected() {
+        let clock = Clock::virtual_at(1_800_000_000_000);
+        let limiter = RateLimiter::new(limit("3/min"), clock.clone());
+        let crm: Arc<str> = "crm".into();
+        for _ in 0..3 {
+            limiter.check(&crm).expect("within the minute");
+        }
+        let refused = limiter.check(&crm).expect_err("the fourth in a minute");
+        // One request comes back every 20 s.
+        assert_eq!(refused.retry_after_secs, 20);
+        limiter.check(&"desktop".into()).expect("another client has its own minute");
+        clock.advance(19_000).await.expect("virtual");
+        assert_eq!(limiter.check(&crm).expect_err("not yet").retry_after_secs, 1);
+        clock.advance(1_000).await.expect("virtual");
+        limiter.check(&crm).expect("20 s later, one more");
+        assert_eq!(limiter.counts(), (2, 2));
+        limiter.reset();
+        for _ in 0..3 {
+            limiter.check(&crm).expect("a reset gives a full minute");
+        }
+    }
+}
