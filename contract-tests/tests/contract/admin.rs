@@ -166,13 +166,17 @@ async fn a_state_changing_admin_request_with_a_body_must_be_json_and_a_web_page_
     app.post("/__admin/reset").send().await.expect(200, None);
 }
 
-#[tokio::test]
-async fn with_an_admin_token_the_admin_api_needs_it() {
+fn with_admin_token(token: &str) -> TestApp {
     let options = wxcc_mock::state::StateOptions {
-        access: wxcc_mock::access::AccessConfig { admin_token: Some("s3cret-admin".into()), ..Default::default() },
+        access: wxcc_mock::access::AccessConfig { admin_token: Some(token.into()), ..Default::default() },
         ..Default::default()
     };
-    let app = TestApp::with_options(wxcc_mock::World::default_world(), options);
+    TestApp::with_options(wxcc_mock::World::default_world(), options)
+}
+
+#[tokio::test]
+async fn with_an_admin_token_the_admin_api_needs_it() {
+    let app = with_admin_token("s3cret-admin");
     let reply = app.get("/__admin/state").send().await.expect(401, None);
     assert!(reply.diagnostic().contains("--admin-token"));
     app.get("/__admin/state").bearer("wrong").send().await.expect(401, None);
@@ -188,11 +192,7 @@ async fn with_an_admin_token_the_admin_api_needs_it() {
 
 #[tokio::test]
 async fn the_dashboard_is_one_page_that_loads_nothing_from_elsewhere_and_cannot_be_framed() {
-    let options = wxcc_mock::state::StateOptions {
-        access: wxcc_mock::access::AccessConfig { admin_token: Some("s3cret-admin".into()), ..Default::default() },
-        ..Default::default()
-    };
-    let app = TestApp::with_options(wxcc_mock::World::default_world(), options);
+    let app = with_admin_token("s3cret-admin");
     // The page itself holds nothing secret, so it loads without the admin token (it asks for it);
     // what it reads does not.
     let page = app.get("/__admin/ui").send().await.expect(200, None);
