@@ -412,6 +412,38 @@ async fn the_readme_clock_tour_expires_a_token_drops_a_silent_socket_and_disable
     }
 }
 
+/// README, "Rate limit": a client hitting the limit and recovering, with the binary.
+#[tokio::test]
+async fn the_readme_rate_limit_example_gets_429_with_retry_after_then_200_once_the_clock_moves() {
+    let (server, addr, _lines) = start(&["--clock", "virtual", "--rate-limit", "2/min"], &[]);
+    let base = format!("http://{addr}");
+    let client = reqwest::Client::new();
+    let minted: serde_json::Value = client
+        .post(format!("{base}/__admin/tokens"))
+        .json(&json!({"email": "admin@wxcc.example", "scopes": ["cjp:config_read"], "clientId": "crm"}))
+        .send()
+        .await
+        .expect("mint")
+        .json()
+        .await
+        .expect("json");
+    let crm = minted["accessToken"].as_str().expect("token").to_owned();
+    let mut seen = Vec::new();
+    for _ in 0..3 {
+        let reply = client.get(format!("{base}/v1/event-types")).bearer_auth(&crm).send().await.expect("list");
+        let retry = reply.headers().get("retry-after").map(|v| v.to_str().unwrap_or_default().to_owned());
+        seen.push((reply.status().as_u16(), retry, reply.bytes().await.expect("body").len()));
+    }
+    assert_eq!(seen[..2], [(200, None, seen[0].2), (200, None, seen[1].2)]);
+    assert_eq!(seen[2], (429, Some("30".to_owned()), 0), "429, Retry-After: 30, no body");
+    let advanced =
+        client.post(format!("{base}/__admin/clock/advance")).json(&json!({"ms": 30000})).send().await.expect("advance");
+    assert_eq!(advanced.status().as_u16(), 200);
+    let again = client.get(format!("{base}/v1/event-types")).bearer_auth(&crm).send().await.expect("list");
+    assert_eq!(again.status().as_u16(), 200);
+    let _ = stop(server);
+}
+
 /// README, "A tour: a contact, from the queue to wrap-up": the same steps, with the binary.
 #[tokio::test]
 async fn the_readme_task_tour_plays_a_call_to_wrap_up_with_signed_webhooks_and_ronas_on_the_clock() {
