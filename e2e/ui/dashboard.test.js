@@ -178,3 +178,34 @@ test('a refusal from the mock is shown on the page, not swallowed', async () => 
   await page.waitForSelector('#message.error');
   assert.match(await page.$eval('#message', (el) => el.textContent), /POST \/__admin\/tokens: 400/);
 });
+
+test('with --admin-token the page asks for the token, then shows the mock', async () => {
+  const { spawn } = require('node:child_process');
+  const path = require('node:path');
+  const binary = path.join(__dirname, '..', '..', 'target', 'debug', 'wxcc-mock');
+  const guarded = spawn(binary, ['serve', '--port', '0', '--admin-token', 'let-me-in'], { stdio: ['ignore', 'ignore', 'pipe'] });
+  try {
+    const address = await new Promise((resolve, reject) => {
+      let log = '';
+      guarded.stderr.on('data', (chunk) => {
+        log += chunk;
+        const found = /listening on (http:\/\/[^\s]+)/.exec(log);
+        if (found) resolve(found[1]);
+      });
+      guarded.on('exit', (code) => reject(new Error(`the mock exited (${code}): ${log}`)));
+    });
+    const tab = await browser.newPage();
+    tab.on('pageerror', (error) => assert.fail(`the page threw: ${error.message}`));
+    await tab.goto(address + '/__admin/ui');
+    await tab.waitForSelector('#token-form:not([hidden])', { timeout: 10000 });
+    assert.equal(await tab.$$eval('#agents tbody tr', (rows) => rows.length), 0, 'nothing is shown without the token');
+    await tab.type('#admin-token', 'let-me-in');
+    await tab.click('#use-token');
+    await tab.waitForFunction(() => document.getElementById('live').textContent === 'live', { timeout: 10000 });
+    await tab.waitForFunction(() => document.querySelectorAll('#agents tbody tr').length > 0, { timeout: 10000 });
+    assert.equal(await tab.$eval('#token-form', (form) => form.hidden), true);
+    await tab.close();
+  } finally {
+    guarded.kill('SIGTERM');
+  }
+});
