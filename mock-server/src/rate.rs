@@ -89,11 +89,14 @@ pub struct RateLimiter {
 impl RateLimiter {
     /// A limiter for `limit` on `clock`.
     pub fn new(limit: RateLimit, clock: Clock) -> RateLimiter {
-        let keyed = Arc::new(Keyed::dashmap_with_clock(
-            governor::Quota::per_minute(limit.per_minute),
-            MockClock(clock.clone()),
-        ));
-        RateLimiter { limit, clock, keyed: RwLock::new(keyed), refused: AtomicU64::new(0) }
+        let keyed = RwLock::new(RateLimiter::fresh(limit, &clock));
+        RateLimiter { limit, clock, keyed, refused: AtomicU64::new(0) }
+    }
+
+    /// Every client with a full minute.
+    fn fresh(limit: RateLimit, clock: &Clock) -> Arc<Keyed> {
+        let quota = governor::Quota::per_minute(limit.per_minute);
+        Arc::new(Keyed::dashmap_with_clock(quota, MockClock(clock.clone())))
     }
 
     /// Counts one request of `client`, or says when it may try again.
@@ -110,8 +113,7 @@ impl RateLimiter {
 
     /// Every client starts with a full minute again (`/__admin/reset`).
     pub fn reset(&self) {
-        let fresh = RateLimiter::new(self.limit, self.clock.clone());
-        let fresh = fresh.keyed.into_inner().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let fresh = RateLimiter::fresh(self.limit, &self.clock);
         *self.keyed.write().unwrap_or_else(std::sync::PoisonError::into_inner) = fresh;
     }
 
