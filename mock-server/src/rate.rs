@@ -5,11 +5,14 @@
 //! The limiter is governor's GCRA keyed by client id: a client may send `N` at once, then one
 //! every `60/N` seconds, as a sliding minute would allow. It reads the mock's clock, so on a
 //! virtual clock a window passes only when the clock is advanced. Clients are the world's and
-//! minted tokens' client ids, so the keys are bounded by `--max-minted-tokens`.
+//! minted tokens' client ids; past [`SWEEP_ABOVE`] clients, those whose minute is whole again are
+//! forgotten (at most once a minute on the clock), so what stays is bounded by the clients active
+//! in the last minutes, which are bounded by the tokens alive (`--max-minted-tokens` and the
+//! world's).
 
 use std::num::NonZeroU32;
 use std::str::FromStr;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
@@ -17,6 +20,9 @@ use governor::clock::Reference;
 use governor::state::keyed::DashMapStateStore;
 
 use crate::clock::Clock;
+
+/// How many clients the limiter holds before it forgets those with a whole minute.
+pub const SWEEP_ABOVE: usize = 4096;
 
 /// The client id of a token that names none: the mock's one integration.
 pub const DEFAULT_CLIENT_ID: &str = "wxcc-mock";
@@ -84,13 +90,15 @@ pub struct RateLimiter {
     clock: Clock,
     keyed: RwLock<Arc<Keyed>>,
     refused: AtomicU64,
+    /// When (epoch ms, the mock's clock) the next sweep may run.
+    next_sweep: AtomicI64,
 }
 
 impl RateLimiter {
     /// A limiter for `limit` on `clock`.
     pub fn new(limit: RateLimit, clock: Clock) -> RateLimiter {
         let keyed = RwLock::new(RateLimiter::fresh(limit, &clock));
-        RateLimiter { limit, clock, keyed, refused: AtomicU64::new(0) }
+        RateLimiter { limit, clock, keyed, refused: AtomicU64::new(0), next_sweep: AtomicI64::new(i64::MIN) }
     }
 
     /// Every client with a full minute.
@@ -102,6 +110,16 @@ impl RateLimiter {
     /// Counts one request of `client`, or says when it may try again.
     pub fn check(&self, client: &Arc<str>) -> Result<(), Limited> {
         let keyed = self.keyed.read().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
+        if keyed.len() > SWEEP_ABOVE {
+            let now = self.clock.now_ms();
+            let due = self.next_sweep.load(Ordering::Relaxed);
+            let claimed = now >= due
+                && self.next_sweep.compare_exchange(due, now + 60_000, Ordering::Relaxed, Ordering::Relaxed).is_ok();
+            if claimed {
+                keyed.retain_recent();
+                keyed.shrink_to_fit();
+            }
+        }
         keyed.check_key(client).map_err(|not_until| {
             self.refused.fetch_add(1, Ordering::Relaxed);
             let now = governor::clock::Clock::now(&MockClock(self.clock.clone()));
@@ -168,5 +186,24 @@ mod tests {
         for _ in 0..3 {
             limiter.check(&crm).expect("a reset gives a full minute");
         }
+    }
+
+    #[tokio::test]
+    async fn clients_whose_minute_is_whole_again_are_forgotten_past_the_sweep_bound() {
+        let clock = Clock::virtual_at(1_800_000_000_000);
+        let limiter = RateLimiter::new(limit("2/min"), clock.clone());
+        for n in 0..=SWEEP_ABOVE {
+            limiter.check(&format!("client-{n}").into()).expect("a first request");
+        }
+        let busy: Arc<str> = "busy".into();
+        // Past the bound: a sweep runs, but every client is recent.
+        limiter.check(&busy).expect("one");
+        limiter.check(&busy).expect("two");
+        assert_eq!(limiter.counts().1, SWEEP_ABOVE + 2);
+        // A minute later, the clients with one request 61 s ago have their whole minute again and
+        // are forgotten; "busy", whose two requests fill its minute until 60 s, is still held.
+        clock.advance(61_000).await.expect("virtual");
+        limiter.check(&busy).expect("room again");
+        assert_eq!(limiter.counts().1, 1);
     }
 }
