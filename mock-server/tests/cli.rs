@@ -233,6 +233,14 @@ async fn subscribe(client: &reqwest::Client, base: &str, admin: &str, body: &ser
     created["data"]["id"].as_str().expect("id").to_owned()
 }
 
+/// `POST /__admin/tokens`: must answer 201; returns the token.
+async fn mint(client: &reqwest::Client, base: &str, body: &serde_json::Value) -> String {
+    let minted = client.post(format!("{base}/__admin/tokens")).json(body).send().await.expect("mint");
+    assert_eq!(minted.status().as_u16(), 201);
+    let minted: serde_json::Value = minted.json().await.expect("json");
+    minted["accessToken"].as_str().expect("token").to_owned()
+}
+
 fn world() -> (String, String) {
     let world: serde_json::Value = serde_json::from_str(include_str!("../../fixtures/world.json")).expect("world");
     let org = world["orgs"][0]["id"].as_str().expect("org id").to_owned();
@@ -347,16 +355,8 @@ async fn the_readme_clock_tour_expires_a_token_drops_a_silent_socket_and_disable
     let listener = spawn(&["listen", "--base-url", &base, "--token", &agent, "--no-keepalive"], &[]);
     wait_for(&listener.stderr, "connected to ");
     let client = reqwest::Client::new();
-    let minted: serde_json::Value = client
-        .post(format!("{base}/__admin/tokens"))
-        .json(&json!({"email": "agent2@wxcc.example", "scopes": ["cjp:user"], "ttlSeconds": 60}))
-        .send()
-        .await
-        .expect("mint")
-        .json()
-        .await
-        .expect("json");
-    let token = minted["accessToken"].as_str().expect("token").to_owned();
+    let token =
+        mint(&client, &base, &json!({"email": "agent2@wxcc.example", "scopes": ["cjp:user"], "ttlSeconds": 60})).await;
     let admin = format!("admin-full_P0A1_{org}");
     let flaky =
         json!({"name": "flaky", "eventTypes": ["agent:login"], "destinationUrl": format!("{}hook", hook.trim())});
@@ -418,16 +418,9 @@ async fn the_readme_rate_limit_example_gets_429_with_retry_after_then_200_once_t
     let (server, addr, _lines) = start(&["--clock", "virtual", "--rate-limit", "2/min"], &[]);
     let base = format!("http://{addr}");
     let client = reqwest::Client::new();
-    let minted: serde_json::Value = client
-        .post(format!("{base}/__admin/tokens"))
-        .json(&json!({"email": "admin@wxcc.example", "scopes": ["cjp:config_read"], "clientId": "crm"}))
-        .send()
-        .await
-        .expect("mint")
-        .json()
-        .await
-        .expect("json");
-    let crm = minted["accessToken"].as_str().expect("token").to_owned();
+    let crm =
+        mint(&client, &base, &json!({"email": "admin@wxcc.example", "scopes": ["cjp:config_read"], "clientId": "crm"}))
+            .await;
     let mut seen = Vec::new();
     for _ in 0..3 {
         let reply = client.get(format!("{base}/v1/event-types")).bearer_auth(&crm).send().await.expect("list");
@@ -648,14 +641,7 @@ async fn with_a_state_file_kill_9_after_a_2xx_loses_nothing_it_acknowledged_and_
         "secret": secret,
     });
     let id = subscribe(&client, &base, &admin, &subscription).await;
-    let minted = client
-        .post(format!("{base}/__admin/tokens"))
-        .json(&json!({"email": "agent1@wxcc.example", "scopes": ["cjp:user"]}))
-        .send()
-        .await
-        .expect("mint");
-    assert_eq!(minted.status().as_u16(), 201);
-    let minted = minted.json::<serde_json::Value>().await.expect("json")["accessToken"].as_str().expect("t").to_owned();
+    let minted = mint(&client, &base, &json!({"email": "agent1@wxcc.example", "scopes": ["cjp:user"]})).await;
     let login = json!({"dialNumber": "1002", "teamId": team, "roles": ["agent"], "deviceType": "EXTENSION"});
     let accepted =
         client.post(format!("{base}/v1/agents/login")).bearer_auth(&agent).json(&login).send().await.expect("login");
