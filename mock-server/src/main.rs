@@ -391,146 +391,132 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
 
 /// Binds, builds the state (restored from the state file, if any) and says where it listens.
 async fn start(config: &Config, structured: bool) -> anyhow::Result<(tokio::net::TcpListener, AppState)> {
-    let config = config.clone();
+    let (listener, addr) =
+        wxcc_mock::bind(config).await.with_context(|| format!("binding {}:{}", config.host, config.port))?;
+    let options = StateOptions {
+        delivery: config.delivery.clone(),
+        strict: config.strict,
+        journal_bytes: config.journal_bytes,
+        task_history: config.task_history,
+        access: config.access.clone(),
+        max_subscriptions_per_org: config.max_subscriptions_per_org,
+        max_minted_tokens: config.max_minted_tokens,
+        notifications: NotificationConfig {
+            max_connections_per_user: config.max_connections_per_user,
+            ..NotificationConfig::default()
+        },
+        state_file: config.state_file.clone(),
+        rate_limit: config.rate_limit,
+        ..StateOptions::default()
+    };
+    let clock = Clock::new(config.clock, config.clock_start);
+    let saved = match &config.state_file {
+        Some(path) => wxcc_mock::state::persist::read(path)?,
+        None => None,
+    };
+    if let Some(saved) = &saved
+        && clock.is_virtual()
+        && config.clock_start.is_none()
     {
-        let (listener, addr) =
-            wxcc_mock::bind(&config).await.with_context(|| format!("binding {}:{}", config.host, config.port))?;
-        let options = StateOptions {
-            delivery: config.delivery,
-            strict: config.strict,
-            journal_bytes: config.journal_bytes,
-            task_history: config.task_history,
-            access: config.access.clone(),
-            max_subscriptions_per_org: config.max_subscriptions_per_org,
-            max_minted_tokens: config.max_minted_tokens,
-            notifications: NotificationConfig {
-                max_connections_per_user: config.max_connections_per_user,
-                ..NotificationConfig::default()
-            },
-            state_file: config.state_file.clone(),
-            rate_limit: config.rate_limit,
-            ..StateOptions::default()
-        };
-        let clock = Clock::new(config.clock, config.clock_start);
-        let saved = match &config.state_file {
-            Some(path) => wxcc_mock::state::persist::read(path)?,
-            None => None,
-        };
-        if let Some(saved) = &saved
-            && clock.is_virtual()
-            && config.clock_start.is_none()
-        {
-            let _ = clock.set(saved.clock_now).await;
-        }
-        let state = AppState::with_clock(config.world, clock, options);
-        wxcc_mock::console::attach(state.journal(), structured);
-        match (&config.state_file, saved) {
-            (Some(path), Some(saved)) => {
-                let r = state.restore(saved);
-                tracing::info!(
-                    target: STARTUP,
-                    "restored from {}: {} subscriptions, {} minted tokens, {} agent sessions, {} tasks, {} pending deliveries",
-                    path.display(),
-                    r.subscriptions,
-                    r.tokens,
-                    r.sessions,
-                    r.tasks,
-                    r.deliveries
-                );
-                for skipped in r.skipped {
-                    tracing::warn!(target: STARTUP, "not restored: {skipped}");
-                }
-            }
-            (Some(path), None) => {
-                tracing::info!(target: STARTUP, "state file {} does not exist yet: starting afresh", path.display());
-            }
-            (None, _) => {}
-        }
-        let scheme = if config.access.tls.is_some() { "https" } else { "http" };
-        tracing::info!(target: STARTUP, "listening on {scheme}://{addr} (clock: {:?})", state.clock().mode());
-        if let Some(limit) = config.rate_limit {
-            tracing::info!(target: STARTUP, "rate limit: {limit} per client id (429 with Retry-After past it)");
-        }
-        if !addr.ip().is_loopback() {
-            let guard = if config.access.admin_token.is_some() {
-                "it needs the --admin-token"
-            } else {
-                "anyone who can reach it can reset the mock and read its journal: add --admin-token"
-            };
-            tracing::warn!(
-                target: STARTUP,
-                "bound to {addr}, not loopback: /__admin is reachable from other machines by the names it answers to; {guard}"
-            );
-        }
-        state.bind_to(addr);
-        Ok((listener, state))
+        let _ = clock.set(saved.clock_now).await;
     }
+    let state = AppState::with_clock(config.world.clone(), clock, options);
+    wxcc_mock::console::attach(state.journal(), structured);
+    match (&config.state_file, saved) {
+        (Some(path), Some(saved)) => {
+            let r = state.restore(saved);
+            tracing::info!(
+                target: STARTUP,
+                "restored from {}: {} subscriptions, {} minted tokens, {} agent sessions, {} tasks, {} pending deliveries",
+                path.display(),
+                r.subscriptions,
+                r.tokens,
+                r.sessions,
+                r.tasks,
+                r.deliveries
+            );
+            for skipped in r.skipped {
+                tracing::warn!(target: STARTUP, "not restored: {skipped}");
+            }
+        }
+        (Some(path), None) => {
+            tracing::info!(target: STARTUP, "state file {} does not exist yet: starting afresh", path.display());
+        }
+        (None, _) => {}
+    }
+    let scheme = if config.access.tls.is_some() { "https" } else { "http" };
+    tracing::info!(target: STARTUP, "listening on {scheme}://{addr} (clock: {:?})", state.clock().mode());
+    if let Some(limit) = config.rate_limit {
+        tracing::info!(target: STARTUP, "rate limit: {limit} per client id (429 with Retry-After past it)");
+    }
+    if !addr.ip().is_loopback() {
+        let guard = if config.access.admin_token.is_some() {
+            "it needs the --admin-token"
+        } else {
+            "anyone who can reach it can reset the mock and read its journal: add --admin-token"
+        };
+        tracing::warn!(
+            target: STARTUP,
+            "bound to {addr}, not loopback: /__admin is reachable from other machines by the names it answers to; {guard}"
+        );
+    }
+    state.bind_to(addr);
+    Ok((listener, state))
 }
 
 /// After the listener stopped: delivers pending webhooks within the grace, saves the state.
 async fn stop(config: &Config, state: &AppState) {
-    {
-        let pending = state.dispatcher().pending_count();
-        if pending > 0 {
+    let pending = state.dispatcher().pending_count();
+    if pending > 0 {
+        tracing::info!(
+            target: STARTUP,
+            "stopped accepting; delivering {pending} pending webhooks for up to {:?} (--shutdown-grace)",
+            config.shutdown_grace
+        );
+    }
+    let left = state.dispatcher().drain(config.shutdown_grace).await;
+    match &config.state_file {
+        Some(path) => {
+            state.persist().await;
             tracing::info!(
                 target: STARTUP,
-                "stopped accepting; delivering {pending} pending webhooks for up to {:?} (--shutdown-grace)",
-                config.shutdown_grace
+                "state saved to {} ({} delivered during the grace, {left} pending deliveries kept for the next start)",
+                path.display(),
+                pending.saturating_sub(left)
             );
         }
-        let left = state.dispatcher().drain(config.shutdown_grace).await;
-        match &config.state_file {
-            Some(path) => {
-                state.persist().await;
-                tracing::info!(
-                    target: STARTUP,
-                    "state saved to {} ({} delivered during the grace, {left} pending deliveries kept for the next start)",
-                    path.display(),
-                    pending.saturating_sub(left)
-                );
-            }
-            None if left > 0 => tracing::warn!(
-                target: STARTUP,
-                "{left} pending webhook deliveries discarded ({} delivered during the grace): without --state-file they do not survive",
-                pending.saturating_sub(left)
-            ),
-            None => {}
-        }
-        tracing::info!(target: STARTUP, "shut down");
+        None if left > 0 => tracing::warn!(
+            target: STARTUP,
+            "{left} pending webhook deliveries discarded ({} delivered during the grace): without --state-file they do not survive",
+            pending.saturating_sub(left)
+        ),
+        None => {}
     }
+    tracing::info!(target: STARTUP, "shut down");
 }
 
 /// `wxcc-mock test`: a fresh mock on a free port (unless --port names one), the command run
 /// against it, then the report of what it sent off-contract.
 fn test(args: TestArgs) -> ExitCode {
+    match run_test(args) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("wxcc-mock test: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn run_test(args: TestArgs) -> anyhow::Result<ExitCode> {
     // The command's output is what matters: the mock says only what goes wrong (RUST_LOG wins).
     init_logging(args.serve.log_format, true);
     let structured = args.serve.log_format == LogFormat::Json;
-    let mut config = match args.serve.into_config() {
-        Ok(config) => config,
-        Err(e) => {
-            eprintln!("wxcc-mock: {e:#}");
-            return ExitCode::from(2);
-        }
-    };
+    let mut config = args.serve.into_config()?;
     if config.port == 8080 {
         config.port = 0;
     }
-    let runtime = match runtime() {
-        Ok(runtime) => runtime,
-        Err(e) => {
-            eprintln!("wxcc-mock: {e:#}");
-            return ExitCode::from(2);
-        }
-    };
-    runtime.block_on(async move {
-        let (listener, state) = match start(&config, structured).await {
-            Ok(started) => started,
-            Err(e) => {
-                eprintln!("wxcc-mock: {e:#}");
-                return ExitCode::from(2);
-            }
-        };
+    runtime()?.block_on(async move {
+        let (listener, state) = start(&config, structured).await?;
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
         let serving = tokio::spawn(wxcc_mock::serve_within(listener, state.clone(), config.server, async move {
             let _ = stop_rx.await;
@@ -554,35 +540,18 @@ fn test(args: TestArgs) -> ExitCode {
         let status = tokio::process::Command::new(&args.command[0]).args(&args.command[1..]).envs(env).status().await;
         let _ = stop_tx.send(());
         let _ = serving.await;
-        let status = match status {
-            Ok(status) => status,
-            Err(e) => {
-                eprintln!("wxcc-mock test: cannot run {:?}: {e}", args.command[0]);
-                return ExitCode::from(2);
-            }
-        };
+        let status = status.with_context(|| format!("cannot run {:?}", args.command[0]))?;
         let violations: Vec<serde_json::Value> =
             state.violations().iter().filter_map(|v| serde_json::to_value(v).ok()).collect();
         let report = wxcc_mock::report::violations_report(&violations);
-        for outcome in &report.outcomes {
-            match &outcome.verdict {
-                wxcc_mock::report::Verdict::Failed(why) => println!("FAIL  {}\n      {why}", outcome.name),
-                _ => println!("ok    {}", outcome.name),
-            }
-        }
-        println!("{}", report.summary());
-        if let Some(path) = &args.junit
-            && let Err(e) = std::fs::write(path, report.junit("client-contract"))
-        {
-            eprintln!("wxcc-mock test: cannot write {}: {e}", path.display());
-            return ExitCode::from(2);
-        }
+        report.outcomes.iter().for_each(|outcome| println!("{outcome}"));
+        let verdict = report.finish(args.junit.as_deref(), "client-contract");
         if !status.success() {
             eprintln!("wxcc-mock test: the command failed ({status})");
             let code = status.code().and_then(|c| u8::try_from(c).ok()).filter(|c| *c != 0).unwrap_or(1);
-            return ExitCode::from(code);
+            return Ok(ExitCode::from(code));
         }
-        if report.failures().is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE }
+        Ok(verdict)
     })
 }
 

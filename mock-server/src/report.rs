@@ -27,6 +27,17 @@ pub struct Outcome {
     pub duration: Duration,
 }
 
+impl std::fmt::Display for Outcome {
+    /// `ok    name`, `FAIL  name` and what broke on the next line, or `skip  name (why)`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.verdict {
+            Verdict::Passed => write!(f, "ok    {}", self.name),
+            Verdict::Failed(why) => write!(f, "FAIL  {}\n      {why}", self.name),
+            Verdict::Skipped(why) => write!(f, "skip  {} ({why})", self.name),
+        }
+    }
+}
+
 /// Every check of a run.
 #[derive(Debug, Clone, Default)]
 pub struct Report {
@@ -49,6 +60,19 @@ impl Report {
             count(|v| matches!(v, Verdict::Failed(_))),
             count(|v| matches!(v, Verdict::Skipped(_)))
         )
+    }
+
+    /// Ends a run: prints the summary, writes the JUnit XML to `junit` (if given), and gives the
+    /// exit code: 0, 1 when a check failed, 2 when the JUnit file could not be written.
+    pub fn finish(&self, junit: Option<&std::path::Path>, suite_name: &str) -> std::process::ExitCode {
+        println!("{}", self.summary());
+        if let Some(path) = junit
+            && let Err(e) = std::fs::write(path, self.junit(suite_name))
+        {
+            eprintln!("cannot write {}: {e}", path.display());
+            return std::process::ExitCode::from(2);
+        }
+        if self.failures().is_empty() { std::process::ExitCode::SUCCESS } else { std::process::ExitCode::FAILURE }
     }
 
     /// JUnit XML, one test case per check.
@@ -107,4 +131,17 @@ pub fn violations_report(violations: &[Value]) -> Report {
         });
     }
     report
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_outcome_reads_as_one_line_per_verdict_and_a_failure_says_why_below() {
+        let outcome = |verdict| Outcome { name: "GET /x".into(), verdict, duration: Duration::ZERO };
+        assert_eq!(outcome(Verdict::Passed).to_string(), "ok    GET /x");
+        assert_eq!(outcome(Verdict::Failed("500".into())).to_string(), "FAIL  GET /x\n      500");
+        assert_eq!(outcome(Verdict::Skipped("no token".into())).to_string(), "skip  GET /x (no token)");
+    }
 }

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
-use wxcc_contract_tests::verify::{self, Outcome, Report, Verdict, VerifyConfig};
+use wxcc_contract_tests::verify::{self, Outcome, VerifyConfig};
 
 #[derive(Debug, Parser)]
 #[command(name = "wxcc-contract", version, about = "Check servers and clients against the WxCC contract")]
@@ -64,22 +64,7 @@ struct ReportArgs {
 }
 
 fn print(outcome: &Outcome) {
-    match &outcome.verdict {
-        Verdict::Passed => println!("ok    {}", outcome.name),
-        Verdict::Failed(why) => println!("FAIL  {}\n      {why}", outcome.name),
-        Verdict::Skipped(why) => println!("skip  {} ({why})", outcome.name),
-    }
-}
-
-fn finish(report: &Report, junit: Option<&PathBuf>, suite: &str) -> ExitCode {
-    println!("{}", report.summary());
-    if let Some(path) = junit
-        && let Err(e) = std::fs::write(path, report.junit(suite))
-    {
-        eprintln!("cannot write {}: {e}", path.display());
-        return ExitCode::from(2);
-    }
-    if report.failures().is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE }
+    println!("{outcome}");
 }
 
 fn main() -> ExitCode {
@@ -116,14 +101,14 @@ fn main() -> ExitCode {
                 if config.read_only { ", read-only" } else { "" }
             );
             let report = runtime.block_on(verify::verify(&config, print));
-            finish(&report, args.junit.as_ref(), "verify")
+            report.finish(args.junit.as_deref(), "verify")
         }
         Command::Report(args) => {
             match runtime.block_on(verify::violations(&args.base_url, args.admin_token.as_deref())) {
                 Ok(violations) => {
                     let report = verify::violations_report(&violations);
                     report.outcomes.iter().for_each(print);
-                    finish(&report, args.junit.as_ref(), "client-contract")
+                    report.finish(args.junit.as_deref(), "client-contract")
                 }
                 Err(e) => {
                     eprintln!("wxcc-contract: {e}");
