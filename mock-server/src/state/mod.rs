@@ -430,38 +430,14 @@ impl AppState {
         self.inner.bound.get().copied()
     }
 
-    /// Where the notification websockets are: `--public-url` (`https` → `wss`), else the bound
-    /// address (`0.0.0.0` and `::` read as loopback), never the request's `Host`.
-    /// The base URL clients reach the mock at: `--public-url`, or the bound address
-    /// (`http://127.0.0.1:8080` before binding).
-    pub fn http_base(&self) -> String {
+    /// Where clients reach the mock: whether over TLS, and the host (and port). `--public-url`,
+    /// else the bound address (`0.0.0.0` and `::` read as loopback), never the request's `Host`.
+    fn reached_at(&self) -> (bool, String) {
         if let Some(public) = &self.options().access.public_url {
-            return public.as_str().trim_end_matches('/').to_owned();
-        }
-        if self.bound().is_none() {
-            return "http://127.0.0.1:8080".to_owned();
-        }
-        let base = self.websocket_base();
-        match base.strip_prefix("wss://") {
-            Some(rest) => format!("https://{rest}"),
-            None => base.replacen("ws://", "http://", 1),
-        }
-    }
-
-    /// The OpenAPI document as this mock serves it: `make` runs once (the address is fixed by
-    /// then: requests come only once the mock is bound).
-    pub fn served_openapi(&self, make: impl FnOnce(&str) -> String) -> axum::body::Bytes {
-        self.inner.openapi.get_or_init(|| make(&self.http_base()).into()).clone()
-    }
-
-    /// `ws://` or `wss://` and the host (and port) the mock's websocket URLs use.
-    pub fn websocket_base(&self) -> String {
-        if let Some(public) = &self.options().access.public_url {
-            let scheme = if public.scheme() == "https" { "wss" } else { "ws" };
             let host = public.host_str().unwrap_or("localhost");
             let host = if host.contains(':') { format!("[{host}]") } else { host.to_owned() };
             let port = public.port().map(|p| format!(":{p}")).unwrap_or_default();
-            return format!("{scheme}://{host}{port}");
+            return (public.scheme() == "https", format!("{host}{port}"));
         }
         match self.bound() {
             Some(addr) => {
@@ -471,11 +447,35 @@ impl AppState {
                     std::net::IpAddr::V6(v6) => format!("[{v6}]"),
                     std::net::IpAddr::V4(v4) => v4.to_string(),
                 };
-                let scheme = if self.options().access.tls.is_some() { "wss" } else { "ws" };
-                format!("{scheme}://{ip}:{}", addr.port())
+                (self.options().access.tls.is_some(), format!("{ip}:{}", addr.port()))
             }
-            None => "ws://localhost".to_owned(),
+            None => (false, "localhost".to_owned()),
         }
+    }
+
+    /// The base URL clients reach the mock at: `--public-url` (with its path), or the bound
+    /// address (`http://127.0.0.1:8080` before binding).
+    pub fn http_base(&self) -> String {
+        if let Some(public) = &self.options().access.public_url {
+            return public.as_str().trim_end_matches('/').to_owned();
+        }
+        if self.bound().is_none() {
+            return "http://127.0.0.1:8080".to_owned();
+        }
+        let (secure, host) = self.reached_at();
+        format!("{}://{host}", if secure { "https" } else { "http" })
+    }
+
+    /// The OpenAPI document as this mock serves it: `make` runs once (the address is fixed by
+    /// then: requests come only once the mock is bound).
+    pub fn served_openapi(&self, make: impl FnOnce(&str) -> String) -> axum::body::Bytes {
+        self.inner.openapi.get_or_init(|| make(&self.http_base()).into()).clone()
+    }
+
+    /// `ws://` or `wss://` and the host (and port) of the notification websockets.
+    pub fn websocket_base(&self) -> String {
+        let (secure, host) = self.reached_at();
+        format!("{}://{host}", if secure { "wss" } else { "ws" })
     }
 
     /// The loaded world.
