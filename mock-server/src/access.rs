@@ -23,9 +23,6 @@ use url::Url;
 use crate::http::ApiError;
 use crate::state::AppState;
 
-/// Where the dashboard lives.
-pub const DASHBOARD_PATH: &str = "/__admin/ui";
-
 /// How the mock is exposed (`serve`'s flags).
 #[derive(Debug, Clone, Default)]
 pub struct AccessConfig {
@@ -225,9 +222,10 @@ impl AppState {
     }
 
     /// The checks every `/__admin` request passes before its handler: the `Host` names the mock
-    /// (403), the admin token when one is set (401), a state-changing request with a body is JSON
-    /// (415), and one without a body does not come from a web page on another origin (403).
-    pub fn admin_gate(&self, parts: &Parts) -> Result<(), ApiError> {
+    /// (403), the admin token when one is set and the endpoint is `token_guarded` (401), a
+    /// state-changing request with a body is JSON (415), and one without a body does not come
+    /// from a web page on another origin (403).
+    pub fn admin_gate(&self, parts: &Parts, token_guarded: bool) -> Result<(), ApiError> {
         if let Some(host) = parts.headers.get(header::HOST) {
             let host = host.to_str().unwrap_or_default();
             if !self.names_the_mock(host) {
@@ -240,9 +238,7 @@ impl AppState {
                 ));
             }
         }
-        // The dashboard's page holds nothing secret: it asks for the admin token to read the rest.
-        let page = parts.uri.path() == DASHBOARD_PATH;
-        if let Some(expected) = self.options().access.admin_token.as_ref().filter(|_| !page) {
+        if let Some(expected) = self.options().access.admin_token.as_ref().filter(|_| token_guarded) {
             let given = parts
                 .headers
                 .get(header::AUTHORIZATION)

@@ -77,6 +77,8 @@ pub struct Endpoint {
     pub service_override: Option<Service>,
     /// The query parameters it reads.
     pub query: &'static [QueryParam],
+    /// Under `/__admin`: whether `--admin-token` guards it (all but the dashboard's page).
+    pub admin_token: bool,
     /// The handler.
     pub handler: Handler,
 }
@@ -107,6 +109,7 @@ impl Endpoint {
             extra_errors: &[],
             service_override: None,
             query: &[],
+            admin_token: true,
             handler,
         }
     }
@@ -159,6 +162,13 @@ impl Endpoint {
         self
     }
 
+    /// `--admin-token` does not guard it: a page that holds nothing secret and asks for the token
+    /// to read the rest (the Host gate still applies).
+    pub fn without_admin_token(mut self) -> Endpoint {
+        self.admin_token = false;
+        self
+    }
+
     /// It can also answer these statuses.
     pub fn errors(mut self, statuses: &'static [u16]) -> Endpoint {
         self.extra_errors = statuses;
@@ -199,7 +209,10 @@ impl Endpoint {
         if self.service() == Service::Admin {
             // The admin gate: a Host that does not name the mock (403), a missing --admin-token
             // (401), a state-changing request that is not JSON (415).
-            all.extend([401, 403]);
+            all.push(403);
+            if self.admin_token {
+                all.push(401);
+            }
             if self.method != Method::GET {
                 all.push(415);
             }

@@ -244,7 +244,7 @@ fn table() -> Vec<Endpoint> {
             .summary("The mock's health (the mock's own API)"),
         Endpoint::new(get.clone(), "/__admin/ui", "adminDashboard", handler!(admin::dashboard))
             .summary("The dashboard: agents, tasks, subscriptions and the journal, live, with buttons for the mock's own controls (one page, works offline)")
-            .html(),
+            .html().without_admin_token(),
         Endpoint::new(post.clone(), "/__admin/tokens", "adminMintToken", handler!(admin::mint_token))
             .summary("Mint a token for a world user (the mock's own API)")
             .body(S::AdminTokenRequest).success(201).returns(S::AdminTokenResponse).errors(&[404]),
@@ -366,7 +366,7 @@ async fn dispatch(endpoint: &'static Endpoint, state: AppState, incoming: Incomi
     let mut caller = None;
     let result = async {
         if endpoint.service() == Service::Admin {
-            state.admin_gate(&parts)?;
+            state.admin_gate(&parts, endpoint.admin_token)?;
         }
         let identity = match endpoint.operation {
             Some(op) => {
