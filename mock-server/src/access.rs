@@ -94,10 +94,12 @@ where
             return Either::Left(self.direct.call(request));
         }
         let cors = self.cors.layer(self.direct.clone());
+        // A preflight is answered here, before any route: its TrackingID is the path's service's.
+        let prefix = crate::http::Service::for_path(request.uri().path()).tracking_prefix();
         Either::Right(Box::pin(async move {
             let mut response = cors.oneshot(request).await?;
             if !response.headers().contains_key(crate::http::TRACKING_ID) {
-                let id = crate::ids::prefixed("WXCCMOCK");
+                let id = crate::ids::prefixed(prefix);
                 if let Ok(value) = axum::http::HeaderValue::from_str(&id) {
                     response.headers_mut().insert(crate::http::TRACKING_ID, value);
                 }

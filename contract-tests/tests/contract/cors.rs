@@ -25,7 +25,10 @@ async fn a_page_on_localhost_gets_its_preflight_answered_and_can_read_answers_an
     let headers = reply.headers["access-control-allow-headers"].to_ascii_lowercase();
     assert!(headers.contains("authorization") && headers.contains("trackingid"), "{headers}");
     assert_eq!(reply.headers["access-control-max-age"], "600");
-    assert!(reply.headers["trackingid"].starts_with("WXCCMOCK_"), "a preflight has a TrackingID as every answer");
+    assert!(
+        reply.headers["trackingid"].starts_with("AQM_"),
+        "a preflight has its service's TrackingID as every answer"
+    );
 
     // A refusal carries them too, and exposes the TrackingID and the diagnostic.
     let agent = app.world_token("forum-case-agent1");
