@@ -121,13 +121,7 @@ impl TestApp {
 
     /// The world token whose opaque part is `opaque` (e.g. `forum-case-agent1`).
     pub fn world_token(&self, opaque: &str) -> String {
-        let prefix = format!("{opaque}_");
-        self.world()
-            .tokens
-            .iter()
-            .find(|t| t.access_token.starts_with(&prefix))
-            .map(|t| t.access_token.clone())
-            .unwrap_or_else(|| panic!("no world token {opaque}"))
+        self.world().token_named(opaque).unwrap_or_else(|| panic!("no world token {opaque}")).access_token.clone()
     }
 
     /// Mints a token for a world user with exactly these scopes.

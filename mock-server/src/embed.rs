@@ -184,9 +184,9 @@ impl MockServer {
         MockServerBuilder::default()
     }
 
-    /// `http://127.0.0.1:PORT`.
+    /// `http://127.0.0.1:PORT` (`https://` with TLS in the options).
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        self.state.http_base()
     }
 
     /// The address it listens on.
@@ -205,20 +205,15 @@ impl MockServer {
     /// # Panics
     /// If the world has no such token (the message lists the names it has).
     pub fn token(&self, name: &str) -> String {
-        let prefix = format!("{name}_");
-        let world = self.state.world();
-        world
-            .tokens
-            .iter()
-            .find(|t| t.access_token.starts_with(&prefix))
-            .map(|t| t.access_token.clone())
-            .unwrap_or_else(|| panic!("the world has no token {name:?}; it has {:?}", self.token_names()))
+        match self.state.world().token_named(name) {
+            Some(token) => token.access_token.clone(),
+            None => panic!("the world has no token {name:?}; it has {:?}", self.token_names()),
+        }
     }
 
     /// The names of the world's ready-made tokens.
     pub fn token_names(&self) -> Vec<String> {
-        let world = self.state.world();
-        world.tokens.iter().filter_map(|t| t.access_token.split('_').next().map(str::to_owned)).collect()
+        self.state.world().tokens.iter().map(|t| t.name().to_owned()).collect()
     }
 
     /// Mints a token for a world user (as `POST /__admin/tokens`).

@@ -524,11 +524,8 @@ fn run_test(args: TestArgs) -> anyhow::Result<ExitCode> {
         let mut env = vec![("WXCC_BASE_URL".to_owned(), state.http_base())];
         env.push(("WXCC_ORG_ID".to_owned(), state.world().orgs.first().map(|o| o.id.clone()).unwrap_or_default()));
         for token in &state.world().tokens {
-            let name = token.access_token.split('_').next().unwrap_or_default();
-            env.push((
-                format!("WXCC_TOKEN_{}", name.to_ascii_uppercase().replace('-', "_")),
-                token.access_token.clone(),
-            ));
+            let name = token.name().to_ascii_uppercase().replace('-', "_");
+            env.push((format!("WXCC_TOKEN_{name}"), token.access_token.clone()));
         }
         let names: Vec<&str> = env.iter().map(|(k, _)| k.as_str()).collect();
         eprintln!(

@@ -381,6 +381,13 @@ pub struct TokenSpec {
     pub client_id: Option<String>,
 }
 
+impl TokenSpec {
+    /// Its name: the opaque part before `_<cluster>_<orgId>` (`admin-full`, `agent2`, ...).
+    pub fn name(&self) -> &str {
+        self.access_token.split('_').next().unwrap_or_default()
+    }
+}
+
 /// Why a world file was refused.
 #[derive(Debug, thiserror::Error)]
 pub enum WorldError {
@@ -420,6 +427,11 @@ impl World {
         let text = std::fs::read_to_string(path)
             .map_err(|error| WorldError::Io { path: path.display().to_string(), error })?;
         World::from_json(&text)
+    }
+
+    /// The ready-made token named `name` (see [`TokenSpec::name`]).
+    pub fn token_named(&self, name: &str) -> Option<&TokenSpec> {
+        self.tokens.iter().find(|t| t.name() == name)
     }
 
     /// The embedded default world.
