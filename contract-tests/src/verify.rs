@@ -158,26 +158,28 @@ pub fn generated_cases(seed: u64, cases: u32) -> Vec<(bool, Value, String)> {
         .collect()
 }
 
-/// A configuration problem, said on standard error (the run goes on without it).
-fn tracing_free_warning(text: &str) {
-    eprintln!("wxcc-contract: {text}");
+/// An HTTP client and a websocket connector that trust `pem` (besides the usual roots).
+fn trusting(pem: Option<&str>) -> Result<(reqwest::Client, Option<tokio_tungstenite::Connector>), String> {
+    let Some(pem) = pem else { return Ok((reqwest::Client::new(), None)) };
+    let certs = reqwest::Certificate::from_pem_bundle(pem.as_bytes()).map_err(|e| format!("not PEM: {e}"))?;
+    let tls = wxcc_mock::tls::client_config(pem).map_err(|e| e.to_string())?;
+    let http = reqwest::Client::builder().tls_certs_merge(certs).build().map_err(|e| e.to_string())?;
+    Ok((http, Some(tokio_tungstenite::Connector::Rustls(std::sync::Arc::new(tls)))))
 }
 
 /// Runs every check and reports each as it finishes.
 pub async fn verify(config: &VerifyConfig, mut progress: impl FnMut(&Outcome)) -> Report {
-    let mut http = reqwest::Client::builder();
-    let mut connector = None;
-    if let Some(pem) = &config.ca_cert {
-        match (reqwest::Certificate::from_pem_bundle(pem.as_bytes()), wxcc_mock::tls::client_config(pem)) {
-            (Ok(certs), Ok(tls)) => {
-                http = http.tls_certs_merge(certs);
-                connector = Some(tokio_tungstenite::Connector::Rustls(std::sync::Arc::new(tls)));
-            }
-            (Err(e), _) => tracing_free_warning(&format!("--ca-cert is not PEM: {e}")),
-            (_, Err(e)) => tracing_free_warning(&format!("--ca-cert: {e}")),
+    let (http, connector) = match trusting(config.ca_cert.as_deref()) {
+        Ok(made) => made,
+        Err(why) => {
+            // Nothing over TLS could be checked: say why, rather than fail every check.
+            let verdict = Verdict::Failed(format!("--ca-cert: {why}"));
+            let outcome =
+                Outcome { name: "the certificate to trust is usable".into(), verdict, duration: Duration::ZERO };
+            progress(&outcome);
+            return Report { outcomes: vec![outcome] };
         }
-    }
-    let http = http.build().unwrap_or_default();
+    };
     let client = Client { http, base: config.base_url.trim_end_matches('/').to_owned() };
     let admin = bearer(&config.admin_token);
     let agent = bearer(&config.agent_token);
@@ -496,42 +498,40 @@ pub async fn verify(config: &VerifyConfig, mut progress: impl FnMut(&Outcome)) -
     );
 
     let websocket_check = "websocket: subscribe, connect, and the reload result arrives";
-    {
-        check!(
-            websocket_check,
-            async {
-                let body = json!({"clientType": "WxccContract", "isKeepAliveEnabled": false, "allowMultiLogin": true});
-                let reply = client
-                    .expect(
-                        "POST",
-                        "/v1/notification/subscribe",
-                        Some(&agent),
-                        Some(&body),
-                        200,
-                        Some(SchemaId::NotificationSubscribeResponse),
-                    )
-                    .await?;
-                let url = reply.body["webSocketUrl"].as_str().unwrap_or_default().to_owned();
-                let (mut socket, _) =
-                    tokio_tungstenite::connect_async_tls_with_config(url.as_str(), None, false, connector.clone())
-                        .await
-                        .map_err(|e| format!("connecting to {url}: {e}"))?;
-                let first = next_message(&mut socket).await?;
-                if first["type"] != "Welcome" {
-                    return Err(format!("the first websocket message is not Welcome: {first}"));
-                }
-                client.expect("POST", "/v1/agents/reload", Some(&agent), Some(&json!({})), 202, None).await?;
-                let result = next_message(&mut socket).await?;
-                let schema = match result["data"]["type"].as_str() {
-                    Some("AgentReloginSuccess") => SchemaId::WsReloginSuccess,
-                    Some("AgentReloginFailed") => SchemaId::WsAgentFailure,
-                    _ => return Err(format!("the reload result is not AgentReloginSuccess/Failed: {result}")),
-                };
-                wxcc_schemas::validate(schema, &result).map_err(|v| format!("the reload result breaks {schema}: {v:?}"))
+    check!(
+        websocket_check,
+        async {
+            let body = json!({"clientType": "WxccContract", "isKeepAliveEnabled": false, "allowMultiLogin": true});
+            let reply = client
+                .expect(
+                    "POST",
+                    "/v1/notification/subscribe",
+                    Some(&agent),
+                    Some(&body),
+                    200,
+                    Some(SchemaId::NotificationSubscribeResponse),
+                )
+                .await?;
+            let url = reply.body["webSocketUrl"].as_str().unwrap_or_default().to_owned();
+            let (mut socket, _) =
+                tokio_tungstenite::connect_async_tls_with_config(url.as_str(), None, false, connector.clone())
+                    .await
+                    .map_err(|e| format!("connecting to {url}: {e}"))?;
+            let first = next_message(&mut socket).await?;
+            if first["type"] != "Welcome" {
+                return Err(format!("the first websocket message is not Welcome: {first}"));
             }
-            .await
-        );
-    }
+            client.expect("POST", "/v1/agents/reload", Some(&agent), Some(&json!({})), 202, None).await?;
+            let result = next_message(&mut socket).await?;
+            let schema = match result["data"]["type"].as_str() {
+                Some("AgentReloginSuccess") => SchemaId::WsReloginSuccess,
+                Some("AgentReloginFailed") => SchemaId::WsAgentFailure,
+                _ => return Err(format!("the reload result is not AgentReloginSuccess/Failed: {result}")),
+            };
+            wxcc_schemas::validate(schema, &result).map_err(|v| format!("the reload result breaks {schema}: {v:?}"))
+        }
+        .await
+    );
 
     // Clean up everything this run created, whatever failed.
     for (version, id) in created {

@@ -264,3 +264,14 @@ async fn verify_speaks_tls_and_checks_the_websocket_over_wss() {
     assert_eq!(report.summary(), "14 passed, 0 failed, 0 skipped", "the websocket check ran over wss://");
     let _ = stop.send(());
 }
+
+#[tokio::test]
+async fn a_certificate_to_trust_that_is_not_one_fails_one_check_that_says_so_instead_of_every_tls_check() {
+    let mut config = config("https://127.0.0.1:9", false);
+    config.ca_cert = Some("-----BEGIN CERTIFICATE-----\nnot base64\n-----END CERTIFICATE-----\n".into());
+    let report = verify::verify(&config, |_| {}).await;
+    assert_eq!(report.summary(), "0 passed, 1 failed, 0 skipped");
+    let failures = report.failures();
+    let verify::Verdict::Failed(why) = &failures[0].verdict else { unreachable!("a failure") };
+    assert!(why.starts_with("--ca-cert: "), "{why}");
+}
