@@ -158,22 +158,13 @@ pub fn generated_cases(seed: u64, cases: u32) -> Vec<(bool, Value, String)> {
         .collect()
 }
 
-/// An HTTP client and a websocket connector that trust `pem` (besides the usual roots).
-fn trusting(pem: Option<&str>) -> Result<(reqwest::Client, Option<tokio_tungstenite::Connector>), String> {
-    let Some(pem) = pem else { return Ok((reqwest::Client::new(), None)) };
-    let certs = reqwest::Certificate::from_pem_bundle(pem.as_bytes()).map_err(|e| format!("not PEM: {e}"))?;
-    let tls = wxcc_mock::tls::client_config(pem).map_err(|e| e.to_string())?;
-    let http = reqwest::Client::builder().tls_certs_merge(certs).build().map_err(|e| e.to_string())?;
-    Ok((http, Some(tokio_tungstenite::Connector::Rustls(std::sync::Arc::new(tls)))))
-}
-
 /// Runs every check and reports each as it finishes.
 pub async fn verify(config: &VerifyConfig, mut progress: impl FnMut(&Outcome)) -> Report {
-    let (http, connector) = match trusting(config.ca_cert.as_deref()) {
+    let (http, connector) = match wxcc_mock::tls::clients_trusting(config.ca_cert.as_deref()) {
         Ok(made) => made,
         Err(why) => {
             // Nothing over TLS could be checked: say why, rather than fail every check.
-            let verdict = Verdict::Failed(format!("--ca-cert: {why}"));
+            let verdict = Verdict::Failed(format!("--ca-cert: {why:#}"));
             let outcome =
                 Outcome { name: "the certificate to trust is usable".into(), verdict, duration: Duration::ZERO };
             progress(&outcome);

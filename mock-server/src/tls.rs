@@ -76,6 +76,15 @@ pub fn client_config(pem: &str) -> anyhow::Result<rustls::ClientConfig> {
         .with_no_client_auth())
 }
 
+/// An HTTP client and a websocket connector that trust `pem` besides the usual roots (`None`:
+/// the usual roots only), for `listen --ca-cert` and `wxcc-contract verify --ca-cert`.
+pub fn clients_trusting(pem: Option<&str>) -> anyhow::Result<(reqwest::Client, Option<tokio_tungstenite::Connector>)> {
+    let Some(pem) = pem else { return Ok((reqwest::Client::new(), None)) };
+    let certs = reqwest::Certificate::from_pem_bundle(pem.as_bytes())?;
+    let connector = tokio_tungstenite::Connector::Rustls(Arc::new(client_config(pem)?));
+    Ok((reqwest::Client::builder().tls_certs_merge(certs).build()?, Some(connector)))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -119,14 +119,7 @@ pub struct ListenOptions {
 /// Subscribes the token's agent to notifications and prints every message (keep-alives too)
 /// until the socket closes; then prints `closed: CODE REASON` on standard error.
 pub async fn listen(options: &ListenOptions) -> anyhow::Result<()> {
-    let mut client = reqwest::Client::builder();
-    let mut connector = None;
-    if let Some(pem) = &options.ca_cert {
-        client = client.tls_certs_merge(reqwest::Certificate::from_pem_bundle(pem.as_bytes())?);
-        let config = crate::tls::client_config(pem)?;
-        connector = Some(tokio_tungstenite::Connector::Rustls(std::sync::Arc::new(config)));
-    }
-    let client = client.build()?;
+    let (client, connector) = crate::tls::clients_trusting(options.ca_cert.as_deref())?;
     let body =
         json!({"clientType": options.client_type, "isKeepAliveEnabled": options.idle_close, "allowMultiLogin": true});
     let response = client
