@@ -212,9 +212,14 @@ pub struct TokenRecord {
     pub client_id: Arc<str>,
 }
 
-/// The client id of a token that names none.
+/// A token's client id: the one it names, or the default (one allocation shared by every token
+/// that names none, rather than one per minted token).
 pub fn client_id(named: Option<&str>) -> Arc<str> {
-    named.filter(|c| !c.is_empty()).unwrap_or(crate::rate::DEFAULT_CLIENT_ID).into()
+    static DEFAULT: std::sync::LazyLock<Arc<str>> = std::sync::LazyLock::new(|| crate::rate::DEFAULT_CLIENT_ID.into());
+    match named.filter(|c| !c.is_empty()) {
+        Some(client) => client.into(),
+        None => DEFAULT.clone(),
+    }
 }
 
 /// The caller, once the token checks out.
