@@ -78,8 +78,19 @@ impl TestApp {
     /// Like [`TestApp::spawn`], with other options.
     pub async fn spawn_with(options: StateOptions) -> TestApp {
         let state = AppState::with_clock(World::default_world(), Clock::virtual_at(TEST_EPOCH_MS), options);
-        let (base, stop) = serve_on_loopback(wxcc_mock::build_router(state.clone())).await;
-        state.bind_to(base.trim_start_matches("http://").parse().expect("a socket address"));
+        // The binary's own accept loop (timeouts, connection cap, lingering close), not axum's.
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind 127.0.0.1:0");
+        let addr = listener.local_addr().expect("local addr");
+        state.bind_to(addr);
+        let base = format!("http://{addr}");
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let served = state.clone();
+        tokio::spawn(async move {
+            let _ = wxcc_mock::serve(listener, served, async move {
+                let _ = stopped.await;
+            })
+            .await;
+        });
         let transport = Transport::Socket { base, client: reqwest::Client::new(), _stop: stop };
         TestApp { state, transport }
     }

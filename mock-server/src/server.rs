@@ -4,16 +4,23 @@
 //! WxCC envelope with a TrackingID) and closed, rather than left waiting; the console says when
 //! the cap starts and stops biting, and how many it turned away. Shutdown stops accepting and lets
 //! open exchanges finish.
+//!
+//! A connection closes lingering (RFC 9112 §9.6): the mock stops writing, then reads and discards
+//! what the client is still sending (a body it never read, say) until the client closes, for at
+//! most [`LINGER_TIME`] and [`LINGER_BYTES`]. Closing at once with unread bytes makes the kernel
+//! answer with a reset, which can erase the last response before the client has read it.
 
 use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use axum::Router;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
 
@@ -31,6 +38,12 @@ impl Default for ServerLimits {
         ServerLimits { max_connections: 1000, header_read_timeout: Duration::from_secs(10) }
     }
 }
+
+/// How long a closing connection keeps reading what its client still sends (real time).
+pub const LINGER_TIME: Duration = Duration::from_secs(5);
+
+/// How much a closing connection reads and discards before it closes regardless.
+pub const LINGER_BYTES: usize = 16 * 1024 * 1024;
 
 /// What the listener turned away, for the console and tests.
 #[derive(Debug, Default)]
@@ -89,7 +102,8 @@ pub async fn run(
         let timeout = limits.header_read_timeout;
         match &tls {
             None => {
-                tokio::spawn(connection(TokioIo::new(stream), router, http, stop_signal, permit, peer, timeout));
+                let io = TokioIo::new(Lingering::new(stream));
+                tokio::spawn(connection(io, router, http, stop_signal, permit, peer, timeout));
             }
             Some(acceptor) => {
                 let acceptor = acceptor.clone();
@@ -97,7 +111,8 @@ pub async fn run(
                     // The handshake counts against the header-read timeout.
                     match tokio::time::timeout(timeout, acceptor.accept(stream)).await {
                         Ok(Ok(tls)) => {
-                            connection(TokioIo::new(tls), router, http, stop_signal, permit, peer, timeout).await
+                            let io = TokioIo::new(Lingering::new(tls));
+                            connection(io, router, http, stop_signal, permit, peer, timeout).await
                         }
                         Ok(Err(e)) => tracing::info!("TLS handshake with {peer} failed: {e}"),
                         Err(_) => tracing::info!("connection from {peer} closed: no TLS handshake within {timeout:?}"),
@@ -148,6 +163,83 @@ async fn connection<I>(
             tracing::debug!("connection from {peer} ended: {e}");
         }
     }
+}
+
+/// A connection's stream that, when dropped (by hyper, after its last response or on an error,
+/// or by a websocket that ended), closes lingering: see the module's documentation.
+struct Lingering<I: AsyncRead + AsyncWrite + Unpin + Send + 'static> {
+    io: Option<I>,
+}
+
+impl<I: AsyncRead + AsyncWrite + Unpin + Send + 'static> Lingering<I> {
+    fn new(io: I) -> Self {
+        Lingering { io: Some(io) }
+    }
+
+    fn io(&mut self) -> Pin<&mut I> {
+        Pin::new(self.io.as_mut().expect("the stream lives until drop"))
+    }
+}
+
+impl<I: AsyncRead + AsyncWrite + Unpin + Send + 'static> AsyncRead for Lingering<I> {
+    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<std::io::Result<()>> {
+        self.io().poll_read(cx, buf)
+    }
+}
+
+impl<I: AsyncRead + AsyncWrite + Unpin + Send + 'static> AsyncWrite for Lingering<I> {
+    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
+        self.io().poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        self.io().poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.io.as_ref().is_some_and(AsyncWrite::is_write_vectored)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        self.io().poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        self.io().poll_shutdown(cx)
+    }
+}
+
+impl<I: AsyncRead + AsyncWrite + Unpin + Send + 'static> Drop for Lingering<I> {
+    fn drop(&mut self) {
+        if let (Some(io), Ok(runtime)) = (self.io.take(), tokio::runtime::Handle::try_current()) {
+            runtime.spawn(linger(io));
+        }
+    }
+}
+
+/// Stops writing, then reads and discards until the client closes or a bound is reached.
+async fn linger<I: AsyncRead + AsyncWrite + Unpin>(mut io: I) {
+    let _ = tokio::time::timeout(LINGER_TIME, async {
+        if io.shutdown().await.is_err() {
+            return;
+        }
+        let mut scratch = vec![0u8; 8 * 1024];
+        let mut discarded = 0;
+        while discarded < LINGER_BYTES {
+            match io.read(&mut scratch).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => discarded += n,
+            }
+        }
+        tracing::info!(
+            "closed a connection whose client was still sending after its last response: {discarded} bytes read and discarded (the bound); it may see a reset"
+        );
+    })
+    .await;
 }
 
 /// Answers a connection over the cap with 503, in the envelope of the service its request

@@ -153,3 +153,64 @@ async fn every_route_survives_every_kind_of_garbage_once() {
     }
     app.get("/__admin/health").send().await.expect(200, None);
 }
+
+/// Sends `path` a request whose body (`size` bytes) the mock will not read in full, waits until
+/// the whole body is written (or the write fails), then reads the answer to its end.
+async fn unread_body(
+    app: &TestApp,
+    method: &str,
+    path: &str,
+    size: usize,
+) -> (Result<(), std::io::Error>, String, Vec<u8>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let base = app.base_url().expect("served on a socket").trim_start_matches("http://").to_owned();
+    let stream = tokio::net::TcpStream::connect(base).await.expect("connect");
+    let (mut reader, mut writer) = stream.into_split();
+    let head = format!(
+        "{method} {path} HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\ncontent-length: {size}\r\n\r\n"
+    );
+    let written = tokio::spawn(async move {
+        writer.write_all(head.as_bytes()).await?;
+        writer.write_all(&vec![b' '; size]).await?;
+        writer.flush().await?;
+        Ok::<_, std::io::Error>(writer)
+    })
+    .await
+    .expect("the writer");
+    // Only now read: a mock that closed with the body unread has answered with a reset by now.
+    let mut answer = Vec::new();
+    let _ = reader.read_to_end(&mut answer).await;
+    let split = answer.windows(4).position(|w| w == b"\r\n\r\n").map_or(answer.len(), |i| i + 4);
+    let head = String::from_utf8_lossy(&answer[..split]).into_owned();
+    (written.map(drop), head, answer[split..].to_vec())
+}
+
+fn content_length(head: &str) -> usize {
+    head.lines()
+        .find_map(|l| {
+            l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().parse().expect("a length"))
+        })
+        .unwrap_or_else(|| panic!("no content-length in {head}"))
+}
+
+#[tokio::test]
+async fn a_body_the_route_does_not_read_neither_resets_the_connection_nor_cuts_the_answer_short() {
+    let app = TestApp::spawn().await;
+    // 4 MiB: far past the 256 KiB a route reads, under the 16 MiB a closing connection drains.
+    let (written, head, body) = unread_body(&app, "GET", "/openapi.json", 4 << 20).await;
+    written.expect("the mock read the whole body instead of resetting the connection");
+    assert!(head.starts_with("HTTP/1.1 200 "), "{head}");
+    assert_eq!(body.len(), content_length(&head), "the whole document arrived");
+    serde_json::from_slice::<Value>(&body).expect("the document is whole JSON");
+
+    let (written, head, body) = unread_body(&app, "POST", "/v1/subscriptions", 4 << 20).await;
+    written.expect("the mock read the whole body instead of resetting the connection");
+    assert!(head.starts_with("HTTP/1.1 400 "), "no Authorization header, checked before the body: {head}");
+    let error: Value = serde_json::from_slice(&body).expect("the envelope arrived whole");
+    assert!(
+        head.to_ascii_lowercase()
+            .contains(&format!("trackingid: {}", error["trackingId"].as_str().expect("an id")).to_ascii_lowercase()),
+        "{head}"
+    );
+    app.get("/__admin/health").send().await.expect(200, None);
+}
