@@ -356,7 +356,11 @@ impl Reply {
         let tracking = self.tracking_id();
         assert!(!tracking.is_empty(), "{what}: no TrackingID header");
         // A HEAD answer has no body, by HTTP's rules; a 429 has none, by WxCC's (facts §2.4).
-        let has_body = self.method != "HEAD" && self.status != 429;
+        // An injected 503 with Retry-After has none either (as a 429 from the gateway).
+        let injected_bare = self.headers.contains_key("x-wxcc-mock-fault")
+            && self.headers.contains_key("retry-after")
+            && self.raw.is_empty();
+        let has_body = self.method != "HEAD" && self.status != 429 && !injected_bare;
         if self.status == 429 {
             assert!(self.raw.is_empty(), "{what}: a 429 has no body");
             let retry: u64 = self.headers.get("retry-after").and_then(|s| s.parse().ok()).unwrap_or_default();

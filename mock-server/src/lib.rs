@@ -31,6 +31,7 @@ pub mod console;
 pub mod embed;
 pub mod endpoint;
 pub mod engine;
+pub mod faults;
 pub mod http;
 pub mod ids;
 pub mod leniency;

@@ -14,6 +14,7 @@ use wxcc_schemas::SchemaId as S;
 
 use crate::auth::Operation as Op;
 use crate::endpoint::{Endpoint, QueryParam};
+use crate::faults::{Action, FAULT_HEADER, Fired, HttpFacts};
 use crate::handler;
 use crate::http::{
     self, ApiError, Call, Caller, Handled, Incoming, Service, admin, agents, config, notifications, subscriptions,
@@ -251,7 +252,7 @@ fn table() -> Vec<Endpoint> {
         Endpoint::new(get.clone(), "/__admin/state", "adminState", handler!(admin::state))
             .summary("The world and the live state (the mock's own API)"),
         Endpoint::new(post.clone(), "/__admin/reset", "adminReset", handler!(admin::reset))
-            .summary("Back to the loaded world: world tokens only, no sessions, subscriptions or websockets, empty logs (the mock's own API)"),
+            .summary("Back to the loaded world: world tokens only, no sessions, subscriptions, websockets or fault rules, empty logs (the mock's own API)"),
         Endpoint::new(get.clone(), "/__admin/deliveries", "adminDeliveries", handler!(admin::deliveries))
             .summary("Every webhook delivery attempt, newest first (the mock's own API)"),
         Endpoint::new(get.clone(), "/__admin/journal", "adminJournal", handler!(admin::journal))
@@ -288,6 +289,17 @@ fn table() -> Vec<Endpoint> {
         Endpoint::new(post.clone(), "/__admin/agents/{id}/device", "adminAgentDevice", handler!(admin::device))
             .summary("Whether the agent's phone takes invites (unreachable: offers of calls fail with AgentInviteFailed) (the mock's own API)")
             .body(S::AdminDeviceRequest),
+        Endpoint::new(post.clone(), "/__admin/faults", "adminAddFault", handler!(admin::add_fault))
+            .summary("Add a fault rule: what it matches (HTTP requests, webhook deliveries or websocket messages), what it does, how often (times, probability, seed) (the mock's own API)")
+            .body(S::AdminFaultRequest).success(201),
+        Endpoint::new(get.clone(), "/__admin/faults", "adminFaults", handler!(admin::faults))
+            .summary("The fault rules in the order they are tried, each with how often it fired (the mock's own API)"),
+        Endpoint::new(delete.clone(), "/__admin/faults", "adminClearFaults", handler!(admin::clear_faults))
+            .summary("Remove every fault rule (the mock's own API)")
+            .success(204),
+        Endpoint::new(delete.clone(), "/__admin/faults/{id}", "adminDeleteFault", handler!(admin::delete_fault))
+            .summary("Remove one fault rule (the mock's own API)")
+            .success(204).errors(&[404]),
         Endpoint::new(get.clone(), "/__admin/clock", "adminClock", handler!(admin::clock))
             .summary("The clock: mode (system or virtual) and now (epoch ms)")
             .returns(S::AdminClockResponse),
@@ -359,14 +371,43 @@ pub fn build_router(state: AppState) -> Router {
         .layer(browsers)
 }
 
-/// The checks of `endpoint`, in the real API's order (400 → 401 → 403 → body), then its handler.
+/// The checks of `endpoint`, in the real API's order (400 → 401 → 403 → body), then its handler;
+/// on a WxCC route, a fault that fires first (a rule of `/__admin/faults` or the
+/// `X-Wxcc-Mock-Fault` header) shapes the answer as the gateway in front of the real API would.
 async fn dispatch(endpoint: &'static Endpoint, state: AppState, incoming: Incoming) -> Handled {
     let Incoming { parts, tracking_id, body: body_bytes } = incoming;
     let changes_state = !matches!(parts.method, axum::http::Method::GET | axum::http::Method::HEAD);
     let mut caller = None;
+    let mut injected: Option<Fired> = None;
     let result = async {
         if endpoint.service() == Service::Admin {
             state.admin_gate(&parts, endpoint.admin_token)?;
+        } else if endpoint.path != "/openapi.json"
+            && let Some(fired) = fault_for(&state, endpoint, &parts)?
+        {
+            let action = fired.action;
+            let wait_ms = fired.wait_ms;
+            let description = fired.describe();
+            injected = Some(fired);
+            match action {
+                // On the mock's clock: a virtual clock holds the answer until it is advanced.
+                Action::Latency(_) => {
+                    state.clock().sleep(std::time::Duration::from_millis(wait_ms.unwrap_or_default())).await;
+                }
+                Action::Status { status, retry_after } => return Err(ApiError::injected(status, retry_after, &description)),
+                Action::Reset | Action::Empty => {
+                    let Some(control) = parts.extensions.get::<crate::server::ConnectionControl>() else {
+                        return Err(ApiError::new(
+                            axum::http::StatusCode::BAD_GATEWAY,
+                            "Bad Gateway",
+                            format!("Injected by {description}, which needs a socket; served in process, the mock answers 502 instead."),
+                        ));
+                    };
+                    if action == Action::Reset { control.reset() } else { control.close_silently() }
+                    return Ok(axum::http::StatusCode::BAD_GATEWAY.into_response());
+                }
+                _ => {}
+            }
         }
         let identity = match endpoint.operation {
             Some(op) => {
@@ -395,7 +436,43 @@ async fn dispatch(endpoint: &'static Endpoint, state: AppState, incoming: Incomi
     if changes_state && result.as_ref().is_ok_and(|r| r.status().is_success()) {
         state.persist().await;
     }
-    Handled { result, caller }
+    let fault = injected.map(|fired| http::InjectedFault {
+        description: fired.describe().into(),
+        unanswered: matches!(fired.action, Action::Reset | Action::Empty),
+        malformed: fired.action == Action::Malformed,
+    });
+    Handled { result, caller, fault }
+}
+
+/// The fault for a request: the `X-Wxcc-Mock-Fault` header's (a bad one is a 400), or the first
+/// rule that matches and fires.
+fn fault_for(
+    state: &AppState,
+    endpoint: &Endpoint,
+    parts: &axum::http::request::Parts,
+) -> Result<Option<Fired>, ApiError> {
+    if let Some(value) = parts.headers.get(FAULT_HEADER) {
+        let text = value.to_str().unwrap_or_default();
+        let fired = Fired::from_header(text).map_err(|why| {
+            ApiError::bad_request(format!("The X-Wxcc-Mock-Fault header asks for no fault the mock knows: {why}."))
+        })?;
+        state.faults().count_header();
+        return Ok(Some(fired));
+    }
+    if !state.faults().watches_http() {
+        return Ok(None);
+    }
+    let identity = endpoint.operation.and_then(|_| http::identify(state, parts).ok());
+    let header = |name: &str| parts.headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let facts = HttpFacts {
+        method: parts.method.as_str(),
+        path: parts.uri.path(),
+        org_id: identity.as_ref().map(|i| i.org().id.as_str()),
+        user: identity.as_ref().map(|i| (i.user().email.as_str(), i.user().id.as_str())),
+        client_id: identity.as_ref().map(|i| i.client_id().as_ref()),
+        header: &header,
+    };
+    Ok(state.faults().http(&facts))
 }
 
 #[cfg(test)]

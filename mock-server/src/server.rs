@@ -39,6 +39,48 @@ impl Default for ServerLimits {
     }
 }
 
+/// What a request may ask of the connection it came on (an injected fault): put in each
+/// request's extensions by the accept loop.
+#[derive(Debug, Clone, Default)]
+pub struct ConnectionControl(Arc<std::sync::atomic::AtomicU8>);
+
+const KEEP: u8 = 0;
+const RESET: u8 = 1;
+const SILENT_CLOSE: u8 = 2;
+
+impl ConnectionControl {
+    /// Answer nothing: reset the connection (TCP RST) when the answer would be written.
+    pub fn reset(&self) {
+        self.0.store(RESET, Ordering::SeqCst);
+    }
+
+    /// Answer nothing: close the connection without a byte when the answer would be written.
+    pub fn close_silently(&self) {
+        self.0.store(SILENT_CLOSE, Ordering::SeqCst);
+    }
+
+    fn wanted(&self) -> u8 {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
+/// A stream whose socket can be reset.
+trait Socket: AsyncRead + AsyncWrite + Unpin + Send + 'static {
+    fn tcp(&self) -> &TcpStream;
+}
+
+impl Socket for TcpStream {
+    fn tcp(&self) -> &TcpStream {
+        self
+    }
+}
+
+impl Socket for tokio_rustls::server::TlsStream<TcpStream> {
+    fn tcp(&self) -> &TcpStream {
+        self.get_ref().0
+    }
+}
+
 /// How long a closing connection keeps reading what its client still sends (real time).
 pub const LINGER_TIME: Duration = Duration::from_secs(5);
 
@@ -102,8 +144,9 @@ pub async fn run(
         let timeout = limits.header_read_timeout;
         match &tls {
             None => {
-                let io = TokioIo::new(Lingering::new(stream));
-                tokio::spawn(connection(io, router, http, stop_signal, permit, peer, timeout));
+                let control = ConnectionControl::default();
+                let io = TokioIo::new(Lingering::new(stream, control.clone()));
+                tokio::spawn(connection(io, control, router, http, stop_signal, permit, peer, timeout));
             }
             Some(acceptor) => {
                 let acceptor = acceptor.clone();
@@ -111,8 +154,9 @@ pub async fn run(
                     // The handshake counts against the header-read timeout.
                     match tokio::time::timeout(timeout, acceptor.accept(stream)).await {
                         Ok(Ok(tls)) => {
-                            let io = TokioIo::new(Lingering::new(tls));
-                            connection(io, router, http, stop_signal, permit, peer, timeout).await
+                            let control = ConnectionControl::default();
+                            let io = TokioIo::new(Lingering::new(tls, control.clone()));
+                            connection(io, control, router, http, stop_signal, permit, peer, timeout).await
                         }
                         Ok(Err(e)) => tracing::info!("TLS handshake with {peer} failed: {e}"),
                         Err(_) => tracing::info!("connection from {peer} closed: no TLS handshake within {timeout:?}"),
@@ -130,8 +174,10 @@ pub async fn run(
 }
 
 /// Serves one connection (plain or TLS) until it ends or shutdown asks it to finish.
+#[allow(clippy::too_many_arguments)]
 async fn connection<I>(
     io: TokioIo<I>,
+    control: ConnectionControl,
     router: Router,
     http: hyper::server::conn::http1::Builder,
     mut stop_signal: tokio::sync::watch::Receiver<bool>,
@@ -141,7 +187,13 @@ async fn connection<I>(
 ) where
     I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
-    let service = TowerToHyperService::new(router);
+    let service = TowerToHyperService::new(tower::ServiceExt::map_request(
+        router,
+        move |mut request: axum::http::Request<hyper::body::Incoming>| {
+            request.extensions_mut().insert(control.clone());
+            request
+        },
+    ));
     let connection = http.serve_connection(io, service).with_upgrades();
     tokio::pin!(connection);
     let stopped = async move {
@@ -167,28 +219,47 @@ async fn connection<I>(
 
 /// A connection's stream that, when dropped (by hyper, after its last response or on an error,
 /// or by a websocket that ended), closes lingering: see the module's documentation.
-struct Lingering<I: AsyncRead + AsyncWrite + Unpin + Send + 'static> {
+/// A request's [`ConnectionControl`] can make it reset or close silently instead.
+struct Lingering<I: Socket> {
     io: Option<I>,
+    control: ConnectionControl,
 }
 
-impl<I: AsyncRead + AsyncWrite + Unpin + Send + 'static> Lingering<I> {
-    fn new(io: I) -> Self {
-        Lingering { io: Some(io) }
+impl<I: Socket> Lingering<I> {
+    fn new(io: I, control: ConnectionControl) -> Self {
+        Lingering { io: Some(io), control }
     }
 
     fn io(&mut self) -> Pin<&mut I> {
         Pin::new(self.io.as_mut().expect("the stream lives until drop"))
     }
+
+    /// What a fault asked for, before anything of the answer is written.
+    fn refuse_to_write(&mut self) -> Option<std::io::Error> {
+        match self.control.wanted() {
+            KEEP => None,
+            RESET => {
+                if let Some(io) = &self.io {
+                    let _ = io.tcp().set_zero_linger();
+                }
+                Some(std::io::Error::new(std::io::ErrorKind::ConnectionReset, "reset by an injected fault"))
+            }
+            _ => Some(std::io::Error::new(std::io::ErrorKind::BrokenPipe, "closed by an injected fault")),
+        }
+    }
 }
 
-impl<I: AsyncRead + AsyncWrite + Unpin + Send + 'static> AsyncRead for Lingering<I> {
+impl<I: Socket> AsyncRead for Lingering<I> {
     fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<std::io::Result<()>> {
         self.io().poll_read(cx, buf)
     }
 }
 
-impl<I: AsyncRead + AsyncWrite + Unpin + Send + 'static> AsyncWrite for Lingering<I> {
+impl<I: Socket> AsyncWrite for Lingering<I> {
     fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
+        if let Some(refused) = self.refuse_to_write() {
+            return Poll::Ready(Err(refused));
+        }
         self.io().poll_write(cx, buf)
     }
 
@@ -197,6 +268,9 @@ impl<I: AsyncRead + AsyncWrite + Unpin + Send + 'static> AsyncWrite for Lingerin
         cx: &mut Context<'_>,
         bufs: &[std::io::IoSlice<'_>],
     ) -> Poll<std::io::Result<usize>> {
+        if let Some(refused) = self.refuse_to_write() {
+            return Poll::Ready(Err(refused));
+        }
         self.io().poll_write_vectored(cx, bufs)
     }
 
@@ -213,8 +287,12 @@ impl<I: AsyncRead + AsyncWrite + Unpin + Send + 'static> AsyncWrite for Lingerin
     }
 }
 
-impl<I: AsyncRead + AsyncWrite + Unpin + Send + 'static> Drop for Lingering<I> {
+impl<I: Socket> Drop for Lingering<I> {
     fn drop(&mut self) {
+        // A reset goes out as the socket closes (SO_LINGER 0): no lingering then.
+        if self.control.wanted() == RESET {
+            return;
+        }
         if let (Some(io), Ok(runtime)) = (self.io.take(), tokio::runtime::Handle::try_current()) {
             runtime.spawn(linger(io));
         }

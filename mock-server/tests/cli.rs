@@ -437,6 +437,39 @@ async fn the_readme_rate_limit_example_gets_429_with_retry_after_then_200_once_t
     let _ = stop(server);
 }
 
+/// README, "Faults": a gateway that answers 503 twice, then lets requests through, marked as the
+/// mock's doing in the answers and on the console.
+#[tokio::test]
+async fn the_readme_fault_example_answers_503_twice_marked_as_injected_then_200() {
+    let (server, addr, lines) = start(&[], &[]);
+    let base = format!("http://{addr}");
+    let (org, _) = world();
+    let client = reqwest::Client::new();
+    let rule =
+        json!({"name": "gateway", "match": {"path": "/v1/*"}, "action": {"kind": "status", "status": 503}, "times": 2});
+    let added = client.post(format!("{base}/__admin/faults")).json(&rule).send().await.expect("add");
+    assert_eq!(added.status().as_u16(), 201);
+    let mut seen = Vec::new();
+    for _ in 0..3 {
+        let reply = client
+            .get(format!("{base}/v1/event-types"))
+            .bearer_auth(format!("admin-full_P0A1_{org}"))
+            .send()
+            .await
+            .expect("an answer");
+        let mark = reply.headers().get("x-wxcc-mock-fault").map(|v| v.to_str().unwrap_or_default().to_owned());
+        seen.push((reply.status().as_u16(), mark));
+    }
+    let marked = Some("fault-1 (gateway): status 503".to_owned());
+    assert_eq!(seen, [(503, marked.clone()), (503, marked), (200, None)]);
+    let (line, _) = wait_for_line(&lines, "GET /v1/event-types 503 NOTIFS_");
+    assert!(line.contains("WARN") && line.contains("[fault fault-1 (gateway): status 503]"), "{line}");
+    let rules: serde_json::Value =
+        client.get(format!("{base}/__admin/faults")).send().await.expect("list").json().await.expect("json");
+    assert_eq!((rules["faults"][0]["fired"].as_u64(), rules["faults"][0]["remaining"].as_u64()), (Some(2), Some(0)));
+    let _ = stop(server);
+}
+
 /// README, "A tour: a contact, from the queue to wrap-up": the same steps, with the binary.
 #[tokio::test]
 async fn the_readme_task_tour_plays_a_call_to_wrap_up_with_signed_webhooks_and_ronas_on_the_clock() {

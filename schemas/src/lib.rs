@@ -180,6 +180,8 @@ schemas! {
     AdminTaskResponse => "admin-task-response",
     /// `POST /__admin/agents/{id}/device` body.
     AdminDeviceRequest => "admin-device-request",
+    /// `POST /__admin/faults` body.
+    AdminFaultRequest => "admin-fault-request",
     /// Websocket `AgentContactReserved`.
     WsAgentContactReserved => "ws-agent-contact-reserved",
     /// Websocket `AgentOfferContact`.

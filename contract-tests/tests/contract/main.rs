@@ -9,6 +9,7 @@ mod cors;
 mod errors;
 mod events_model;
 mod exchanges;
+mod faults;
 mod forum_case;
 mod garbage;
 mod journal;

@@ -117,6 +117,46 @@ pub async fn clear_violations(call: Call) -> Result<Response, ApiError> {
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
+/// `POST /__admin/faults`: adds a rule (400 names what makes no sense in it).
+pub async fn add_fault(call: Call) -> Result<Response, ApiError> {
+    let spec: crate::faults::RuleSpec = call.body()?;
+    let view = call
+        .state
+        .faults()
+        .add(spec)
+        .map_err(|why| ApiError::bad_request(format!("The fault rule was not added: {why}.")))?;
+    tracing::info!("fault rule {} added: {} on {:?}", view.id, view.spec.action.kind, view.spec.on);
+    Ok(json_response(StatusCode::CREATED, &view))
+}
+
+/// `GET /__admin/faults`
+pub async fn faults(call: Call) -> Result<Response, ApiError> {
+    let faults = call.state.faults();
+    Ok(json_response(StatusCode::OK, &serde_json::json!({ "faults": faults.list(), "fired": faults.fired() })))
+}
+
+/// `DELETE /__admin/faults`
+pub async fn clear_faults(call: Call) -> Result<Response, ApiError> {
+    call.state.faults().clear();
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// `DELETE /__admin/faults/{id}`
+pub async fn delete_fault(mut call: Call) -> Result<Response, ApiError> {
+    let id = call.param("id").await?;
+    if !call.state.faults().remove(&id) {
+        let ids: Vec<String> = call.state.faults().list().into_iter().map(|r| r.id).collect();
+        return Err(ApiError::not_found(
+            format!("No fault rule {id}"),
+            format!(
+                "There is no fault rule {id}; the rules are: {}.",
+                if ids.is_empty() { "none".to_owned() } else { ids.join(", ") }
+            ),
+        ));
+    }
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
 fn number(call: &Call, name: &str) -> Result<Option<u64>, ApiError> {
     match call.query(name) {
         None => Ok(None),

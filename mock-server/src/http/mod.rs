@@ -163,6 +163,17 @@ impl ApiError {
         }
     }
 
+    /// An answer a fault injected: `status` in the path's envelope (or, with `retry_after`, no
+    /// body and `Retry-After`), explained as the mock's doing.
+    pub fn injected(status: u16, retry_after: Option<u64>, description: &str) -> ApiError {
+        let status = StatusCode::from_u16(status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
+        let reason = status.canonical_reason().unwrap_or("Error");
+        let diagnostic = format!(
+            "Injected by {description}: the mock's fault, not your request's (GET /__admin/faults lists the rules)."
+        );
+        ApiError { status, messages: vec![reason.to_owned()], diagnostic, retry_after }
+    }
+
     /// 403 with the real body text and the mock's explanation.
     pub fn forbidden(diagnostic: impl Into<String>) -> ApiError {
         ApiError::new(StatusCode::FORBIDDEN, "Forbidden Operation", diagnostic)
@@ -451,7 +462,7 @@ pub async fn unknown_route(State(state): State<AppState>, request: Request) -> R
         format!("No resource found at {path}"),
         format!("{method} {path} is not a route of the WxCC API that wxcc-mock serves."),
     );
-    enveloped(&state, None, request, |_| async move { Handled { result: Err(error), caller: None } }).await
+    enveloped(&state, None, request, |_| async move { Handled { result: Err(error), caller: None, fault: None } }).await
 }
 
 /// 405 for a path the mock serves, with another method.
@@ -462,7 +473,7 @@ pub async fn wrong_method(State(state): State<AppState>, request: Request) -> Re
         format!("Method {method} is not allowed on {path}"),
         format!("{path} exists, but not for {method}; see the OpenAPI description for its methods."),
     );
-    enveloped(&state, None, request, |_| async move { Handled { result: Err(error), caller: None } }).await
+    enveloped(&state, None, request, |_| async move { Handled { result: Err(error), caller: None, fault: None } }).await
 }
 
 async fn read_request_body(body: Body) -> RequestBody {
@@ -496,7 +507,23 @@ pub struct Handled {
     pub result: Result<Response, ApiError>,
     /// Who called.
     pub caller: Option<Caller>,
+    /// The fault injected into it, if any.
+    pub fault: Option<InjectedFault>,
 }
+
+/// A fault injected into an exchange, as the journal, the console and the response show it.
+#[derive(Debug, Clone)]
+pub struct InjectedFault {
+    /// `fault-2 (gateway): status 503`.
+    pub description: Arc<str>,
+    /// No answer went out (a reset or an empty reply).
+    pub unanswered: bool,
+    /// The answer's JSON is cut short.
+    pub malformed: bool,
+}
+
+/// The response header that marks an answer a fault shaped (the rule and what it did).
+pub const FAULT_MARK: HeaderName = HeaderName::from_static("x-wxcc-mock-fault");
 
 /// Handles `request` inside the envelope: a tracking id for the response (the request's
 /// `TrackingId`, or `<SERVICE>_<uuid>`), the body read once (bounded), errors rendered in the
@@ -520,7 +547,7 @@ where
     let (parts, body) = request.into_parts();
     let body = read_request_body(body).await;
     let record = journaled.then(|| RequestRecord::capture(&parts, &body));
-    let Handled { result, caller } = handle(Incoming { parts, tracking_id: tracking.clone(), body }).await;
+    let Handled { result, caller, fault } = handle(Incoming { parts, tracking_id: tracking.clone(), body }).await;
     let (mut response, error) = match result {
         Ok(response) => refused_by_axum(response).await,
         Err(error) => (error.status.into_response(), Some(Arc::new(error))),
@@ -545,6 +572,13 @@ where
         response = rendered;
     }
     response.headers_mut().insert(TRACKING_ID, header_text(&tracking));
+    if let Some(fault) = &fault {
+        if fault.malformed {
+            response = malformed(response).await;
+        }
+        // The console shows it with the exchange's journal line.
+        response.headers_mut().insert(FAULT_MARK, header_text(&fault.description));
+    }
     let Some(record) = record else { return response };
     let (response, response_body) = if response.status() == StatusCode::SWITCHING_PROTOCOLS {
         (response, Bytes::new())
@@ -556,9 +590,19 @@ where
         (Response::from_parts(parts, Body::from(bytes)), kept)
     };
     let latency_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
-    let entry = record.finish(state, &tracking, caller, &response, response_body, error, latency_us);
+    let entry = record.finish(state, &tracking, caller, &response, response_body, error, fault, latency_us);
     state.journal().append(entry);
     response
+}
+
+/// The answer with its JSON cut short (the first half, or `{"trackingId":"` for an empty body).
+async fn malformed(response: Response) -> Response {
+    let (mut parts, body) = response.into_parts();
+    let bytes = axum::body::to_bytes(body, RESPONSE_RECORD_LIMIT).await.unwrap_or_default();
+    let cut = if bytes.len() < 2 { Bytes::from_static(b"{\"trackingId\":\"") } else { bytes.slice(..bytes.len() / 2) };
+    parts.headers.remove(header::CONTENT_LENGTH);
+    parts.headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    Response::from_parts(parts, Body::from(cut))
 }
 
 /// A response a handler made without an [`ApiError`] that is still an error without a JSON body
@@ -659,18 +703,21 @@ impl RequestRecord {
         response: &Response,
         response_body: Bytes,
         error: Option<Arc<ApiError>>,
+        fault: Option<InjectedFault>,
         latency_us: u64,
     ) -> Draft {
-        let status = response.status();
-        let level = if status.is_server_error() { Level::Warn } else { Level::Info };
+        // Status 0: nothing was answered (a reset or an empty reply).
+        let status = if fault.as_ref().is_some_and(|f| f.unanswered) { 0 } else { response.status().as_u16() };
+        let level = if status >= 500 || fault.is_some() { Level::Warn } else { Level::Info };
         let diagnostic = error.filter(|e| e.status.is_client_error());
         let line = if crate::outputs::journal::wants_line(level) {
             format!(
-                "{} {} {} {tracking_id} {}{}",
+                "{} {} {} {tracking_id} {}{}{}",
                 self.method,
                 self.path(),
-                status.as_u16(),
+                status,
                 caller.as_ref().map_or("-", Caller::email),
+                fault.as_ref().map(|f| format!(" [fault {}]", f.description)).unwrap_or_default(),
                 diagnostic.as_ref().map(|d| format!(": {}", d.diagnostic)).unwrap_or_default()
             )
         } else {
@@ -686,11 +733,12 @@ impl RequestRecord {
         let record = HttpRecord {
             request: self,
             token_owner,
-            status: status.as_u16(),
+            status,
             tracking_id: tracking_id.clone(),
             caller,
             response_body,
             diagnostic,
+            fault: fault.map(|f| f.description),
             latency_us,
         };
         Draft { at: state.now_ms(), kind: Kind::Http, line, level, fields: Fields::Lazy(Box::new(record)) }
@@ -708,6 +756,7 @@ struct HttpRecord {
     caller: Option<Caller>,
     response_body: Bytes,
     diagnostic: Option<Arc<ApiError>>,
+    fault: Option<Arc<str>>,
     latency_us: u64,
 }
 
@@ -720,6 +769,7 @@ impl Render for HttpRecord {
             tracking_id: &self.tracking_id,
             caller: self.caller.as_ref().map(Caller::email),
             diagnostic: self.diagnostic.as_ref().map(|d| d.diagnostic.as_str()),
+            fault: self.fault.as_deref(),
             latency_us: self.latency_us,
         };
         out.push_str(&members(&head));
@@ -789,6 +839,9 @@ struct Exchange<'a> {
     caller: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     diagnostic: Option<&'a str>,
+    /// The fault injected into the exchange (`fault-2: status 503`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    fault: Option<&'a str>,
     latency_us: u64,
 }
 

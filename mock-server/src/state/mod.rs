@@ -222,6 +222,8 @@ pub(crate) struct Inner {
     openapi: std::sync::OnceLock<axum::body::Bytes>,
     /// `--rate-limit`'s limiter.
     rate: Option<crate::rate::RateLimiter>,
+    /// The fault rules (`/__admin/faults`).
+    faults: crate::faults::Faults,
 }
 
 /// The mock's state: the loaded world plus everything that changes.
@@ -413,6 +415,7 @@ impl AppState {
                 persister: options.state_file.clone().map(|path| Arc::new(persist::Persister::new(path))),
                 openapi: std::sync::OnceLock::new(),
                 rate,
+                faults: crate::faults::Faults::default(),
                 options,
             }
         });
@@ -735,7 +738,7 @@ impl AppState {
     }
 
     /// Back to the loaded world: world tokens only, no sessions, no subscriptions, no websockets,
-    /// empty logs.
+    /// empty logs, no fault rules.
     pub fn reset(&self) {
         lock(&self.inner.tokens).forget_minted();
         {
@@ -752,6 +755,12 @@ impl AppState {
         if let Some(rate) = &self.inner.rate {
             rate.reset();
         }
+        self.inner.faults.clear();
+    }
+
+    /// The fault rules.
+    pub fn faults(&self) -> &crate::faults::Faults {
+        &self.inner.faults
     }
 
     /// Counts a request of `identity`'s client against `--rate-limit`, or says when it may try
