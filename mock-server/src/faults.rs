@@ -408,8 +408,9 @@ pub struct WebsocketFacts<'a> {
     pub org_id: &'a str,
     /// The agent (email, id).
     pub user: (&'a str, &'a str),
-    /// The message's type (`AgentStateChange`, `keepalive`, ...).
-    pub message_type: &'a str,
+    /// The message's types: its `type` and its `data.type` (`AgentStateChange` and
+    /// `AgentStateChangeSuccess`; both `keepalive` for a keep-alive). A pattern matches either.
+    pub message_types: (&'a str, &'a str),
 }
 
 /// Whether `text` matches `pattern`, where `*` stands for any run of characters.
@@ -454,7 +455,7 @@ impl Match {
     fn websocket(&self, facts: &WebsocketFacts<'_>) -> bool {
         same(self.org_id.as_ref(), Some(facts.org_id))
             && self.user.as_ref().is_none_or(|u| u == facts.user.0 || u == facts.user.1)
-            && self.event_type.as_ref().is_none_or(|p| glob(p, facts.message_type))
+            && self.event_type.as_ref().is_none_or(|p| glob(p, facts.message_types.0) || glob(p, facts.message_types.1))
     }
 
     /// The fields that make no sense on `channel`.

@@ -213,3 +213,239 @@ async fn latency_holds_the_answer_on_the_mock_clock_until_it_is_advanced() {
     let entries = http_entries(&app).await;
     assert_eq!(entries.last().expect("journaled")["fault"], "fault-1: latency 1500 ms");
 }
+
+mod webhooks {
+    //! Faults on webhook deliveries: drop, duplicate, reorder, delay, wrong signature.
+
+    use std::sync::Arc;
+
+    use serde_json::{Value, json};
+    use wxcc_contract_tests::TestApp;
+    use wxcc_contract_tests::webhooks::{RecordingTransport, WebhookReceiver};
+    use wxcc_mock::World;
+    use wxcc_mock::delivery::Outcome;
+    use wxcc_mock::state::StateOptions;
+
+    use super::add;
+    use crate::login_body;
+
+    const SECRET: &str = "0123456789abcdef0123456789abcdef";
+
+    fn recorded() -> (Arc<RecordingTransport>, TestApp) {
+        let transport = RecordingTransport::new();
+        let options = StateOptions { transport: transport.clone(), ..StateOptions::default() };
+        (transport.clone(), TestApp::with_options(World::default_world(), options))
+    }
+
+    async fn subscribe(app: &TestApp, url: &str) -> String {
+        let body = json!({"name": "receiver", "eventTypes": ["agent:login", "agent:state_change"], "destinationUrl": url, "secret": SECRET});
+        let reply = app.post("/v1/subscriptions").bearer(&app.world_token("admin-full")).json(&body).send().await;
+        reply.expect(201, None).body["data"]["id"].as_str().expect("id").to_owned()
+    }
+
+    /// agent:login, then agent:state_change.
+    async fn login_then_available(app: &TestApp) {
+        let token = app.world_token("agent2");
+        let login = login_body(app, "agent2@wxcc.example", "1002");
+        app.post("/v1/agents/login").bearer(&token).json(&login).send().await.expect(202, None);
+        let available = json!({"state": "Available", "auxCodeId": "0"});
+        app.put("/v1/agents/session/state").bearer(&token).json(&available).send().await.expect(202, None);
+        app.settled().await;
+    }
+
+    fn types(calls: &[wxcc_contract_tests::webhooks::Call]) -> Vec<String> {
+        calls.iter().map(|c| c.body["type"].as_str().unwrap_or_default().to_owned()).collect()
+    }
+
+    #[tokio::test]
+    async fn a_dropped_event_never_leaves_and_its_record_names_the_rule() {
+        let (transport, app) = recorded();
+        let id = subscribe(&app, "https://hooks.example.com/a").await;
+        add(
+            &app,
+            json!({"on": "webhook", "match": {"eventType": "agent:login"}, "action": {"kind": "drop"}, "times": 1}),
+        )
+        .await;
+        login_then_available(&app).await;
+        assert_eq!(types(&transport.calls()), ["agent:state_change"]);
+        let attempts = app.state().dispatcher().attempts(Some(&id));
+        let dropped = attempts.iter().find(|a| a.outcome == Outcome::Dropped).expect("recorded");
+        assert_eq!(dropped.fault.as_deref(), Some("fault-1: dropped"));
+        assert_eq!(dropped.event_type, "agent:login");
+        let journal = app.get("/__admin/journal?kind=webhook").send().await.expect(200, None);
+        let marked: Vec<&Value> =
+            journal.body["entries"].as_array().expect("entries").iter().filter(|e| e.get("fault").is_some()).collect();
+        assert_eq!(marked.len(), 1, "only the dropped one is marked");
+    }
+
+    #[tokio::test]
+    async fn a_duplicated_event_arrives_twice_with_the_same_id_and_signature() {
+        let (transport, app) = recorded();
+        subscribe(&app, "https://hooks.example.com/a").await;
+        add(&app, json!({"on": "webhook", "match": {"eventType": "agent:login"}, "action": {"kind": "duplicate"}}))
+            .await;
+        login_then_available(&app).await;
+        let calls = transport.calls();
+        assert_eq!(types(&calls), ["agent:login", "agent:login", "agent:state_change"]);
+        assert_eq!(calls[0].body["id"], calls[1].body["id"], "a redelivery, not a new event");
+        assert_eq!(calls[0].headers, calls[1].headers);
+    }
+
+    #[tokio::test]
+    async fn a_reordered_event_goes_out_after_the_later_ones_or_when_its_hold_runs_out() {
+        let (transport, app) = recorded();
+        subscribe(&app, "https://hooks.example.com/a").await;
+        add(&app, json!({"on": "webhook", "match": {"eventType": "agent:login"}, "action": {"kind": "reorder", "window": 1}, "times": 1})).await;
+        login_then_available(&app).await;
+        assert_eq!(types(&transport.calls()), ["agent:state_change", "agent:login"]);
+
+        // A window the later events never fill: held for 10 s on the mock's clock, then sent.
+        add(&app, json!({"on": "webhook", "action": {"kind": "reorder", "window": 5}, "times": 1})).await;
+        let token = app.world_token("agent2");
+        let idle = json!({"state": "Idle", "auxCodeId": app.world().orgs[0].aux_codes.iter().find(|a| a.work_type == "IDLE_CODE" && !a.is_system_code).expect("an idle code").id});
+        app.put("/v1/agents/session/state").bearer(&token).json(&idle).send().await.expect(202, None);
+        app.settled().await;
+        assert_eq!(transport.calls().len(), 2, "held");
+        app.advance(9_999).await;
+        assert_eq!(transport.calls().len(), 2, "still held");
+        app.advance(1).await;
+        assert_eq!(types(&transport.calls()), ["agent:state_change", "agent:login", "agent:state_change"]);
+    }
+
+    #[tokio::test]
+    async fn a_delayed_event_waits_on_the_mock_clock_and_holds_back_its_subscription() {
+        let (transport, app) = recorded();
+        subscribe(&app, "https://hooks.example.com/a").await;
+        add(
+            &app,
+            json!({"on": "webhook", "match": {"eventType": "agent:login"}, "action": {"kind": "delay", "ms": 3000}}),
+        )
+        .await;
+        login_then_available(&app).await;
+        assert!(transport.calls().is_empty(), "the later event waits behind it, in order");
+        app.advance(3_000).await;
+        assert_eq!(types(&transport.calls()), ["agent:login", "agent:state_change"]);
+    }
+
+    #[tokio::test]
+    async fn a_wrong_signature_fails_the_receivers_check() {
+        let app = TestApp::spawn().await;
+        let mut receiver = WebhookReceiver::start(Some(SECRET)).await;
+        subscribe(&app, &receiver.url).await;
+        add(&app, json!({"on": "webhook", "match": {"eventType": "agent:login"}, "action": {"kind": "badSignature"}}))
+            .await;
+        login_then_available(&app).await;
+        let login = receiver.next().await;
+        assert_eq!(login.body["type"], "agent:login");
+        assert_eq!(login.signature_ok, Some(false));
+        let change = receiver.next().await;
+        assert_eq!(change.signature_ok, Some(true), "only the matching event");
+    }
+}
+
+mod websocket {
+    //! Faults on the notification websocket: drop a message, delay it, drop the connection.
+
+    use serde_json::{Value, json};
+    use wxcc_contract_tests::TestApp;
+    use wxcc_contract_tests::ws::Ws;
+
+    use super::add;
+    use crate::login_body;
+
+    const ME: &str = "agent2@wxcc.example";
+
+    async fn connected(app: &TestApp) -> Ws {
+        let token = app.world_token("agent2");
+        let mut ws = Ws::open(app, &token, &json!({"clientType": "Desktop", "isKeepAliveEnabled": false})).await;
+        app.post("/v1/agents/login").bearer(&token).json(&login_body(app, ME, "1002")).send().await.expect(202, None);
+        assert_eq!(ws.next().await["data"]["type"], "AgentStationLoginSuccess");
+        ws
+    }
+
+    async fn change(app: &TestApp, state: &str) {
+        let code = if state == "Available" {
+            "0".to_owned()
+        } else {
+            app.world().orgs[0]
+                .aux_codes
+                .iter()
+                .find(|a| a.work_type == "IDLE_CODE" && !a.is_system_code)
+                .expect("idle")
+                .id
+                .clone()
+        };
+        let body = json!({"state": state, "auxCodeId": code});
+        app.put("/v1/agents/session/state")
+            .bearer(&app.world_token("agent2"))
+            .json(&body)
+            .send()
+            .await
+            .expect(202, None);
+    }
+
+    async fn ws_faults(app: &TestApp) -> Vec<Value> {
+        let journal = app.get("/__admin/journal?kind=ws").send().await.expect(200, None);
+        journal.body["entries"]
+            .as_array()
+            .expect("entries")
+            .iter()
+            .filter(|e| e.get("fault").is_some())
+            .cloned()
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn a_dropped_message_never_reaches_the_desktop_and_the_next_one_does() {
+        let app = TestApp::spawn().await;
+        let mut ws = connected(&app).await;
+        add(&app, json!({"on": "websocket", "match": {"user": ME, "eventType": "AgentStateChange"}, "action": {"kind": "drop"}, "times": 1})).await;
+        change(&app, "Available").await;
+        change(&app, "Idle").await;
+        let next = ws.next().await;
+        assert_eq!(
+            (next["type"].as_str(), next["data"]["subStatus"].as_str()),
+            (Some("AgentStateChange"), Some("Idle"))
+        );
+        let marked = ws_faults(&app).await;
+        assert_eq!(marked.len(), 1);
+        assert_eq!(
+            (marked[0]["fault"].as_str(), marked[0]["delivered"].as_bool()),
+            (Some("fault-1: dropped"), Some(false))
+        );
+    }
+
+    #[tokio::test]
+    async fn a_disconnect_drops_the_connection_without_a_close_frame() {
+        let app = TestApp::spawn().await;
+        let mut ws = connected(&app).await;
+        add(
+            &app,
+            json!({"on": "websocket", "match": {"eventType": "AgentStateChange"}, "action": {"kind": "disconnect"}}),
+        )
+        .await;
+        change(&app, "Available").await;
+        assert_eq!(ws.closed().await, 1006, "abnormal closure: the network dropped");
+        assert_eq!(ws_faults(&app).await[0]["fault"], "fault-1: connection dropped");
+    }
+
+    #[tokio::test]
+    async fn a_delayed_message_waits_on_the_mock_clock() {
+        let app = TestApp::spawn().await;
+        let mut ws = connected(&app).await;
+        add(&app, json!({"on": "websocket", "match": {"eventType": "AgentStateChange"}, "action": {"kind": "delay", "ms": 1500}})).await;
+        let due = app.clock().now_ms() + 1500;
+        change(&app, "Available").await;
+        // The message now waits on a timer of the virtual clock, 1.5 s ahead.
+        let timer_set = async {
+            while app.clock().next_deadline() != Some(due) {
+                tokio::task::yield_now().await;
+            }
+        };
+        tokio::time::timeout(std::time::Duration::from_secs(10), timer_set)
+            .await
+            .expect("the delay waits on the mock's clock");
+        app.advance(1500).await;
+        assert_eq!(ws.next().await["data"]["subStatus"], "Available");
+    }
+}

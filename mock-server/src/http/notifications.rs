@@ -14,6 +14,7 @@ use tokio::sync::mpsc;
 
 use super::{ApiError, Call, json_response};
 use crate::clock::Busy;
+use crate::faults::{Action, WebsocketFacts};
 use crate::outputs::notifications::{
     CLOSE_IDLE, CLOSE_MULTI_LOGIN, Outgoing, Registration, keepalive_message, welcome_message,
 };
@@ -92,6 +93,38 @@ pub async fn connect(mut call: Call) -> Result<Response, ApiError> {
     Ok(upgrade.on_upgrade(move |socket| run(socket, state, registration)).into_response())
 }
 
+/// What a websocket fault makes of a message the mock is about to send.
+enum Fate {
+    Send,
+    /// Not sent.
+    Skip,
+    /// The connection is dropped instead (no close frame: the client sees 1006).
+    Disconnect,
+}
+
+/// The fault for one outgoing message, journaled when one fires; a delay waits here, on the
+/// mock's clock, and hands back the guard that keeps a virtual clock waiting until it is sent.
+async fn fault_for(state: &AppState, registration: &Registration, connection: u64, text: &str) -> (Fate, Option<Busy>) {
+    let faults = state.faults();
+    if !faults.watches_websocket() {
+        return (Fate::Send, None);
+    }
+    let (outer, inner) = crate::state::message_types(text);
+    let facts = WebsocketFacts {
+        org_id: &registration.org_id,
+        user: (&registration.email, &registration.agent_id),
+        message_types: (&outer, &inner),
+    };
+    let Some(fired) = faults.websocket(&facts) else { return (Fate::Send, None) };
+    state.journal_ws_fault(registration, connection, text, fired.describe());
+    match fired.action {
+        Action::Drop => (Fate::Skip, None),
+        Action::Disconnect => (Fate::Disconnect, None),
+        Action::Delay(ms) => (Fate::Send, Some(state.clock().sleep(Duration::from_millis(ms)).await)),
+        _ => (Fate::Send, None),
+    }
+}
+
 async fn run(socket: WebSocket, state: AppState, registration: Registration) {
     let config = state.notification_config().clone();
     let clock = state.clock().clone();
@@ -129,6 +162,13 @@ async fn run(socket: WebSocket, state: AppState, registration: Registration) {
         tokio::select! {
             outgoing = rx.recv() => match outgoing {
                 Some(Outgoing::Text(text)) => {
+                    let (fate, guard) = fault_for(&state, &registration, connection, text.as_str()).await;
+                    busy = guard;
+                    match fate {
+                        Fate::Send => {}
+                        Fate::Skip => continue,
+                        Fate::Disconnect => break,
+                    }
                     if sink.send(Message::Text(text)).await.is_err() {
                         break;
                     }
@@ -164,11 +204,20 @@ async fn run(socket: WebSocket, state: AppState, registration: Registration) {
             fired = keepalive => {
                 busy = Some(fired);
                 let text = keepalive_message();
+                next_keepalive = next_keepalive.saturating_add(interval).max(clock.now_ms());
+                let (fate, guard) = fault_for(&state, &registration, connection, &text).await;
+                if guard.is_some() {
+                    busy = guard;
+                }
+                match fate {
+                    Fate::Send => {}
+                    Fate::Skip => continue,
+                    Fate::Disconnect => break,
+                }
                 if sink.send(Message::Text(text.clone().into())).await.is_err() {
                     break;
                 }
                 state.journal_frame(&registration, connection, Frame::Out(&text));
-                next_keepalive = next_keepalive.saturating_add(interval).max(clock.now_ms());
             }
             fired = idle => {
                 busy = Some(fired);

@@ -23,9 +23,10 @@ use serde_json::{Value, json};
 use sha2::Sha256;
 use tokio::sync::{mpsc, watch};
 
-use crate::clock::{Busy, Clock};
+use crate::clock::{Busy, Clock, Sleep};
 use crate::engine::events::{Stamped, data_for};
 use crate::engine::subscriptions::{ApiVersion, Subscription};
+use crate::faults::{Action, Fired, WebhookFacts};
 
 /// Retry, timing and size policy. Flags: `--webhook-retries`, `--webhook-backoff-ms`,
 /// `--webhook-disable-after`.
@@ -393,7 +394,14 @@ pub struct Attempt {
     pub latency_ms: u64,
     /// What became of it.
     pub outcome: Outcome,
+    /// The fault injected into it (`fault-2: duplicated`), if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fault: Option<String>,
 }
+
+/// How long a reorder fault holds an event back at most, on the mock's clock, when fewer than
+/// its window of later events come.
+pub const REORDER_HOLD_MS: i64 = 10_000;
 
 /// What the dispatcher needs from the rest of the mock.
 pub trait Hooks: Send + Sync + std::fmt::Debug + 'static {
@@ -404,6 +412,10 @@ pub trait Hooks: Send + Sync + std::fmt::Debug + 'static {
     fn disable(&self, subscription_id: &str, failed_events: u32);
     /// An attempt was made (or an event dropped); `body` is what was (or would have been) sent.
     fn attempted(&self, attempt: &Attempt, body: &Bytes);
+    /// The fault to inject into a delivery, if a rule fires.
+    fn fault(&self, _facts: &WebhookFacts<'_>) -> Option<Fired> {
+        None
+    }
 }
 
 /// Whether a queue's worker can make progress without the clock: while it can (jobs queued and
@@ -608,6 +620,10 @@ fn finished(inner: &Inner, job: &Job) {
 }
 
 fn drop_job(inner: &Inner, job: &Job, why: String) {
+    drop_job_marked(inner, job, why, None);
+}
+
+fn drop_job_marked(inner: &Inner, job: &Job, why: String, fault: Option<String>) {
     finished(inner, job);
     *lock(&inner.dropped).entry(job.target.subscription_id.clone()).or_default() += 1;
     let attempt = Attempt {
@@ -623,6 +639,7 @@ fn drop_job(inner: &Inner, job: &Job, why: String) {
         error: Some(why),
         latency_ms: 0,
         outcome: Outcome::Dropped,
+        fault,
     };
     record(inner, attempt, &Bytes::new());
 }
@@ -639,6 +656,32 @@ fn record(inner: &Inner, attempt: Attempt, body: &Bytes) {
     inner.attempts.send_modify(|n| *n += 1);
 }
 
+/// A fault applied to one job: how the journal names it, and what it does.
+#[derive(Debug, Clone)]
+struct Injected {
+    description: String,
+    action: Action,
+}
+
+/// An event a reorder fault holds back.
+#[derive(Debug)]
+struct Held {
+    job: Job,
+    /// Later events still to go out before it.
+    left: u32,
+    /// When it goes regardless (the mock's clock).
+    until_ms: i64,
+    fault: Injected,
+}
+
+/// What the worker does next.
+enum Next {
+    Job(Job),
+    /// The oldest held event's time is up (the guard keeps a virtual clock waiting for it).
+    Release(Busy),
+    Closed,
+}
+
 async fn worker(
     inner: Arc<Inner>,
     mut jobs: mpsc::UnboundedReceiver<Job>,
@@ -646,6 +689,7 @@ async fn worker(
     gate: Arc<Mutex<Gate>>,
 ) {
     let mut consecutive_failures = 0u32;
+    let mut held: std::collections::VecDeque<Held> = std::collections::VecDeque::new();
     loop {
         {
             // Nothing left to do without new events: stop holding the clock.
@@ -654,106 +698,208 @@ async fn worker(
                 gate.busy = None;
             }
         }
-        let Some(job) = jobs.recv().await else { break };
-        queued.fetch_sub(job.bytes, Ordering::SeqCst);
-        match inner.hooks.is_active(&job.target.subscription_id) {
+        let next = match held.front().map(|h| h.until_ms) {
+            None => jobs.recv().await.map_or(Next::Closed, Next::Job),
+            Some(until) => {
+                let time_up = inner.clock.sleep_until(until);
+                tokio::select! {
+                    job = jobs.recv() => job.map_or(Next::Closed, Next::Job),
+                    fired = time_up => Next::Release(fired),
+                }
+            }
+        };
+        let (job, injected) = match next {
+            Next::Closed => break,
+            Next::Release(fired) => {
+                lock(&gate).busy = Some(fired);
+                let Some(Held { job, fault, .. }) = held.pop_front() else { continue };
+                (job, Some(fault))
+            }
+            Next::Job(job) => {
+                queued.fetch_sub(job.bytes, Ordering::SeqCst);
+                let facts = WebhookFacts {
+                    org_id: &job.target.org_id,
+                    subscription_id: &job.target.subscription_id,
+                    event_type: &job.event_type,
+                };
+                let injected =
+                    inner.hooks.fault(&facts).map(|f| Injected { description: f.describe(), action: f.action });
+                if let Some(fault @ Injected { action: Action::Reorder(window), .. }) = injected {
+                    let until_ms = inner.clock.now_ms().saturating_add(REORDER_HOLD_MS);
+                    held.push_back(Held { job, left: window, until_ms, fault });
+                    continue;
+                }
+                (job, injected)
+            }
+        };
+        let subscription_id = job.target.subscription_id.clone();
+        if !process(&inner, &gate, &job, injected, &mut consecutive_failures).await {
             // Deleted: nothing more will come for it, so the worker ends.
-            None => {
-                drop_job(&inner, &job, "the subscription was deleted before its turn came".to_owned());
-                while let Ok(rest) = jobs.try_recv() {
-                    drop_job(&inner, &rest, "the subscription was deleted before its turn came".to_owned());
-                }
-                lock(&inner.queues).remove(&job.target.subscription_id);
-                break;
+            let why = || "the subscription was deleted before its turn came".to_owned();
+            while let Ok(rest) = jobs.try_recv() {
+                drop_job(&inner, &rest, why());
             }
-            Some(false) => {
-                drop_job(&inner, &job, "the subscription was inactive when its turn came".to_owned());
-                continue;
+            for rest in held.drain(..) {
+                drop_job_marked(&inner, &rest.job, why(), Some(rest.fault.description));
             }
-            Some(true) => {}
+            lock(&inner.queues).remove(&subscription_id);
+            break;
         }
-        let data = job.payload.data(&job.event_type);
-        let rendered = render(&job.target, &job.event_id, &job.event_type, &data, inner.clock.now_ms());
-        let total = inner.config.retries + 1;
-        let mut delivered = false;
-        let mut retry_after = None;
-        for attempt in 1..=total {
-            if attempt > 1 {
-                let delay = retry_after.take().unwrap_or_else(|| inner.config.delay_before_retry(attempt - 1));
-                // Registered before the guard goes, so a virtual clock sees the retry coming.
-                let next = inner.clock.sleep(delay);
-                {
-                    let mut gate = lock(&gate);
-                    gate.waiting_for_clock = true;
-                    gate.busy = None;
-                }
-                let fired = next.await;
-                let mut gate = lock(&gate);
-                gate.waiting_for_clock = false;
-                gate.busy = Some(fired);
-                drop(gate);
-                // Deleted, deactivated or reset while waiting: stop retrying.
-                if inner.hooks.is_active(&job.target.subscription_id) != Some(true) {
-                    record(
-                        &inner,
-                        attempt_of(
-                            &inner,
-                            &job,
-                            attempt,
-                            None,
-                            Some("the subscription was deleted or deactivated while waiting to retry".to_owned()),
-                            0,
-                            Outcome::Cancelled,
-                        ),
-                        &rendered.body,
-                    );
-                    break;
-                }
-            }
-            let started = std::time::Instant::now();
-            let sent = inner.transport.post(job.target.url.clone(), rendered.headers.clone(), rendered.body.clone());
-            let result = tokio::time::timeout(inner.config.timeout, sent).await;
-            let latency = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
-            let last = attempt == total;
-            let (status, error) = match result {
-                Ok(Ok(answer)) => {
-                    if (200..300).contains(&answer.status) {
-                        delivered = true;
-                    } else if answer.status == 429 {
-                        retry_after = answer.retry_after;
-                    }
-                    (Some(answer.status), None)
-                }
-                Ok(Err(e)) => (None, Some(e)),
-                Err(_) => (None, Some(format!("no answer within {} ms", inner.config.timeout.as_millis()))),
-            };
-            let disabling = !delivered && last && consecutive_failures + 1 >= inner.config.disable_after;
-            let outcome = if delivered {
-                Outcome::Delivered
-            } else if disabling {
-                Outcome::Disabled
-            } else if last {
-                Outcome::Failed
-            } else {
-                Outcome::Retrying
-            };
-            record(&inner, attempt_of(&inner, &job, attempt, status, error, latency, outcome), &rendered.body);
-            if delivered {
-                break;
-            }
+        // One more event went out: a held event whose window is through goes next.
+        for h in &mut held {
+            h.left = h.left.saturating_sub(1);
         }
-        finished(&inner, &job);
-        if delivered {
-            consecutive_failures = 0;
-        } else {
-            consecutive_failures += 1;
-            if consecutive_failures >= inner.config.disable_after {
-                inner.hooks.disable(&job.target.subscription_id, consecutive_failures);
-                consecutive_failures = 0;
+        while let Some(at) = held.iter().position(|h| h.left == 0) {
+            let Some(Held { job, fault, .. }) = held.remove(at) else { break };
+            if !process(&inner, &gate, &job, Some(fault), &mut consecutive_failures).await {
+                break;
             }
         }
     }
+    for rest in held.drain(..) {
+        let why = "the subscription's queue was cleared while a reorder fault held the event back".to_owned();
+        drop_job_marked(&inner, &rest.job, why, Some(rest.fault.description));
+    }
     lock(&gate).busy = None;
+}
+
+/// Waits on the clock without holding it: while it waits, the worker cannot make progress alone.
+/// `next` is registered before the guard goes, so a virtual clock sees it coming.
+async fn wait_for_clock(gate: &Mutex<Gate>, next: Sleep) {
+    {
+        let mut gate = lock(gate);
+        gate.waiting_for_clock = true;
+        gate.busy = None;
+    }
+    let fired = next.await;
+    let mut gate = lock(gate);
+    gate.waiting_for_clock = false;
+    gate.busy = Some(fired);
+}
+
+/// Delivers one event with its retries (and the fault injected into it); `false` when its
+/// subscription is gone.
+async fn process(
+    inner: &Arc<Inner>,
+    gate: &Mutex<Gate>,
+    job: &Job,
+    injected: Option<Injected>,
+    consecutive_failures: &mut u32,
+) -> bool {
+    match inner.hooks.is_active(&job.target.subscription_id) {
+        None => {
+            drop_job(inner, job, "the subscription was deleted before its turn came".to_owned());
+            return false;
+        }
+        Some(false) => {
+            drop_job(inner, job, "the subscription was inactive when its turn came".to_owned());
+            return true;
+        }
+        Some(true) => {}
+    }
+    let action = injected.as_ref().map(|i| i.action);
+    let fault = injected.map(|i| i.description);
+    if action == Some(Action::Drop) {
+        let why = format!("dropped by {}", fault.as_deref().unwrap_or_default());
+        drop_job_marked(inner, job, why, fault);
+        return true;
+    }
+    if let Some(Action::Delay(ms)) = action {
+        wait_for_clock(gate, inner.clock.sleep(Duration::from_millis(ms))).await;
+        if inner.hooks.is_active(&job.target.subscription_id) != Some(true) {
+            let why = "the subscription was deleted or deactivated while a delay fault held the event".to_owned();
+            drop_job_marked(inner, job, why, fault);
+            return true;
+        }
+    }
+    let data = job.payload.data(&job.event_type);
+    let mut rendered = render(&job.target, &job.event_id, &job.event_type, &data, inner.clock.now_ms());
+    if action == Some(Action::BadSignature) {
+        rendered.headers.retain(|(name, _)| *name != "x-webexcc-signature");
+        rendered.headers.push(("x-webexcc-signature", sign("not the subscription's secret", &rendered.body)));
+    }
+    let marked = |mut attempt: Attempt| {
+        attempt.fault.clone_from(&fault);
+        attempt
+    };
+    let total = inner.config.retries + 1;
+    let mut delivered = false;
+    let mut retry_after = None;
+    for attempt in 1..=total {
+        if attempt > 1 {
+            let delay = retry_after.take().unwrap_or_else(|| inner.config.delay_before_retry(attempt - 1));
+            wait_for_clock(gate, inner.clock.sleep(delay)).await;
+            // Deleted, deactivated or reset while waiting: stop retrying.
+            if inner.hooks.is_active(&job.target.subscription_id) != Some(true) {
+                let why = "the subscription was deleted or deactivated while waiting to retry".to_owned();
+                record(
+                    inner,
+                    marked(attempt_of(inner, job, attempt, None, Some(why), 0, Outcome::Cancelled)),
+                    &rendered.body,
+                );
+                break;
+            }
+        }
+        let (status, error, latency) = post(inner, job, &rendered).await;
+        if let Some(status) = status {
+            if (200..300).contains(&status.0) {
+                delivered = true;
+            } else if status.0 == 429 {
+                retry_after = status.1;
+            }
+        }
+        let last = attempt == total;
+        let disabling = !delivered && last && *consecutive_failures + 1 >= inner.config.disable_after;
+        let outcome = if delivered {
+            Outcome::Delivered
+        } else if disabling {
+            Outcome::Disabled
+        } else if last {
+            Outcome::Failed
+        } else {
+            Outcome::Retrying
+        };
+        let status = status.map(|s| s.0);
+        record(inner, marked(attempt_of(inner, job, attempt, status, error, latency, outcome)), &rendered.body);
+        if delivered {
+            if action == Some(Action::Duplicate) {
+                // The same bytes again, the same event id: what a receiver must take as a redelivery.
+                let (status, error, latency) = post(inner, job, &rendered).await;
+                let again = if status.is_some_and(|s| (200..300).contains(&s.0)) {
+                    Outcome::Delivered
+                } else {
+                    Outcome::Failed
+                };
+                let status = status.map(|s| s.0);
+                record(inner, marked(attempt_of(inner, job, attempt, status, error, latency, again)), &rendered.body);
+            }
+            break;
+        }
+    }
+    finished(inner, job);
+    if delivered {
+        *consecutive_failures = 0;
+    } else {
+        *consecutive_failures += 1;
+        if *consecutive_failures >= inner.config.disable_after {
+            inner.hooks.disable(&job.target.subscription_id, *consecutive_failures);
+            *consecutive_failures = 0;
+        }
+    }
+    true
+}
+
+/// One POST: the receiver's (status, Retry-After), or why there is none, and the latency (ms).
+async fn post(inner: &Inner, job: &Job, rendered: &Rendered) -> (Option<(u16, Option<Duration>)>, Option<String>, u64) {
+    let started = std::time::Instant::now();
+    let sent = inner.transport.post(job.target.url.clone(), rendered.headers.clone(), rendered.body.clone());
+    let result = tokio::time::timeout(inner.config.timeout, sent).await;
+    let latency = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+    match result {
+        Ok(Ok(answer)) => (Some((answer.status, answer.retry_after)), None, latency),
+        Ok(Err(e)) => (None, Some(e), latency),
+        Err(_) => (None, Some(format!("no answer within {} ms", inner.config.timeout.as_millis())), latency),
+    }
 }
 
 fn attempt_of(
@@ -778,6 +924,7 @@ fn attempt_of(
         error,
         latency_ms,
         outcome,
+        fault: None,
     }
 }
 

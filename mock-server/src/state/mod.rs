@@ -274,6 +274,20 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
+/// What a websocket fault rule's `eventType` matches: the message's `type` (`AgentStateChange`)
+/// and its `data.type` (`AgentStateChangeSuccess`; the `type` again when there is none), or
+/// `keepalive` twice for a keep-alive.
+pub fn message_types(text: &str) -> (String, String) {
+    let Ok(value) = serde_json::from_str::<serde_json::Value>(text) else {
+        return ("text".to_owned(), "text".to_owned());
+    };
+    if value.get("keepalive").is_some() {
+        return ("keepalive".to_owned(), "keepalive".to_owned());
+    }
+    let outer = value["type"].as_str().unwrap_or("?");
+    (outer.to_owned(), value["data"]["type"].as_str().unwrap_or(outer).to_owned())
+}
+
 /// `type/data.type` of a websocket message (or `keepalive`).
 pub fn label_of(text: &str) -> String {
     let Ok(value) = serde_json::from_str::<serde_json::Value>(text) else { return "text".to_owned() };
@@ -300,6 +314,8 @@ struct WsRecord {
     message: Option<Utf8Bytes>,
     close: Option<(u16, String)>,
     delivered: bool,
+    /// The fault injected into it (`fault-1: dropped`), if any.
+    fault: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -318,6 +334,8 @@ struct WsHead<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     close_reason: Option<&'a str>,
     delivered: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    fault: Option<&'a str>,
 }
 
 impl Render for WsRecord {
@@ -332,6 +350,7 @@ impl Render for WsRecord {
             close_code: self.close.as_ref().map(|(code, _)| *code),
             close_reason: self.close.as_ref().map(|(_, reason)| reason.as_str()),
             delivered: self.delivered,
+            fault: self.fault.as_deref(),
         };
         out.push_str(&members(&head));
         if let Some(message) = &self.message {
@@ -345,7 +364,8 @@ impl Render for WsRecord {
             + self.email.capacity()
             + self.label.capacity()
             + self.client_type.as_ref().map_or(0, String::capacity)
-            + self.close.as_ref().map_or(0, |(_, r)| r.capacity());
+            + self.close.as_ref().map_or(0, |(_, r)| r.capacity())
+            + self.fault.as_ref().map_or(0, String::capacity);
         // The message is shared with the hub, but counted here: it lives as long as the entry.
         std::mem::size_of::<Self>() + strings + self.message.as_ref().map_or(0, |m| m.len()) + 6 * 16
     }
@@ -379,6 +399,7 @@ impl Render for WebhookRecord {
             + self.attempt.subscription_id.len()
             + self.attempt.url.len()
             + self.attempt.error.as_ref().map_or(0, String::len)
+            + self.attempt.fault.as_ref().map_or(0, String::len)
             + self.body.len()
     }
 }
@@ -638,6 +659,7 @@ impl AppState {
                                 message: Some(shared.clone()),
                                 close: None,
                                 delivered: connection.is_some(),
+                                fault: None,
                             };
                             self.journal_ws(at, ws);
                         }
@@ -648,11 +670,16 @@ impl AppState {
     }
 
     fn journal_ws(&self, at: i64, ws: WsRecord) {
-        let level = if ws.label == "keepalive" { Level::Debug } else { Level::Info };
+        let level = match (&ws.fault, ws.label.as_str()) {
+            (Some(_), _) => Level::Warn,
+            (None, "keepalive") => Level::Debug,
+            (None, _) => Level::Info,
+        };
         let line = if wants_line(level) {
             let arrow = if ws.outgoing { "→" } else { "←" };
             let connection = ws.connection.map_or_else(|| "(no websocket connected)".to_owned(), |c| format!("#{c}"));
-            format!("ws {arrow} {} {connection} {}", ws.email, ws.label)
+            let fault = ws.fault.as_ref().map(|f| format!(" [fault {f}]")).unwrap_or_default();
+            format!("ws {arrow} {} {connection} {}{fault}", ws.email, ws.label)
         } else {
             String::new()
         };
@@ -683,6 +710,24 @@ impl AppState {
             message: text.map(|t| Utf8Bytes::from(t.to_owned())),
             close,
             delivered: true,
+            fault: None,
+        };
+        self.journal_ws(self.now_ms(), ws);
+    }
+
+    /// Journals a fault injected into a message the mock was about to send on a connection.
+    pub fn journal_ws_fault(&self, registration: &Registration, connection: u64, text: &str, fault: String) {
+        let ws = WsRecord {
+            outgoing: true,
+            agent_id: registration.agent_id.clone(),
+            email: registration.email.clone(),
+            connection: Some(connection),
+            client_type: Some(registration.client_type.clone()),
+            label: label_of(text),
+            message: None,
+            close: None,
+            delivered: false,
+            fault: Some(fault),
         };
         self.journal_ws(self.now_ms(), ws);
     }
@@ -801,6 +846,10 @@ impl Hooks for StateHooks {
         }
     }
 
+    fn fault(&self, facts: &crate::faults::WebhookFacts<'_>) -> Option<crate::faults::Fired> {
+        self.state()?.faults().webhook(facts)
+    }
+
     fn attempted(&self, attempt: &Attempt, body: &axum::body::Bytes) {
         let Some(state) = self.state() else { return };
         let result = match (attempt.status, &attempt.error) {
@@ -808,7 +857,8 @@ impl Hooks for StateHooks {
             (None, Some(error)) => error.clone(),
             (None, None) => "?".to_owned(),
         };
-        let level = if attempt.outcome == Outcome::Delivered { Level::Info } else { Level::Warn };
+        let level =
+            if attempt.outcome == Outcome::Delivered && attempt.fault.is_none() { Level::Info } else { Level::Warn };
         let line = if !wants_line(level) {
             String::new()
         } else {
@@ -831,6 +881,10 @@ impl Hooks for StateHooks {
                     attempt.event_type, attempt.url, attempt.attempt, attempt.of
                 ),
             }
+        };
+        let line = match &attempt.fault {
+            Some(fault) if !line.is_empty() => format!("{line} [fault {fault}]"),
+            _ => line,
         };
         // Rendered only when the journal is read: the body is the bytes sent, shared.
         let fields = Fields::Lazy(Box::new(WebhookRecord { attempt: attempt.clone(), body: body.clone() }));
