@@ -245,9 +245,11 @@ impl Action {
                             .to_owned(),
                     );
                 }
-                if let Some([low, high]) = spec.uniform {
-                    if low > high || high > MAX_DELAY_MS {
-                        return Err(format!("uniform is [min, max] with min ≤ max ≤ {MAX_DELAY_MS}"));
+                if let Some([a, b]) = spec.uniform {
+                    // Either order: a JSON Schema cannot say "min ≤ max", so the mock does not ask.
+                    let (low, high) = (a.min(b), a.max(b));
+                    if high > MAX_DELAY_MS {
+                        return Err(format!("uniform is [min, max] with both ≤ {MAX_DELAY_MS}"));
                     }
                     Action::Latency(Latency::Uniform(low, high))
                 } else if let Some(log_normal) = spec.log_normal {
@@ -542,6 +544,17 @@ pub struct Faults {
     fired: AtomicU64,
 }
 
+/// Why a rule was not added.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AddError {
+    /// The rule makes no sense (the reason).
+    #[error("{0}")]
+    Invalid(String),
+    /// The mock already holds [`MAX_RULES`].
+    #[error("the mock holds at most {MAX_RULES} fault rules; delete some first")]
+    Full,
+}
+
 impl Faults {
     fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Rule>> {
         self.rules.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -554,20 +567,25 @@ impl Faults {
     }
 
     /// Adds a rule, or says what is wrong with it.
-    pub fn add(&self, spec: RuleSpec) -> Result<RuleView, String> {
-        let action = Action::parse(&spec.action, spec.on)?;
+    pub fn add(&self, spec: RuleSpec) -> Result<RuleView, AddError> {
+        let action = Action::parse(&spec.action, spec.on).map_err(AddError::Invalid)?;
         let misplaced = spec.matches.misplaced(spec.on);
         if !misplaced.is_empty() {
-            return Err(format!("{} rules cannot match on {}", spec.on.as_str(), misplaced.join(", ")));
+            return Err(AddError::Invalid(format!(
+                "{} rules cannot match on {}",
+                spec.on.as_str(),
+                misplaced.join(", ")
+            )));
         }
         if let Some(p) = spec.probability
             && !(0.0..=1.0).contains(&p)
         {
-            return Err(format!("probability {p}: between 0 and 1"));
+            return Err(AddError::Invalid(format!("probability {p}: between 0 and 1")));
         }
         let mut rules = self.lock();
         if rules.len() >= MAX_RULES {
-            return Err(format!("the mock holds at most {MAX_RULES} fault rules; delete some first"));
+            tracing::warn!("fault rule refused: the mock already holds {MAX_RULES}");
+            return Err(AddError::Full);
         }
         let id = format!("fault-{}", self.next_id.fetch_add(1, Ordering::Relaxed) + 1);
         let label = spec.name.as_ref().map_or_else(|| id.clone(), |name| format!("{id} ({name})"));
@@ -720,6 +738,13 @@ mod tests {
             (0..50).filter_map(|_| faults.http(&request("GET", "/x")).and_then(|f| f.wait_ms)).collect();
         assert_eq!(waits.len(), 50);
         assert!(waits.iter().all(|w| (100..=200).contains(w)), "{waits:?}");
+        faults.clear();
+        faults
+            .add(spec(serde_json::json!({"action": {"kind": "latency", "uniform": [300, 250]}, "seed": 1})))
+            .expect("uniform in either order");
+        let waits: Vec<u64> =
+            (0..50).filter_map(|_| faults.http(&request("GET", "/x")).and_then(|f| f.wait_ms)).collect();
+        assert!(waits.iter().all(|w| (250..=300).contains(w)), "{waits:?}");
         assert!(waits.iter().any(|w| *w != waits[0]), "not all the same");
         faults.clear();
         faults
@@ -761,7 +786,7 @@ mod tests {
     #[test]
     fn a_rule_that_makes_no_sense_is_refused_with_the_reason() {
         let faults = Faults::default();
-        let refused = |json: serde_json::Value| faults.add(spec(json)).expect_err("refused");
+        let refused = |json: serde_json::Value| faults.add(spec(json)).expect_err("refused").to_string();
         assert!(refused(serde_json::json!({"action": {"kind": "duplicate"}})).contains("does not apply to http rules"));
         assert!(
             refused(serde_json::json!({"on": "webhook", "action": {"kind": "drop"}, "match": {"path": "/x"}}))

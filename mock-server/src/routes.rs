@@ -291,7 +291,7 @@ fn table() -> Vec<Endpoint> {
             .body(S::AdminDeviceRequest),
         Endpoint::new(post.clone(), "/__admin/faults", "adminAddFault", handler!(admin::add_fault))
             .summary("Add a fault rule: what it matches (HTTP requests, webhook deliveries or websocket messages), what it does, how often (times, probability, seed) (the mock's own API)")
-            .body(S::AdminFaultRequest).success(201),
+            .body(S::AdminFaultRequest).success(201).errors(&[409]),
         Endpoint::new(get.clone(), "/__admin/faults", "adminFaults", handler!(admin::faults))
             .summary("The fault rules in the order they are tried, each with how often it fired (the mock's own API)"),
         Endpoint::new(delete.clone(), "/__admin/faults", "adminClearFaults", handler!(admin::clear_faults))

@@ -17,6 +17,34 @@ async fn http_entries(app: &TestApp) -> Vec<Value> {
 }
 
 #[tokio::test]
+async fn a_whole_number_written_with_a_decimal_point_counts_as_an_integer_as_json_schema_says() {
+    let app = TestApp::new();
+    let rule = add(&app, json!({"on": "websocket", "action": {"kind": "delay", "ms": 112.0}, "times": 2.0})).await;
+    assert_eq!((rule["action"]["ms"].as_u64(), rule["times"].as_u64()), (Some(112), Some(2)));
+    let refused = app
+        .post("/__admin/faults")
+        .json(&json!({"action": {"kind": "latency", "ms": 1.5}}))
+        .send()
+        .await
+        .expect(400, None);
+    assert!(refused.diagnostic().contains("/action/ms"), "{}", refused.diagnostic());
+}
+
+#[tokio::test]
+async fn the_mock_holds_a_bounded_number_of_rules_and_refuses_one_more_with_a_409() {
+    let app = TestApp::new();
+    for i in 0..wxcc_mock::faults::MAX_RULES {
+        add(&app, json!({"name": format!("rule {i}"), "action": {"kind": "reset"}, "match": {"path": "/nowhere"}}))
+            .await;
+    }
+    let refused =
+        app.post("/__admin/faults").json(&json!({"action": {"kind": "empty"}})).send().await.expect(409, None);
+    assert!(refused.diagnostic().contains("at most 256"), "{}", refused.diagnostic());
+    app.delete("/__admin/faults").send().await.expect(204, None);
+    add(&app, json!({"action": {"kind": "empty"}})).await;
+}
+
+#[tokio::test]
 async fn a_rule_answers_its_status_in_the_route_envelope_without_running_the_request_then_is_spent() {
     let app = TestApp::new();
     let admin = app.world_token("admin-full");
@@ -107,7 +135,13 @@ async fn a_bad_rule_or_fault_header_is_a_400_that_says_why_and_rules_can_be_list
         .send()
         .await
         .expect(400, None);
-    assert!(refused.diagnostic().contains("does not apply to webhook rules"), "{}", refused.diagnostic());
+    assert!(
+        refused
+            .diagnostic()
+            .contains(r#"/action/kind: must be one of "drop", "duplicate", "reorder", "delay", "badSignature""#),
+        "the schema says which actions a webhook rule takes: {}",
+        refused.diagnostic()
+    );
     let refused =
         app.post("/__admin/faults").json(&json!({"action": {"kind": "teapot"}})).send().await.expect(400, None);
     assert!(refused.diagnostic().contains("kind"), "the schema names the field: {}", refused.diagnostic());

@@ -14,6 +14,7 @@ use tokio::sync::broadcast;
 
 use super::{ApiError, Call, json_response};
 use crate::clock::ClockError;
+use crate::faults::AddError;
 use crate::outputs::journal::{Entry, Journal, Kind};
 use crate::state::MintError;
 use crate::state::tasks::{DeviceAction, Injection, TaskControlError};
@@ -117,14 +118,14 @@ pub async fn clear_violations(call: Call) -> Result<Response, ApiError> {
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
-/// `POST /__admin/faults`: adds a rule (400 names what makes no sense in it).
+/// `POST /__admin/faults`: adds a rule (400 names what makes no sense in it; 409 when the mock
+/// already holds [`crate::faults::MAX_RULES`]).
 pub async fn add_fault(call: Call) -> Result<Response, ApiError> {
     let spec: crate::faults::RuleSpec = call.body()?;
-    let view = call
-        .state
-        .faults()
-        .add(spec)
-        .map_err(|why| ApiError::bad_request(format!("The fault rule was not added: {why}.")))?;
+    let view = call.state.faults().add(spec).map_err(|why| match why {
+        AddError::Invalid(why) => ApiError::bad_request(format!("The fault rule was not added: {why}.")),
+        AddError::Full => ApiError::conflict("The fault rule was not added", why.to_string()),
+    })?;
     tracing::info!("fault rule {} added: {} on {:?}", view.id, view.spec.action.kind, view.spec.on);
     Ok(json_response(StatusCode::CREATED, &view))
 }

@@ -279,9 +279,11 @@ impl Call {
     /// The body as `T` (read from the bytes sent: the schema has passed them).
     pub fn body<T: DeserializeOwned>(&self) -> Result<T, ApiError> {
         // From the bytes when they parse straight into T; otherwise (an empty body taken as `{}`,
-        // a key sent twice) from the validated value, as it was checked.
+        // a key sent twice) from the validated value, as it was checked; and last with whole
+        // numbers written as `112.0`, which JSON Schema counts as integers and serde does not.
         serde_json::from_slice(&self.raw_body)
             .or_else(|_| serde_json::from_value(self.body.clone()))
+            .or_else(|e| serde_json::from_value(whole_numbers_as_integers(self.body.clone())).map_err(|_| e))
             .map_err(|e| ApiError::bad_request(format!("The request body does not fit its schema: {e}")))
     }
 
@@ -913,4 +915,22 @@ pub fn header_text(text: &str) -> HeaderValue {
     let clean: String =
         text.chars().take(2000).map(|c| if c == ' ' || c.is_ascii_graphic() { c } else { '?' }).collect();
     HeaderValue::from_str(&clean).unwrap_or_else(|_| HeaderValue::from_static("?"))
+}
+
+/// `value` with every number that is whole (`112.0`) written as an integer (`112`).
+fn whole_numbers_as_integers(value: Value) -> Value {
+    match value {
+        Value::Number(n) => match n.as_f64() {
+            // Within ±2^53 a float is whole exactly when it converts back unchanged.
+            Some(f) if n.is_f64() && f.fract() == 0.0 && f.abs() <= 9_007_199_254_740_992.0 => {
+                #[allow(clippy::cast_possible_truncation)]
+                let i = f as i64;
+                Value::from(i)
+            }
+            _ => Value::Number(n),
+        },
+        Value::Array(items) => Value::Array(items.into_iter().map(whole_numbers_as_integers).collect()),
+        Value::Object(map) => Value::Object(map.into_iter().map(|(k, v)| (k, whole_numbers_as_integers(v))).collect()),
+        other => other,
+    }
 }
