@@ -11,6 +11,19 @@ async fn add(app: &TestApp, rule: Value) -> Value {
     app.post("/__admin/faults").json(&rule).send().await.expect(201, None).body
 }
 
+/// Puts agent2 (logged in) in `state`: Available, or Idle with the world's first idle code that a
+/// user may pick.
+async fn change_agent2(app: &TestApp, state: &str) {
+    let code = if state == "Available" {
+        "0".to_owned()
+    } else {
+        let codes = &app.world().orgs[0].aux_codes;
+        codes.iter().find(|a| a.work_type == "IDLE_CODE" && !a.is_system_code).expect("an idle code").id.clone()
+    };
+    let body = json!({"state": state, "auxCodeId": code});
+    app.put("/v1/agents/session/state").bearer(&app.world_token("agent2")).json(&body).send().await.expect(202, None);
+}
+
 async fn http_entries(app: &TestApp) -> Vec<Value> {
     let journal = app.get("/__admin/journal?kind=http").send().await.expect(200, None);
     journal.body["entries"].as_array().expect("entries").clone()
@@ -260,8 +273,7 @@ mod webhooks {
     use wxcc_mock::delivery::Outcome;
     use wxcc_mock::state::StateOptions;
 
-    use super::add;
-    use crate::login_body;
+    use super::{add, change_agent2};
 
     const SECRET: &str = "0123456789abcdef0123456789abcdef";
 
@@ -279,11 +291,8 @@ mod webhooks {
 
     /// agent:login, then agent:state_change.
     async fn login_then_available(app: &TestApp) {
-        let token = app.world_token("agent2");
-        let login = login_body(app, "agent2@wxcc.example", "1002");
-        app.post("/v1/agents/login").bearer(&token).json(&login).send().await.expect(202, None);
-        let available = json!({"state": "Available", "auxCodeId": "0"});
-        app.put("/v1/agents/session/state").bearer(&token).json(&available).send().await.expect(202, None);
+        crate::log_in(app, &app.world_token("agent2"), "agent2@wxcc.example", "1002").await;
+        change_agent2(app, "Available").await;
         app.settled().await;
     }
 
@@ -335,9 +344,7 @@ mod webhooks {
 
         // A window the later events never fill: held for 10 s on the mock's clock, then sent.
         add(&app, json!({"on": "webhook", "action": {"kind": "reorder", "window": 5}, "times": 1})).await;
-        let token = app.world_token("agent2");
-        let idle = json!({"state": "Idle", "auxCodeId": app.world().orgs[0].aux_codes.iter().find(|a| a.work_type == "IDLE_CODE" && !a.is_system_code).expect("an idle code").id});
-        app.put("/v1/agents/session/state").bearer(&token).json(&idle).send().await.expect(202, None);
+        change_agent2(&app, "Idle").await;
         app.settled().await;
         assert_eq!(transport.calls().len(), 2, "held");
         app.advance(9_999).await;
@@ -384,38 +391,16 @@ mod websocket {
     use wxcc_contract_tests::TestApp;
     use wxcc_contract_tests::ws::Ws;
 
-    use super::add;
-    use crate::login_body;
+    use super::{add, change_agent2};
 
     const ME: &str = "agent2@wxcc.example";
 
     async fn connected(app: &TestApp) -> Ws {
         let token = app.world_token("agent2");
         let mut ws = Ws::open(app, &token, &json!({"clientType": "Desktop", "isKeepAliveEnabled": false})).await;
-        app.post("/v1/agents/login").bearer(&token).json(&login_body(app, ME, "1002")).send().await.expect(202, None);
+        crate::log_in(app, &token, ME, "1002").await;
         assert_eq!(ws.next().await["data"]["type"], "AgentStationLoginSuccess");
         ws
-    }
-
-    async fn change(app: &TestApp, state: &str) {
-        let code = if state == "Available" {
-            "0".to_owned()
-        } else {
-            app.world().orgs[0]
-                .aux_codes
-                .iter()
-                .find(|a| a.work_type == "IDLE_CODE" && !a.is_system_code)
-                .expect("idle")
-                .id
-                .clone()
-        };
-        let body = json!({"state": state, "auxCodeId": code});
-        app.put("/v1/agents/session/state")
-            .bearer(&app.world_token("agent2"))
-            .json(&body)
-            .send()
-            .await
-            .expect(202, None);
     }
 
     async fn ws_faults(app: &TestApp) -> Vec<Value> {
@@ -434,8 +419,8 @@ mod websocket {
         let app = TestApp::spawn().await;
         let mut ws = connected(&app).await;
         add(&app, json!({"on": "websocket", "match": {"user": ME, "eventType": "AgentStateChange"}, "action": {"kind": "drop"}, "times": 1})).await;
-        change(&app, "Available").await;
-        change(&app, "Idle").await;
+        change_agent2(&app, "Available").await;
+        change_agent2(&app, "Idle").await;
         let next = ws.next().await;
         assert_eq!(
             (next["type"].as_str(), next["data"]["subStatus"].as_str()),
@@ -458,7 +443,7 @@ mod websocket {
             json!({"on": "websocket", "match": {"eventType": "AgentStateChange"}, "action": {"kind": "disconnect"}}),
         )
         .await;
-        change(&app, "Available").await;
+        change_agent2(&app, "Available").await;
         assert_eq!(ws.closed().await, 1006, "abnormal closure: the network dropped");
         assert_eq!(ws_faults(&app).await[0]["fault"], "fault-1: connection dropped");
     }
@@ -469,7 +454,7 @@ mod websocket {
         let mut ws = connected(&app).await;
         add(&app, json!({"on": "websocket", "match": {"eventType": "AgentStateChange"}, "action": {"kind": "delay", "ms": 1500}})).await;
         let due = app.clock().now_ms() + 1500;
-        change(&app, "Available").await;
+        change_agent2(&app, "Available").await;
         // The message now waits on a timer of the virtual clock, 1.5 s ahead.
         let timer_set = async {
             while app.clock().next_deadline() != Some(due) {

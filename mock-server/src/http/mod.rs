@@ -921,7 +921,7 @@ pub fn header_text(text: &str) -> HeaderValue {
 fn whole_numbers_as_integers(value: Value) -> Value {
     match value {
         Value::Number(n) => match n.as_f64() {
-            // Within ±2^53 a float is whole exactly when it converts back unchanged.
+            // Up to 2^53 every whole float is an exact integer; beyond, leave it a float.
             Some(f) if n.is_f64() && f.fract() == 0.0 && f.abs() <= 9_007_199_254_740_992.0 => {
                 #[allow(clippy::cast_possible_truncation)]
                 let i = f as i64;

@@ -116,7 +116,7 @@ async fn fault_for(state: &AppState, registration: &Registration, connection: u6
         message_types: (&outer, &inner),
     };
     let Some(fired) = faults.websocket(&facts) else { return (Fate::Send, None) };
-    state.journal_ws_fault(registration, connection, text, fired.describe());
+    state.journal_ws_fault(registration, connection, crate::state::label_from(outer, inner), fired.describe());
     match fired.action {
         Action::Drop => (Fate::Skip, None),
         Action::Disconnect => (Fate::Disconnect, None),

@@ -331,7 +331,7 @@ pub fn render(target: &Target, event_id: &str, event_type: &str, data: &Value, n
     }
     let bytes = Bytes::from(serde_json::to_vec(&body).unwrap_or_default());
     if let Some(secret) = &target.secret {
-        headers.push(("x-webexcc-signature", sign(secret, &bytes)));
+        headers.push((SIGNATURE, sign(secret, &bytes)));
     }
     Rendered { body: bytes, headers }
 }
@@ -398,6 +398,9 @@ pub struct Attempt {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub fault: Option<String>,
 }
+
+/// The header that carries a delivery's HMAC-SHA256 signature.
+const SIGNATURE: &str = "x-webexcc-signature";
 
 /// How long a reorder fault holds an event back at most, on the mock's clock, when fewer than
 /// its window of later events come.
@@ -815,8 +818,8 @@ async fn process(
     let data = job.payload.data(&job.event_type);
     let mut rendered = render(&job.target, &job.event_id, &job.event_type, &data, inner.clock.now_ms());
     if action == Some(Action::BadSignature) {
-        rendered.headers.retain(|(name, _)| *name != "x-webexcc-signature");
-        rendered.headers.push(("x-webexcc-signature", sign("not the subscription's secret", &rendered.body)));
+        rendered.headers.retain(|(name, _)| *name != SIGNATURE);
+        rendered.headers.push((SIGNATURE, sign("not the subscription's secret", &rendered.body)));
     }
     let marked = |mut attempt: Attempt| {
         attempt.fault.clone_from(&fault);

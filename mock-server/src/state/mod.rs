@@ -290,15 +290,13 @@ pub fn message_types(text: &str) -> (String, String) {
 
 /// `type/data.type` of a websocket message (or `keepalive`).
 pub fn label_of(text: &str) -> String {
-    let Ok(value) = serde_json::from_str::<serde_json::Value>(text) else { return "text".to_owned() };
-    if value.get("keepalive").is_some() {
-        return "keepalive".to_owned();
-    }
-    let outer = value["type"].as_str().unwrap_or("?");
-    match value["data"]["type"].as_str() {
-        Some(inner) if inner != outer => format!("{outer}/{inner}"),
-        _ => outer.to_owned(),
-    }
+    let (outer, inner) = message_types(text);
+    label_from(outer, inner)
+}
+
+/// `type/data.type` from a message's types ([`message_types`]); just `type` when they agree.
+pub fn label_from(outer: String, inner: String) -> String {
+    if inner == outer { outer } else { format!("{outer}/{inner}") }
 }
 
 /// A websocket frame as the journal keeps it: the message is the one shared with the hub (not a
@@ -716,14 +714,15 @@ impl AppState {
     }
 
     /// Journals a fault injected into a message the mock was about to send on a connection.
-    pub fn journal_ws_fault(&self, registration: &Registration, connection: u64, text: &str, fault: String) {
+    /// `label` is the message's `type/data.type`, as [`label_of`] makes it.
+    pub fn journal_ws_fault(&self, registration: &Registration, connection: u64, label: String, fault: String) {
         let ws = WsRecord {
             outgoing: true,
             agent_id: registration.agent_id.clone(),
             email: registration.email.clone(),
             connection: Some(connection),
             client_type: Some(registration.client_type.clone()),
-            label: label_of(text),
+            label,
             message: None,
             close: None,
             delivered: false,
