@@ -435,6 +435,25 @@ mod websocket {
     }
 
     #[tokio::test]
+    async fn a_dropped_keepalive_is_missing_and_the_next_one_comes_on_time() {
+        let app = TestApp::spawn().await;
+        let mut ws = connected(&app).await;
+        add(
+            &app,
+            json!({"on": "websocket", "match": {"eventType": "keepalive"}, "action": {"kind": "drop"}, "times": 1}),
+        )
+        .await;
+        app.advance(8_000).await;
+        let keepalive = wxcc_contract_tests::ws::Frame::Json(json!({"keepalive": "true"}));
+        assert_eq!(ws.frame().await, keepalive, "the one at 8 s; the one at 4 s was dropped");
+        change_agent2(&app, "Available").await;
+        let wxcc_contract_tests::ws::Frame::Json(next) = ws.frame().await else { panic!("closed") };
+        assert_eq!(next["type"], "AgentStateChange", "no second keepalive was waiting: {next}");
+        let marked = ws_faults(&app).await;
+        assert_eq!((marked.len(), marked[0]["label"].as_str()), (1, Some("keepalive")), "{marked:?}");
+    }
+
+    #[tokio::test]
     async fn a_disconnect_drops_the_connection_without_a_close_frame() {
         let app = TestApp::spawn().await;
         let mut ws = connected(&app).await;
