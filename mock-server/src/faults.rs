@@ -182,7 +182,8 @@ pub enum Action {
     /// http: answer late (then as usual).
     Latency(Latency),
     /// http: answer this status in the path's envelope, without running the request; with
-    /// `Retry-After` (and no body) when `retry_after` is set.
+    /// `Retry-After` (and no body) when `retry_after` is set. webhook: the receiver answers
+    /// this status (with `Retry-After`) to an attempt, which is not sent.
     Status {
         /// The status.
         status: u16,
@@ -213,7 +214,7 @@ impl Action {
     fn kinds(channel: Channel) -> &'static [&'static str] {
         match channel {
             Channel::Http => &["latency", "status", "reset", "empty", "malformed"],
-            Channel::Webhook => &["drop", "duplicate", "reorder", "delay", "badSignature"],
+            Channel::Webhook => &["status", "drop", "duplicate", "reorder", "delay", "badSignature"],
             Channel::Websocket => &["drop", "delay", "disconnect"],
         }
     }
@@ -628,12 +629,11 @@ impl Faults {
         self.fired.fetch_add(1, Ordering::Relaxed);
     }
 
-    fn first(&self, channel: Channel, matches: impl Fn(&Match) -> bool) -> Option<Fired> {
+    fn first(&self, channel: Channel, applies: impl Fn(&Rule) -> bool) -> Option<Fired> {
         if !self.armed[channel as usize].load(Ordering::Relaxed) {
             return None;
         }
-        let fired =
-            self.lock().iter_mut().filter(|r| r.spec.on == channel && matches(&r.spec.matches)).find_map(Rule::fire);
+        let fired = self.lock().iter_mut().filter(|r| r.spec.on == channel && applies(r)).find_map(Rule::fire);
         if fired.is_some() {
             self.fired.fetch_add(1, Ordering::Relaxed);
         }
@@ -642,12 +642,19 @@ impl Faults {
 
     /// The fault for an HTTP request, if one fires.
     pub fn http(&self, facts: &HttpFacts<'_>) -> Option<Fired> {
-        self.first(Channel::Http, |m| m.http(facts))
+        self.first(Channel::Http, |r| r.spec.matches.http(facts))
     }
 
-    /// The fault for a webhook delivery, if one fires.
+    /// The fault for a webhook event (all its attempts), if one fires: every webhook action but
+    /// `status`.
     pub fn webhook(&self, facts: &WebhookFacts<'_>) -> Option<Fired> {
-        self.first(Channel::Webhook, |m| m.webhook(facts))
+        self.first(Channel::Webhook, |r| !matches!(r.action, Action::Status { .. }) && r.spec.matches.webhook(facts))
+    }
+
+    /// The answer a webhook receiver gives to one attempt, if a `status` rule fires: each
+    /// attempt (retries included) draws anew, so `times: 3` fails three attempts.
+    pub fn webhook_attempt(&self, facts: &WebhookFacts<'_>) -> Option<Fired> {
+        self.first(Channel::Webhook, |r| matches!(r.action, Action::Status { .. }) && r.spec.matches.webhook(facts))
     }
 
     /// Whether any HTTP rule exists (so a request's facts are worth gathering).
@@ -662,7 +669,7 @@ impl Faults {
 
     /// The fault for a websocket message, if one fires.
     pub fn websocket(&self, facts: &WebsocketFacts<'_>) -> Option<Fired> {
-        self.first(Channel::Websocket, |m| m.websocket(facts))
+        self.first(Channel::Websocket, |r| r.spec.matches.websocket(facts))
     }
 }
 

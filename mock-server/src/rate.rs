@@ -1,6 +1,6 @@
 //! Rate limiting as the real API does it (facts §4): per client id (the integration a token was
 //! issued to), `N` requests per minute, refused with 429, an empty body and `Retry-After` in whole
-//! seconds. Off unless `--rate-limit N/min` turns it on.
+//! seconds. Off unless `--rate-limit N/min` or a scenario's `rateLimit` turns it on.
 //!
 //! The limiter is governor's GCRA keyed by client id: a client may send `N` at once, then one
 //! every `60/N` seconds, as a sliding minute would allow. It reads the mock's clock, so on a
@@ -12,7 +12,7 @@
 
 use std::num::NonZeroU32;
 use std::str::FromStr;
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
@@ -83,22 +83,38 @@ pub struct Limited {
     pub limit: RateLimit,
 }
 
-/// The limiter of a running mock (see the module).
+/// The limit in force and the clients it counts.
+#[derive(Debug)]
+struct Active {
+    limit: RateLimit,
+    keyed: Arc<Keyed>,
+}
+
+/// The limiter of a running mock (see the module). Off until a limit is set; a scenario can set
+/// or lift one while the mock runs.
 #[derive(Debug)]
 pub struct RateLimiter {
-    limit: RateLimit,
     clock: Clock,
-    keyed: RwLock<Arc<Keyed>>,
+    active: RwLock<Option<Active>>,
+    /// Whether a limit is set, so a mock without one takes no lock per request.
+    on: AtomicBool,
     refused: AtomicU64,
     /// When (epoch ms, the mock's clock) the next sweep may run.
     next_sweep: AtomicI64,
 }
 
 impl RateLimiter {
-    /// A limiter for `limit` on `clock`.
-    pub fn new(limit: RateLimit, clock: Clock) -> RateLimiter {
-        let keyed = RwLock::new(RateLimiter::fresh(limit, &clock));
-        RateLimiter { limit, clock, keyed, refused: AtomicU64::new(0), next_sweep: AtomicI64::new(i64::MIN) }
+    /// A limiter for `limit` (`None`: off) on `clock`.
+    pub fn new(limit: Option<RateLimit>, clock: Clock) -> RateLimiter {
+        let limiter = RateLimiter {
+            clock,
+            active: RwLock::new(None),
+            on: AtomicBool::new(false),
+            refused: AtomicU64::new(0),
+            next_sweep: AtomicI64::new(i64::MIN),
+        };
+        limiter.set(limit);
+        limiter
     }
 
     /// Every client with a full minute.
@@ -107,9 +123,23 @@ impl RateLimiter {
         Arc::new(Keyed::dashmap_with_clock(quota, MockClock(clock.clone())))
     }
 
+    /// Sets the limit (`None`: off); every client starts with a full minute.
+    pub fn set(&self, limit: Option<RateLimit>) {
+        let mut active = self.active.write().unwrap_or_else(std::sync::PoisonError::into_inner);
+        *active = limit.map(|limit| Active { limit, keyed: RateLimiter::fresh(limit, &self.clock) });
+        self.on.store(limit.is_some(), Ordering::Relaxed);
+    }
+
     /// Counts one request of `client`, or says when it may try again.
     pub fn check(&self, client: &Arc<str>) -> Result<(), Limited> {
-        let keyed = self.keyed.read().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
+        if !self.on.load(Ordering::Relaxed) {
+            return Ok(());
+        }
+        let (limit, keyed) = {
+            let active = self.active.read().unwrap_or_else(std::sync::PoisonError::into_inner);
+            let Some(active) = active.as_ref() else { return Ok(()) };
+            (active.limit, active.keyed.clone())
+        };
         if keyed.len() > SWEEP_ABOVE {
             let now = self.clock.now_ms();
             let due = self.next_sweep.load(Ordering::Relaxed);
@@ -125,25 +155,25 @@ impl RateLimiter {
             let now = governor::clock::Clock::now(&MockClock(self.clock.clone()));
             let wait = not_until.earliest_possible().duration_since(now);
             let retry_after_secs = Duration::from(wait).as_secs_f64().ceil().max(1.0) as u64;
-            Limited { retry_after_secs, limit: self.limit }
+            Limited { retry_after_secs, limit }
         })
     }
 
     /// Every client starts with a full minute again (`/__admin/reset`).
     pub fn reset(&self) {
-        let fresh = RateLimiter::fresh(self.limit, &self.clock);
-        *self.keyed.write().unwrap_or_else(std::sync::PoisonError::into_inner) = fresh;
+        let limit = self.limit();
+        self.set(limit);
     }
 
-    /// The limit.
-    pub fn limit(&self) -> RateLimit {
-        self.limit
+    /// The limit, if one is set.
+    pub fn limit(&self) -> Option<RateLimit> {
+        self.active.read().unwrap_or_else(std::sync::PoisonError::into_inner).as_ref().map(|a| a.limit)
     }
 
-    /// Requests refused so far, and the clients seen in the current state.
+    /// Requests refused so far, and the clients seen under the current limit.
     pub fn counts(&self) -> (u64, usize) {
-        let keyed = self.keyed.read().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
-        (self.refused.load(Ordering::Relaxed), keyed.len())
+        let active = self.active.read().unwrap_or_else(std::sync::PoisonError::into_inner);
+        (self.refused.load(Ordering::Relaxed), active.as_ref().map_or(0, |a| a.keyed.len()))
     }
 }
 
@@ -168,7 +198,7 @@ mod tests {
     #[tokio::test]
     async fn a_client_gets_its_minute_then_waits_on_the_mock_clock_and_others_are_not_affected() {
         let clock = Clock::virtual_at(1_800_000_000_000);
-        let limiter = RateLimiter::new(limit("3/min"), clock.clone());
+        let limiter = RateLimiter::new(Some(limit("3/min")), clock.clone());
         let crm: Arc<str> = "crm".into();
         for _ in 0..3 {
             limiter.check(&crm).expect("within the minute");
@@ -186,12 +216,19 @@ mod tests {
         for _ in 0..3 {
             limiter.check(&crm).expect("a reset gives a full minute");
         }
+        limiter.set(None);
+        for _ in 0..10 {
+            limiter.check(&crm).expect("no limit once lifted");
+        }
+        limiter.set(Some(limit("1/min")));
+        limiter.check(&crm).expect("a new limit gives a full minute");
+        assert_eq!(limiter.check(&crm).expect_err("one a minute").retry_after_secs, 60);
     }
 
     #[tokio::test]
     async fn clients_whose_minute_is_whole_again_are_forgotten_past_the_sweep_bound() {
         let clock = Clock::virtual_at(1_800_000_000_000);
-        let limiter = RateLimiter::new(limit("2/min"), clock.clone());
+        let limiter = RateLimiter::new(Some(limit("2/min")), clock.clone());
         for n in 0..=SWEEP_ABOVE {
             limiter.check(&format!("client-{n}").into()).expect("a first request");
         }

@@ -144,14 +144,14 @@ async fn a_bad_rule_or_fault_header_is_a_400_that_says_why_and_rules_can_be_list
     let app = TestApp::new();
     let refused = app
         .post("/__admin/faults")
-        .json(&json!({"on": "webhook", "action": {"kind": "status", "status": 503}}))
+        .json(&json!({"on": "webhook", "action": {"kind": "latency", "ms": 5}}))
         .send()
         .await
         .expect(400, None);
     assert!(
-        refused
-            .diagnostic()
-            .contains(r#"/action/kind: must be one of "drop", "duplicate", "reorder", "delay", "badSignature""#),
+        refused.diagnostic().contains(
+            r#"/action/kind: must be one of "status", "drop", "duplicate", "reorder", "delay", "badSignature""#
+        ),
         "the schema says which actions a webhook rule takes: {}",
         refused.diagnostic()
     );
@@ -319,6 +319,33 @@ mod webhooks {
         let marked: Vec<&Value> =
             journal.body["entries"].as_array().expect("entries").iter().filter(|e| e.get("fault").is_some()).collect();
         assert_eq!(marked.len(), 1, "only the dropped one is marked");
+    }
+
+    #[tokio::test]
+    async fn a_status_rule_answers_for_the_receiver_attempt_by_attempt_and_the_retry_after_it_is_sent() {
+        let (transport, app) = recorded();
+        let id = subscribe(&app, "https://hooks.example.com/a").await;
+        add(&app, json!({"on": "webhook", "action": {"kind": "status", "status": 500}, "times": 2})).await;
+        crate::log_in(&app, &app.world_token("agent2"), "agent2@wxcc.example", "1002").await;
+        app.settled().await;
+        assert!(transport.calls().is_empty(), "the first attempt is answered by the rule, not sent");
+        // Back-off: 1 s, then 2 s on the mock's clock; the third attempt is not the rule's.
+        app.advance(1_000).await;
+        assert!(transport.calls().is_empty(), "the second attempt too");
+        app.advance(2_000).await;
+        assert_eq!(types(&transport.calls()), ["agent:login"]);
+        let mut attempts = app.state().dispatcher().attempts(Some(&id));
+        attempts.reverse();
+        let seen: Vec<(Option<u16>, Option<&str>)> =
+            attempts.iter().map(|a| (a.status, a.fault.as_deref())).collect();
+        assert_eq!(
+            seen,
+            [
+                (Some(500), Some("fault-1: status 500 (not sent)")),
+                (Some(500), Some("fault-1: status 500 (not sent)")),
+                (Some(200), None)
+            ]
+        );
     }
 
     #[tokio::test]

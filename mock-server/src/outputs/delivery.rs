@@ -419,6 +419,10 @@ pub trait Hooks: Send + Sync + std::fmt::Debug + 'static {
     fn fault(&self, _facts: &WebhookFacts<'_>) -> Option<Fired> {
         None
     }
+    /// The status a fault makes the receiver answer to one attempt (which is then not sent).
+    fn attempt_fault(&self, _facts: &WebhookFacts<'_>) -> Option<Fired> {
+        None
+    }
 }
 
 /// Whether a queue's worker can make progress without the clock: while it can (jobs queued and
@@ -843,7 +847,24 @@ async fn process(
                 break;
             }
         }
-        let (status, error, latency) = post(inner, job, &rendered).await;
+        let facts = WebhookFacts {
+            org_id: &job.target.org_id,
+            subscription_id: &job.target.subscription_id,
+            event_type: &job.event_type,
+        };
+        let answered = inner.hooks.attempt_fault(&facts).and_then(|fired| match fired.action {
+            Action::Status { status, retry_after } => {
+                Some((status, retry_after.map(Duration::from_secs), fired.describe()))
+            }
+            _ => None,
+        });
+        let (status, error, latency, attempt_fault) = match answered {
+            Some((status, retry_after, described)) => (Some((status, retry_after)), None, 0, Some(described)),
+            None => {
+                let (status, error, latency) = post(inner, job, &rendered).await;
+                (status, error, latency, None)
+            }
+        };
         if let Some(status) = status {
             if (200..300).contains(&status.0) {
                 delivered = true;
@@ -863,7 +884,14 @@ async fn process(
             Outcome::Retrying
         };
         let status = status.map(|s| s.0);
-        record(inner, marked(attempt_of(inner, job, attempt, status, error, latency, outcome)), &rendered.body);
+        let mut made = marked(attempt_of(inner, job, attempt, status, error, latency, outcome));
+        if let Some(described) = attempt_fault {
+            made.fault = Some(match made.fault.take() {
+                Some(event_fault) => format!("{event_fault}; {described} (not sent)"),
+                None => format!("{described} (not sent)"),
+            });
+        }
+        record(inner, made, &rendered.body);
         if delivered {
             if action == Some(Action::Duplicate) {
                 // The same bytes again, the same event id: what a receiver must take as a redelivery.

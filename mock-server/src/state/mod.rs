@@ -220,8 +220,8 @@ pub(crate) struct Inner {
     persister: Option<Arc<persist::Persister>>,
     /// `/openapi.json` as this mock serves it (naming its address), made at the first request.
     openapi: std::sync::OnceLock<axum::body::Bytes>,
-    /// `--rate-limit`'s limiter.
-    rate: Option<crate::rate::RateLimiter>,
+    /// The rate limiter (`--rate-limit`, or a scenario's `rateLimit`).
+    rate: crate::rate::RateLimiter,
     /// The fault rules (`/__admin/faults`).
     faults: crate::faults::Faults,
 }
@@ -415,7 +415,7 @@ impl AppState {
         let inner = Arc::new_cyclic(|weak: &Weak<Inner>| {
             let hooks = Arc::new(StateHooks(weak.clone()));
             let dispatcher = Dispatcher::new(options.delivery.clone(), options.transport.clone(), hooks, clock.clone());
-            let rate = options.rate_limit.map(|limit| crate::rate::RateLimiter::new(limit, clock.clone()));
+            let rate = crate::rate::RateLimiter::new(options.rate_limit, clock.clone());
             Inner {
                 tokens: Mutex::new(tokens::TokenStore::from_world(&world)),
                 world,
@@ -796,9 +796,7 @@ impl AppState {
         self.inner.dispatcher.clear();
         self.clear_violations();
         self.inner.journal.clear();
-        if let Some(rate) = &self.inner.rate {
-            rate.reset();
-        }
+        self.inner.rate.set(self.inner.options.rate_limit);
         self.inner.faults.clear();
     }
 
@@ -810,15 +808,12 @@ impl AppState {
     /// Counts a request of `identity`'s client against `--rate-limit`, or says when it may try
     /// again.
     pub fn admit(&self, identity: &crate::auth::Identity) -> Result<(), crate::rate::Limited> {
-        match &self.inner.rate {
-            Some(rate) => rate.check(identity.client_id()),
-            None => Ok(()),
-        }
+        self.inner.rate.check(identity.client_id())
     }
 
-    /// The limiter, when `--rate-limit` is on.
-    pub fn rate_limiter(&self) -> Option<&crate::rate::RateLimiter> {
-        self.inner.rate.as_ref()
+    /// The limiter (off unless `--rate-limit` or a scenario set a limit).
+    pub fn rate_limiter(&self) -> &crate::rate::RateLimiter {
+        &self.inner.rate
     }
 }
 
@@ -847,6 +842,10 @@ impl Hooks for StateHooks {
 
     fn fault(&self, facts: &crate::faults::WebhookFacts<'_>) -> Option<crate::faults::Fired> {
         self.state()?.faults().webhook(facts)
+    }
+
+    fn attempt_fault(&self, facts: &crate::faults::WebhookFacts<'_>) -> Option<crate::faults::Fired> {
+        self.state()?.faults().webhook_attempt(facts)
     }
 
     fn attempted(&self, attempt: &Attempt, body: &axum::body::Bytes) {

@@ -60,9 +60,9 @@ impl AppState {
             "webhookWorkers": self.dispatcher().workers(),
             "pendingDeliveries": self.dispatcher().pending_count(),
             "stateFileWriteFailures": self.persist_failures(),
-            "rateLimit": self.rate_limiter().map(|rate| {
-                let (refused, clients) = rate.counts();
-                json!({ "perMinute": rate.limit().per_minute, "clients": clients, "refused": refused })
+            "rateLimit": self.rate_limiter().limit().map(|limit| {
+                let (refused, clients) = self.rate_limiter().counts();
+                json!({ "perMinute": limit.per_minute, "clients": clients, "refused": refused })
             }),
             "notifications": {
                 "pendingRegistrations": hub.pending_registrations,
