@@ -28,7 +28,7 @@ token=$(python3 -c 'import json; w=json.load(open("fixtures/world.json")); print
   --header "Authorization: Bearer $token" \
   --checks all --exclude-checks missing_required_header,ignored_auth \
   --exclude-operation-id notificationConnect --exclude-operation-id adminJournalStream \
-  --exclude-operation-id adminAddFault \
+  --exclude-operation-id adminAddFault --exclude-operation-id adminLoadScenario \
   --max-examples 30 --seed 1 --workers 2
 kill "$MOCK_PID" 2>/dev/null || true
 
@@ -40,3 +40,17 @@ start_mock
   --checks all --exclude-checks missing_required_header,ignored_auth \
   --include-path-regex '^/__admin/faults' \
   --max-examples 100 --seed 1 --workers 2
+kill "$MOCK_PID" 2>/dev/null || true
+
+echo "== schemathesis: scenarios, on a mock of their own"
+# A scenario resets the mock and brings rules and limits of its own, so it is fuzzed apart. Its
+# schema cannot say which routes exist or which names a step has saved, so a schema-valid
+# scenario may still be refused with a 400 that says why: positive_data_acceptance is off here.
+start_mock
+"$venv/bin/st" run schemas/openapi.json \
+  --url "http://$MOCK_ADDR" \
+  --header "Authorization: Bearer $token" \
+  --checks all --exclude-checks missing_required_header,ignored_auth,positive_data_acceptance \
+  --include-path-regex '^/__admin/scenario' \
+  --max-examples 50 --seed 1 --workers 2
+kill "$MOCK_PID" 2>/dev/null || true

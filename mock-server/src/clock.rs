@@ -21,7 +21,7 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use tokio::sync::{Notify, oneshot};
 
 /// How long [`Clock::advance`] waits (in real time) for the work a fired timer started before it
@@ -29,7 +29,7 @@ use tokio::sync::{Notify, oneshot};
 pub const SETTLE_PATIENCE: Duration = Duration::from_secs(15);
 
 /// Which clock the mock runs on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum ClockMode {
     /// Wall-clock time; timers fire on their own.

@@ -153,6 +153,23 @@ pub struct RuleSpec {
     pub seed: Option<u64>,
 }
 
+impl RuleSpec {
+    /// The action the rule takes, or what is wrong with it.
+    pub fn check(&self) -> Result<Action, String> {
+        let action = Action::parse(&self.action, self.on)?;
+        let misplaced = self.matches.misplaced(self.on);
+        if !misplaced.is_empty() {
+            return Err(format!("{} rules cannot match on {}", self.on.as_str(), misplaced.join(", ")));
+        }
+        if let Some(p) = self.probability
+            && !(0.0..=1.0).contains(&p)
+        {
+            return Err(format!("probability {p}: between 0 and 1"));
+        }
+        Ok(action)
+    }
+}
+
 /// How long to wait.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Latency {
@@ -569,20 +586,7 @@ impl Faults {
 
     /// Adds a rule, or says what is wrong with it.
     pub fn add(&self, spec: RuleSpec) -> Result<RuleView, AddError> {
-        let action = Action::parse(&spec.action, spec.on).map_err(AddError::Invalid)?;
-        let misplaced = spec.matches.misplaced(spec.on);
-        if !misplaced.is_empty() {
-            return Err(AddError::Invalid(format!(
-                "{} rules cannot match on {}",
-                spec.on.as_str(),
-                misplaced.join(", ")
-            )));
-        }
-        if let Some(p) = spec.probability
-            && !(0.0..=1.0).contains(&p)
-        {
-            return Err(AddError::Invalid(format!("probability {p}: between 0 and 1")));
-        }
+        let action = spec.check().map_err(AddError::Invalid)?;
         let mut rules = self.lock();
         if rules.len() >= MAX_RULES {
             tracing::warn!("fault rule refused: the mock already holds {MAX_RULES}");

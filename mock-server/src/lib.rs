@@ -42,6 +42,7 @@ pub mod redact;
 pub mod report;
 pub mod ring;
 pub mod routes;
+pub mod scenario;
 pub mod server;
 pub mod state;
 pub mod tls;
@@ -95,6 +96,9 @@ pub struct Config {
     pub shutdown_grace: std::time::Duration,
     /// Requests per minute per client id; `None`: no limit.
     pub rate_limit: Option<rate::RateLimit>,
+    /// The scenario to load once listening (`--scenario`; its world and clock are already in
+    /// `world` and `clock`).
+    pub scenario: Option<scenario::Scenario>,
 }
 
 /// Serves `state` on an already-bound listener until `shutdown` completes.

@@ -49,11 +49,25 @@ enum Command {
     Receive(ReceiveArgs),
     /// Subscribe an agent to notifications and print every websocket message (keep-alives too).
     Listen(ListenArgs),
+    /// Scenario files: `wxcc-mock scenario check FILE…` says what is wrong with each.
+    #[command(subcommand)]
+    Scenario(ScenarioCommand),
     /// Run a client against a fresh mock, then report the requests it sent off-contract:
     /// `wxcc-mock test [serve flags] [--junit FILE] -- <command…>`. The command gets
     /// WXCC_BASE_URL, WXCC_ORG_ID and WXCC_TOKEN_<NAME> for each ready-made token; the exit code
     /// is the command's when it failed, 1 when it broke the contract, else 0.
     Test(Box<TestArgs>),
+}
+
+#[derive(Debug, Subcommand)]
+enum ScenarioCommand {
+    /// Check scenario files against the format (schemas/json/scenario.json), their routes,
+    /// bodies, names and world tokens; exit 1 if any is wrong.
+    Check {
+        /// The scenario files.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -209,6 +223,14 @@ struct ServeArgs {
     /// address).
     #[arg(long, env = "WXCC_MOCK_ADMIN_TOKEN", hide_env_values = true)]
     admin_token: Option<String>,
+    /// A scenario file to start with: its world and clock replace --world and --clock, its
+    /// rate limit --rate-limit; its fault rules, setup requests and timed script run once the
+    /// mock listens (see fixtures/scenarios).
+    #[arg(long, env = "WXCC_MOCK_SCENARIO")]
+    scenario: Option<PathBuf>,
+    /// A value for the scenario's {{NAME}} (a webhook receiver's URL, say); repeat it.
+    #[arg(long = "var", value_name = "NAME=VALUE", requires = "scenario", value_parser = parse_var)]
+    vars: Vec<(String, String)>,
     /// Console lines as text or as JSON objects.
     #[arg(long, env = "WXCC_MOCK_LOG_FORMAT", value_enum, default_value = "text")]
     log_format: LogFormat,
@@ -227,10 +249,44 @@ struct ValidateArgs {
 }
 
 impl ServeArgs {
-    fn into_config(self) -> anyhow::Result<Config> {
-        let world = match &self.world {
-            Some(path) => World::from_file(path).with_context(|| format!("loading --world {}", path.display()))?,
-            None => World::default_world(),
+    fn into_config(mut self) -> anyhow::Result<Config> {
+        let mut scenario_world = None;
+        let scenario = match &self.scenario {
+            Some(path) => {
+                let (mut scenario, world) = wxcc_mock::scenario::Scenario::from_file(path)
+                    .with_context(|| format!("--scenario {}", path.display()))?;
+                for (name, value) in std::mem::take(&mut self.vars) {
+                    if !scenario.vars.contains_key(&name) {
+                        anyhow::bail!(
+                            "--var {name}: the scenario has no var {name:?} (it has {})",
+                            scenario.vars.keys().cloned().collect::<Vec<_>>().join(", ")
+                        );
+                    }
+                    scenario.vars.insert(name, value);
+                }
+                if let Some(world) = world {
+                    if self.world.is_some() {
+                        anyhow::bail!("--scenario {} names its own world: drop --world", path.display());
+                    }
+                    scenario_world = Some(world);
+                }
+                if let Some(clock) = scenario.clock {
+                    self.clock = clock.mode;
+                    self.clock_start = clock.start.or(self.clock_start.filter(|_| clock.mode == ClockMode::Virtual));
+                }
+                // The world is loaded here, the clock starts where the scenario says.
+                scenario.world = None;
+                scenario.clock = None;
+                Some(scenario)
+            }
+            None => None,
+        };
+        let world = match (scenario_world, &self.world) {
+            (Some(world), _) => world,
+            (None, Some(path)) => {
+                World::from_file(path).with_context(|| format!("loading --world {}", path.display()))?
+            }
+            (None, None) => World::default_world(),
         };
         let delivery = DeliveryConfig {
             retries: self.webhook_retries,
@@ -280,6 +336,7 @@ impl ServeArgs {
             state_file: self.state_file,
             shutdown_grace: self.shutdown_grace,
             rate_limit: self.rate_limit,
+            scenario,
             server: wxcc_mock::server::ServerLimits {
                 max_connections: self.max_connections as usize,
                 header_read_timeout: Duration::from_millis(self.header_read_timeout_ms),
@@ -293,6 +350,40 @@ impl ServeArgs {
             },
         })
     }
+}
+
+/// `NAME=VALUE`.
+fn parse_var(text: &str) -> Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((name, value)) if !name.is_empty() => Ok((name.to_owned(), value.to_owned())),
+        _ => Err(format!("{text:?}: write NAME=VALUE, e.g. receiver=http://127.0.0.1:9000/hook")),
+    }
+}
+
+/// `wxcc-mock scenario check FILE…`: one line per file, 1 if any is wrong.
+fn check_scenarios(files: &[PathBuf]) -> ExitCode {
+    let mut wrong = 0;
+    for file in files {
+        match wxcc_mock::scenario::Scenario::from_file(file) {
+            Ok((scenario, _)) => println!(
+                "ok   {}: {} ({} setup requests, {} fault rules, {} script steps, {} checks)",
+                file.display(),
+                scenario.name,
+                scenario.setup.len(),
+                scenario.faults.len(),
+                scenario.script.len(),
+                scenario.expect.len()
+            ),
+            Err(e) => {
+                wrong += 1;
+                println!("FAIL {}:", file.display());
+                for line in e.to_string().lines() {
+                    println!("  {line}");
+                }
+            }
+        }
+    }
+    if wrong == 0 { ExitCode::SUCCESS } else { ExitCode::from(1) }
 }
 
 /// `5s`, `500ms` or `5` (seconds).
@@ -318,6 +409,7 @@ fn main() -> ExitCode {
         Command::Test(args) => test(*args),
         Command::Validate(args) => validate(&args),
         Command::Receive(args) => report(runtime().and_then(|rt| rt.block_on(receive(args)))),
+        Command::Scenario(ScenarioCommand::Check { files }) => check_scenarios(&files),
         Command::Listen(args) => {
             let ca_cert = match args.ca_cert.as_ref().map(std::fs::read_to_string).transpose() {
                 Ok(pem) => pem,
@@ -461,6 +553,11 @@ async fn start(config: &Config, structured: bool) -> anyhow::Result<(tokio::net:
         );
     }
     state.bind_to(addr);
+    if let Some(scenario) = &config.scenario {
+        wxcc_mock::scenario::load(&state, scenario)
+            .await
+            .with_context(|| format!("loading the scenario {}", scenario.name))?;
+    }
     Ok((listener, state))
 }
 

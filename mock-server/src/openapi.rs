@@ -26,26 +26,41 @@ fn reference(id: SchemaId) -> Value {
     json!({ "$ref": format!("#/components/schemas/{}", component_name(id)) })
 }
 
-/// Points `$ref`s at components and drops `$id`/`$schema`.
-fn rewrite(value: &Value) -> Value {
+/// The component a `$ref` in `owner`'s schema points at: another file's whole schema
+/// (`admin-fault-request.json`), one of `owner`'s own `$defs` (`#/$defs/step`, hoisted as
+/// `Owner_step`), or a `common.json` definition (hoisted under its own name).
+fn component_of(reference: &str, owner: &str) -> String {
+    if let Some(def) = reference.strip_prefix("#/$defs/") {
+        // common.json's definitions are components of their own name.
+        return if owner.is_empty() { def.to_owned() } else { format!("{owner}_{def}") };
+    }
+    if let Some(file) = reference.strip_suffix(".json")
+        && let Some(id) = SchemaId::ALL.iter().find(|id| id.name() == file)
+    {
+        return component_name(*id);
+    }
+    reference.rsplit('/').next().unwrap_or_default().to_owned()
+}
+
+/// Points `$ref`s at components and drops `$id`/`$schema` (and `$defs`, hoisted apart).
+fn rewrite(value: &Value, owner: &str) -> Value {
     match value {
         Value::Object(map) => {
             let mut out = Map::new();
             for (k, v) in map {
                 match (k.as_str(), v) {
-                    ("$id" | "$schema", _) => {}
+                    ("$id" | "$schema" | "$defs", _) => {}
                     ("$ref", Value::String(r)) => {
-                        let name = r.rsplit('/').next().unwrap_or_default();
-                        out.insert(k.clone(), json!(format!("#/components/schemas/{name}")));
+                        out.insert(k.clone(), json!(format!("#/components/schemas/{}", component_of(r, owner))));
                     }
                     _ => {
-                        out.insert(k.clone(), rewrite(v));
+                        out.insert(k.clone(), rewrite(v, owner));
                     }
                 }
             }
             Value::Object(out)
         }
-        Value::Array(items) => Value::Array(items.iter().map(rewrite).collect()),
+        Value::Array(items) => Value::Array(items.iter().map(|v| rewrite(v, owner)).collect()),
         other => other.clone(),
     }
 }
@@ -186,14 +201,17 @@ pub fn build(endpoints: &[Endpoint]) -> Value {
         if *id == SchemaId::World {
             continue;
         }
+        let owner = component_name(*id);
+        let defs = id.document()["$defs"].as_object().into_iter().flatten();
         if *id == SchemaId::Common {
-            if let Some(defs) = id.document()["$defs"].as_object() {
-                for (name, def) in defs {
-                    schemas.insert(name.clone(), rewrite(def));
-                }
+            for (name, def) in defs {
+                schemas.insert(name.clone(), rewrite(def, ""));
             }
         } else {
-            schemas.insert(component_name(*id), rewrite(id.document()));
+            for (name, def) in defs {
+                schemas.insert(format!("{owner}_{name}"), rewrite(def, &owner));
+            }
+            schemas.insert(owner.clone(), rewrite(id.document(), &owner));
         }
     }
     schemas.insert(

@@ -33,6 +33,19 @@ pub fn endpoint(method: &Method, path: &str) -> Option<&'static Endpoint> {
     endpoints().iter().find(|e| e.method == method && e.path == path)
 }
 
+/// The endpoint that serves `method` on a concrete `path` (`/__admin/tasks/abc/answer`), if any.
+pub fn endpoint_for(method: &Method, path: &str) -> Option<&'static Endpoint> {
+    let path = path.split('?').next().unwrap_or_default();
+    let path = path.strip_suffix('/').filter(|p| !p.is_empty()).unwrap_or(path);
+    let given: Vec<&str> = path.split('/').collect();
+    endpoints().iter().find(|e| {
+        let pattern: Vec<&str> = e.path.split('/').collect();
+        e.method == method
+            && pattern.len() == given.len()
+            && pattern.iter().zip(&given).all(|(p, g)| (p.starts_with('{') && !g.is_empty()) || p == g)
+    })
+}
+
 const CONFIG_ERRORS: &[u16] = &[404];
 
 /// `GET /v1/tasks`'s query (facts §1.3), as `http::tasks::search` reads it.
@@ -292,6 +305,11 @@ fn table() -> Vec<Endpoint> {
         Endpoint::new(post.clone(), "/__admin/faults", "adminAddFault", handler!(admin::add_fault))
             .summary("Add a fault rule: what it matches (HTTP requests, webhook deliveries or websocket messages), what it does, how often (times, probability, seed) (the mock's own API)")
             .body(S::AdminFaultRequest).success(201).errors(&[409]),
+        Endpoint::new(post.clone(), "/__admin/scenario", "adminLoadScenario", handler!(admin::load_scenario))
+            .summary("Reset the mock and load a scenario: its clock start, rate limit and fault rules, its setup requests, then its script on the clock (the mock's own API)")
+            .body(S::Scenario).errors(&[409]),
+        Endpoint::new(get.clone(), "/__admin/scenario", "adminScenario", handler!(admin::scenario))
+            .summary("The scenario loaded last and how far its script got (the mock's own API)"),
         Endpoint::new(get.clone(), "/__admin/faults", "adminFaults", handler!(admin::faults))
             .summary("The fault rules in the order they are tried, each with how often it fired (the mock's own API)"),
         Endpoint::new(delete.clone(), "/__admin/faults", "adminClearFaults", handler!(admin::clear_faults))

@@ -182,6 +182,8 @@ schemas! {
     AdminDeviceRequest => "admin-device-request",
     /// `POST /__admin/faults` body.
     AdminFaultRequest => "admin-fault-request",
+    /// A scenario file, and `POST /__admin/scenario` body.
+    Scenario => "scenario",
     /// Websocket `AgentContactReserved`.
     WsAgentContactReserved => "ws-agent-contact-reserved",
     /// Websocket `AgentOfferContact`.

@@ -336,8 +336,7 @@ mod webhooks {
         assert_eq!(types(&transport.calls()), ["agent:login"]);
         let mut attempts = app.state().dispatcher().attempts(Some(&id));
         attempts.reverse();
-        let seen: Vec<(Option<u16>, Option<&str>)> =
-            attempts.iter().map(|a| (a.status, a.fault.as_deref())).collect();
+        let seen: Vec<(Option<u16>, Option<&str>)> = attempts.iter().map(|a| (a.status, a.fault.as_deref())).collect();
         assert_eq!(
             seen,
             [

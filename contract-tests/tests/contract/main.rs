@@ -19,6 +19,7 @@ mod openapi;
 mod orgs;
 mod rate_limit;
 mod readme;
+mod scenarios;
 mod secrets;
 mod snapshots;
 mod subscriptions;

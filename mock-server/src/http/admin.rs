@@ -396,3 +396,26 @@ pub async fn device(mut call: Call) -> Result<Response, ApiError> {
     })?;
     ok(&json!({ "agentId": id, "reachable": body.reachable }))
 }
+
+/// `POST /__admin/scenario`: resets the mock and loads the scenario in the body (see
+/// [`crate::scenario::load`]).
+pub async fn load_scenario(call: Call) -> Result<Response, ApiError> {
+    use crate::scenario::{LoadError, Scenario, ScenarioError};
+    let scenario = Scenario::from_value(call.body.clone()).map_err(|e| match e {
+        ScenarioError::Invalid(problems) => {
+            ApiError::bad_request(format!("The scenario is not valid: {}", problems.join("; ")))
+        }
+        other => ApiError::bad_request(other.to_string()),
+    })?;
+    let view = crate::scenario::load(&call.state, &scenario).await.map_err(|e| match e {
+        LoadError::Conflict(why) => ApiError::conflict("The scenario does not fit this mock", why),
+        LoadError::Invalid(why) => ApiError::bad_request(format!("The scenario is not valid: {why}")),
+        LoadError::Setup(why) => ApiError::bad_request(format!("The scenario's setup failed: {why}")),
+    })?;
+    ok(&view)
+}
+
+/// `GET /__admin/scenario`: the scenario loaded last and how far its script got.
+pub async fn scenario(call: Call) -> Result<Response, ApiError> {
+    ok(&call.state.scenario_view())
+}

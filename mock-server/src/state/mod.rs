@@ -224,6 +224,8 @@ pub(crate) struct Inner {
     rate: crate::rate::RateLimiter,
     /// The fault rules (`/__admin/faults`).
     faults: crate::faults::Faults,
+    /// The scenario loaded last (`serve --scenario`, `POST /__admin/scenario`), until a reset.
+    scenario: Mutex<Option<crate::scenario::Running>>,
 }
 
 /// The mock's state: the loaded world plus everything that changes.
@@ -435,6 +437,7 @@ impl AppState {
                 openapi: std::sync::OnceLock::new(),
                 rate,
                 faults: crate::faults::Faults::default(),
+                scenario: Mutex::new(None),
                 options,
             }
         });
@@ -782,8 +785,11 @@ impl AppState {
     }
 
     /// Back to the loaded world: world tokens only, no sessions, no subscriptions, no websockets,
-    /// empty logs, no fault rules.
+    /// empty logs, no fault rules, the configured rate limit, no scenario (its script stops).
     pub fn reset(&self) {
+        if let Some(running) = lock(&self.inner.scenario).take() {
+            running.stop();
+        }
         lock(&self.inner.tokens).forget_minted();
         {
             let mut core = self.core();
@@ -798,6 +804,20 @@ impl AppState {
         self.inner.journal.clear();
         self.inner.rate.set(self.inner.options.rate_limit);
         self.inner.faults.clear();
+    }
+
+    /// Records the scenario just loaded (stopping the script of one before, if any).
+    pub fn set_scenario(&self, running: crate::scenario::Running) {
+        if let Some(before) = lock(&self.inner.scenario).replace(running) {
+            before.stop();
+        }
+    }
+
+    /// The loaded scenario and how far its script got, as `GET /__admin/scenario` shows it.
+    pub fn scenario_view(&self) -> serde_json::Value {
+        lock(&self.inner.scenario)
+            .as_ref()
+            .map_or_else(|| serde_json::json!({ "loaded": false }), crate::scenario::Running::view)
     }
 
     /// The fault rules.

@@ -1,0 +1,257 @@
+//! Scenario files as tests: each `fixtures/scenarios/*.json` loads into a mock on a socket with
+//! `POST /__admin/scenario`, and its `expect` list is played as a client would: the virtual clock
+//! is advanced to each check's `at`, requests go over HTTP, desktops connect the real
+//! notification websocket. Webhooks go to a recording transport that answers 200. Adding a file
+//! adds a test; the checker here is the test's own, not the mock's.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use serde_json::{Value, json};
+use wxcc_contract_tests::TestApp;
+use wxcc_contract_tests::webhooks::RecordingTransport;
+use wxcc_contract_tests::ws::{Frame, Ws};
+use wxcc_mock::state::StateOptions;
+
+/// Whether `actual` holds `expected`: every field of an object given must match; an array's
+/// expected items must appear in that order (others may come between); anything else is equal.
+/// On a mismatch, where and what.
+fn holds(expected: &Value, actual: &Value, at: &str) -> Result<(), String> {
+    match (expected, actual) {
+        (Value::Object(want), Value::Object(have)) => {
+            for (key, value) in want {
+                let here = format!("{at}/{key}");
+                match have.get(key) {
+                    Some(found) => holds(value, found, &here)?,
+                    None if value.is_null() => {}
+                    None => return Err(format!("{here}: missing (want {value})")),
+                }
+            }
+            Ok(())
+        }
+        (Value::Array(want), Value::Array(have)) => {
+            let mut from = 0;
+            for (i, item) in want.iter().enumerate() {
+                let found = have[from..].iter().position(|h| holds(item, h, "").is_ok());
+                match found {
+                    Some(offset) => from += offset + 1,
+                    None => return Err(format!("{at}: no item after the ones matched before holds {item} (item {i})")),
+                }
+            }
+            Ok(())
+        }
+        _ if expected == actual => Ok(()),
+        _ => Err(format!("{at}: want {expected}, have {actual}")),
+    }
+}
+
+#[test]
+fn holds_matches_fields_given_and_array_items_in_order() {
+    let have = json!({"a": 1, "b": [{"x": 1, "y": 2}, {"x": 2}, {"x": 3}], "c": "z"});
+    assert!(holds(&json!({"a": 1, "b": [{"x": 1}, {"x": 3}]}), &have, "").is_ok());
+    assert!(holds(&json!({"b": [{"x": 3}, {"x": 1}]}), &have, "").is_err(), "order matters");
+    assert!(holds(&json!({"a": 2}), &have, "").is_err());
+    assert!(holds(&json!({"d": 1}), &have, "").is_err(), "a missing field");
+    assert!(holds(&json!({"d": null}), &have, "").is_ok(), "null: absent");
+    assert!(holds(&json!({"b": [{"x": 9}]}), &have, "").unwrap_err().contains("/b"));
+}
+
+fn offset_ms(check: &Value) -> i64 {
+    let at = &check["at"];
+    let ms = match at {
+        Value::Number(n) => n.as_u64().expect("whole ms"),
+        Value::String(text) => wxcc_mock::scenario::parse_offset(text).expect("an offset"),
+        _ => 0,
+    };
+    i64::try_from(ms).expect("ms")
+}
+
+/// A client's view: the vars, what its requests saved, its desktops.
+struct Client<'a> {
+    app: &'a TestApp,
+    vars: HashMap<String, String>,
+    saved: HashMap<String, Value>,
+    desks: HashMap<String, Ws>,
+}
+
+impl Client<'_> {
+    fn expand(&self, text: &str) -> String {
+        let mut out = text.to_owned();
+        while let Some(start) = out.find("{{") {
+            let end = out[start..].find("}}").expect("a closed {{") + start;
+            let inner = out[start + 2..end].trim().to_owned();
+            let (name, path) = inner.split_once('.').unwrap_or((&inner, ""));
+            let value = match self.vars.get(name) {
+                Some(var) => var.clone(),
+                None => {
+                    let saved = self.saved.get(name).unwrap_or_else(|| panic!("nothing saved as {name}"));
+                    let pointer = if path.is_empty() { String::new() } else { format!("/{}", path.replace('.', "/")) };
+                    match saved.pointer(&pointer).unwrap_or_else(|| panic!("{name} has nothing at {path}")) {
+                        Value::String(s) => s.clone(),
+                        other => other.to_string(),
+                    }
+                }
+            };
+            out.replace_range(start..end + 2, &value);
+        }
+        out
+    }
+
+    fn expand_value(&self, value: &Value) -> Value {
+        match value {
+            Value::String(s) => Value::String(self.expand(s)),
+            Value::Array(items) => Value::Array(items.iter().map(|v| self.expand_value(v)).collect()),
+            Value::Object(map) => Value::Object(map.iter().map(|(k, v)| (k.clone(), self.expand_value(v))).collect()),
+            other => other.clone(),
+        }
+    }
+
+    fn token(&self, given: &str) -> String {
+        if given.contains("{{") { self.expand(given) } else { self.app.world_token(given) }
+    }
+
+    async fn check(&mut self, i: usize, check: &Value) -> Result<(), String> {
+        let what = format!("expect[{i}] {}", check.get("note").and_then(Value::as_str).unwrap_or_default());
+        if let Some(request) = check.get("request") {
+            let method = request["method"].as_str().expect("method");
+            let path = self.expand(request["path"].as_str().expect("path"));
+            let mut built = self.app.request(method, &path);
+            if let Some(token) = request["token"].as_str() {
+                built = built.bearer(&self.token(token));
+            }
+            for (name, value) in request["headers"].as_object().into_iter().flatten() {
+                built = built.header(name, &self.expand(value.as_str().unwrap_or_default()));
+            }
+            if let Some(body) = request.get("body") {
+                built = built.json(&self.expand_value(body));
+            }
+            let reply = built.send().await;
+            let want = check["status"].as_u64().expect("status");
+            if u64::from(reply.status) != want {
+                return Err(format!(
+                    "{what}: {method} {path} answered {}, not {want}: {} {}",
+                    reply.status,
+                    reply.diagnostic(),
+                    reply.body
+                ));
+            }
+            for (name, value) in check["headers"].as_object().into_iter().flatten() {
+                let have = reply.headers.get(&name.to_ascii_lowercase());
+                match (value.as_str(), have) {
+                    (None, None) => {}
+                    (Some(want), Some(have)) if have.contains(want) => {}
+                    (want, have) => return Err(format!("{what}: header {name}: want {want:?} in it, have {have:?}")),
+                }
+            }
+            if let Some(body) = check.get("body") {
+                holds(&self.expand_value(body), &reply.body, "").map_err(|e| format!("{what}: body{e}"))?;
+            }
+            if let Some(name) = request["as"].as_str() {
+                self.saved.insert(name.to_owned(), reply.body);
+            }
+        } else if let Some(token) = check["connect"].as_str() {
+            let body = check
+                .get("body")
+                .cloned()
+                .unwrap_or_else(|| json!({"isKeepAliveEnabled": false, "clientType": "WxccMockScenario"}));
+            let desk = Ws::open(self.app, &self.token(token), &body).await;
+            self.desks.insert(check["as"].as_str().expect("as").to_owned(), desk);
+        } else if let Some(name) = check["receive"].as_str() {
+            let desk = self.desks.get_mut(name).expect("a connected desk");
+            let message = desk.next().await;
+            let want = check["type"].as_str().expect("type");
+            if message["type"] != want && message["data"]["type"] != want {
+                return Err(format!("{what}: {name} received {}, not {want}: {message}", message["type"]));
+            }
+            if let Some(data) = check.get("data") {
+                holds(&self.expand_value(data), &message["data"], "").map_err(|e| format!("{what}: data{e}"))?;
+            }
+        } else if let Some(name) = check["closed"].as_str() {
+            let desk = self.desks.get_mut(name).expect("a connected desk");
+            let code = loop {
+                match desk.frame().await {
+                    Frame::Json(v) if v.get("keepalive").is_some() => {}
+                    Frame::Json(v) => return Err(format!("{what}: {name} received {v}, not a close")),
+                    Frame::Closed(code, _) => break code,
+                }
+            };
+            let want = check["code"].as_u64().expect("code");
+            if u64::from(code) != want {
+                return Err(format!("{what}: {name} closed with {code}, not {want}"));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Loads the scenario into a fresh mock and plays its checks; what failed, if anything.
+async fn play(path: &Path) -> Result<usize, String> {
+    let scenario: Value = serde_json::from_str(&std::fs::read_to_string(path).expect("read")).expect("JSON");
+    let transport = RecordingTransport::new();
+    let app = TestApp::spawn_with(StateOptions { transport, ..StateOptions::default() }).await;
+    let loaded = app.post("/__admin/scenario").json(&scenario).send().await;
+    if loaded.status != 200 {
+        return Err(format!("POST /__admin/scenario answered {}: {}", loaded.status, loaded.diagnostic()));
+    }
+    assert_eq!(loaded.body["name"], scenario["name"]);
+    let start = loaded.body["loadedAt"].as_i64().expect("loadedAt");
+    let mut client = Client {
+        app: &app,
+        vars: scenario["vars"]
+            .as_object()
+            .into_iter()
+            .flatten()
+            .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_owned()))
+            .collect(),
+        saved: HashMap::new(),
+        desks: HashMap::new(),
+    };
+    let checks = scenario["expect"].as_array().cloned().unwrap_or_default();
+    for (i, check) in checks.iter().enumerate() {
+        let due = start + offset_ms(check);
+        let now = app.clock().now_ms();
+        if due > now {
+            app.advance(due - now).await;
+        }
+        app.settled().await;
+        client.check(i, check).await?;
+    }
+    let status = app.get("/__admin/scenario").send().await.expect(200, None).body;
+    if status["script"]["failed"] != 0 {
+        return Err(format!("script steps failed: {}", status["script"]["failures"]));
+    }
+    Ok(checks.len())
+}
+
+fn scenario_files() -> Vec<PathBuf> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/scenarios");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .expect("fixtures/scenarios")
+        .map(|e| e.expect("entry").path())
+        .filter(|p| p.extension().is_some_and(|e| e == "json"))
+        .collect();
+    files.sort();
+    files
+}
+
+#[test]
+fn every_shipped_scenario_loads_and_a_client_sees_what_it_claims() {
+    let files = scenario_files();
+    assert!(files.len() >= 8, "fixtures/scenarios has {} files", files.len());
+    let mut failed = Vec::new();
+    for file in &files {
+        let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("rt");
+        match runtime.block_on(play(file)) {
+            Ok(checks) => assert!(checks >= 2, "{}: a scenario claims something ({checks} checks)", file.display()),
+            Err(why) => failed.push(format!("{}: {why}", file.display())),
+        }
+    }
+    assert!(failed.is_empty(), "\n{}", failed.join("\n"));
+}
+
+#[test]
+fn every_shipped_scenario_passes_its_check_against_the_embedded_world() {
+    for file in scenario_files() {
+        wxcc_mock::scenario::Scenario::from_file(&file).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+    }
+}
