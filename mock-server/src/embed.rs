@@ -247,6 +247,7 @@ impl MockServer {
             customer_name: None,
             cad: request.cad,
             rona_timeout_seconds: request.rona_timeout_seconds,
+            courtesy_callback: false,
         })
     }
 

@@ -22,7 +22,7 @@ use serde_json::{Value, json};
 use tower::ServiceExt;
 use wxcc_schemas::SchemaId;
 
-use crate::clock::{Busy, ClockMode};
+use crate::clock::ClockMode;
 use crate::faults::RuleSpec;
 use crate::rate::RateLimit;
 use crate::state::AppState;
@@ -200,12 +200,17 @@ impl Scenario {
 
     /// Like [`Scenario::parse`], from JSON already read.
     pub fn from_value(value: Value) -> Result<Scenario, ScenarioError> {
-        wxcc_schemas::validate(SchemaId::Scenario, &value)
-            .map_err(|violations| ScenarioError::Invalid(violations.iter().map(ToString::to_string).collect()))?;
-        let scenario: Scenario =
-            serde_json::from_value(value).map_err(|e| ScenarioError::Invalid(vec![e.to_string()]))?;
+        let scenario = Scenario::shaped(value)?;
         let problems = scenario.problems(None);
         if problems.is_empty() { Ok(scenario) } else { Err(ScenarioError::Invalid(problems)) }
+    }
+
+    /// A scenario that fits the schema, not yet checked further (see [`Scenario::problems`];
+    /// [`load`] checks it against the running mock's world).
+    pub fn shaped(value: Value) -> Result<Scenario, ScenarioError> {
+        wxcc_schemas::validate(SchemaId::Scenario, &value)
+            .map_err(|violations| ScenarioError::Invalid(violations.iter().map(ToString::to_string).collect()))?;
+        serde_json::from_value(value).map_err(|e| ScenarioError::Invalid(vec![e.to_string()]))
     }
 
     /// Reads a scenario file and the world it names (a path is relative to the file), checked
@@ -625,22 +630,28 @@ pub async fn load(state: &AppState, scenario: &Scenario) -> Result<Value, LoadEr
     let loaded_at = state.now_ms();
     let steps: Vec<Step> = scenario.ordered_script().into_iter().cloned().collect();
     let progress = Arc::new(Progress::default());
-    let script = (!steps.is_empty()).then(|| {
+    let due = move |step: &Step| loaded_at.saturating_add(i64::try_from(step.at.ms()).unwrap_or(i64::MAX));
+    let first_due = steps.first().map(due);
+    let script = first_due.map(|first| {
         let (clock, progress, name) = (state.clock().clone(), progress.clone(), scenario.name.clone());
+        // Registered now, before the load answers: a clock advanced right after it fires it.
+        let mut pending = Some(clock.sleep_until(first));
+        progress.next_at.store(first, Ordering::Relaxed);
         let task = tokio::spawn(async move {
-            let mut busy: Option<Busy> = None;
             for (i, step) in steps.iter().enumerate() {
-                let due = loaded_at.saturating_add(i64::try_from(step.at.ms()).unwrap_or(i64::MAX));
-                progress.next_at.store(due, Ordering::Relaxed);
-                // The next timer is registered before the guard of this step's work is dropped.
-                let sleep = clock.sleep_until(due);
-                drop(busy.take());
-                busy = Some(sleep.await);
+                let Some(sleep) = pending.take() else { break };
+                let busy = sleep.await;
                 if let Err(why) = runner.send(&step.request).await {
                     tracing::warn!("scenario {name}: script step {i} (at {} ms): {why}", step.at.ms());
                     progress.fail(format!("step {i} (at {} ms): {why}", step.at.ms()));
                 }
+                // The next timer is registered before this step's guard is dropped.
+                if let Some(next) = steps.get(i + 1) {
+                    progress.next_at.store(due(next), Ordering::Relaxed);
+                    pending = Some(clock.sleep_until(due(next)));
+                }
                 progress.done.fetch_add(1, Ordering::Relaxed);
+                drop(busy);
             }
             tracing::info!("scenario {name}: script done");
         });

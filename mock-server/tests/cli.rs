@@ -897,3 +897,131 @@ fn validate_checks_a_world_file_against_the_world_schema() {
     assert!(text.contains("/orgs/0/users/0"), "the unknown field is placed: {text}");
     assert!(text.contains("/tokens/0/accessToken: must be <name>_<cluster>_<orgId>"), "{text}");
 }
+
+fn scenario_files() -> Vec<String> {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/scenarios");
+    let mut files: Vec<String> = std::fs::read_dir(dir)
+        .expect("fixtures/scenarios")
+        .map(|e| e.expect("entry").path())
+        .filter(|p| p.extension().is_some_and(|e| e == "json"))
+        .map(|p| p.display().to_string())
+        .collect();
+    files.sort();
+    files
+}
+
+#[test]
+fn scenario_check_passes_every_shipped_file_and_fails_a_wrong_one_naming_each_problem() {
+    let files = scenario_files();
+    let checked = binary().args(["scenario", "check"]).args(&files).output().expect("run");
+    let stdout = String::from_utf8_lossy(&checked.stdout);
+    assert!(checked.status.success(), "{stdout}");
+    assert_eq!(stdout.lines().filter(|l| l.starts_with("ok ")).count(), files.len(), "{stdout}");
+
+    let wrong = std::env::temp_dir().join(format!("wxcc-wrong-scenario-{}.json", std::process::id()));
+    let scenario = json!({"name": "wrong", "rateLimit": "3/min",
+        "script": [{"at": "5s", "method": "GET", "path": "/v1/nowhere"},
+                   {"at": "6s", "method": "POST", "path": "/__admin/tasks/{{call.taskId}}/answer"}]});
+    std::fs::write(&wrong, scenario.to_string()).expect("write");
+    let checked = binary().args(["scenario", "check"]).arg(&wrong).output().expect("run");
+    let _ = std::fs::remove_file(&wrong);
+    let stdout = String::from_utf8_lossy(&checked.stdout);
+    assert_eq!(checked.status.code(), Some(1), "{stdout}");
+    assert!(stdout.contains("FAIL "), "{stdout}");
+    assert!(stdout.contains("/script/0: the mock serves no GET /v1/nowhere"), "{stdout}");
+    assert!(stdout.contains("/script/1/path: {{call.taskId}} names \"call\""), "{stdout}");
+}
+
+#[tokio::test]
+async fn serve_starts_with_each_shipped_scenario_loaded_on_its_clock() {
+    let client = reqwest::Client::new();
+    for file in scenario_files() {
+        let (server, addr, _lines) = start(&["--scenario", &file], &[]);
+        let loaded: serde_json::Value = client
+            .get(format!("http://{addr}/__admin/scenario"))
+            .send()
+            .await
+            .expect("scenario")
+            .json()
+            .await
+            .expect("json");
+        let written: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&file).expect("read")).expect("json");
+        assert_eq!(loaded["name"], written["name"], "{file}: {loaded}");
+        let clock: serde_json::Value =
+            client.get(format!("http://{addr}/__admin/clock")).send().await.expect("clock").json().await.expect("json");
+        assert_eq!(clock["mode"], written["clock"]["mode"], "{file}");
+        let _ = stop(server);
+    }
+}
+
+#[test]
+fn serve_refuses_a_var_the_scenario_lacks_and_a_world_the_scenario_replaces() {
+    let flaky = format!("{}/../fixtures/scenarios/flaky-receiver.json", env!("CARGO_MANIFEST_DIR"));
+    let out =
+        binary().args(["serve", "--port", "0", "--scenario", &flaky, "--var", "reciever=x"]).output().expect("run");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("--var reciever: the scenario has no var \"reciever\" (it has receiver)"), "{stderr}");
+}
+
+/// README, "Scenarios": the flaky receiver, with a real receiver: nothing arrives while the
+/// fault answers 500 for it; the sixth attempt, at 31 s of the virtual clock, does.
+#[tokio::test]
+async fn the_readme_flaky_receiver_tour_delivers_the_sixth_attempt_once_the_clock_passes_31_s() {
+    let receiver = spawn(&["receive", "--port", "0"], &[]);
+    let hook = format!("{}hook", wait_for(&receiver.stderr, "receiving webhooks on ").trim());
+    let flaky = format!("{}/../fixtures/scenarios/flaky-receiver.json", env!("CARGO_MANIFEST_DIR"));
+    let (server, addr, _lines) = start(&["--scenario", &flaky, "--var", &format!("receiver={hook}")], &[]);
+    let base = format!("http://{addr}");
+    let client = reqwest::Client::new();
+    let advance = |ms: u64| client.post(format!("{base}/__admin/clock/advance")).json(&json!({"ms": ms})).send();
+    assert_eq!(advance(30_000).await.expect("advance").status().as_u16(), 200);
+    let deliveries: serde_json::Value =
+        client.get(format!("{base}/__admin/deliveries")).send().await.expect("list").json().await.expect("json");
+    let statuses: Vec<u64> =
+        deliveries["deliveries"].as_array().expect("list").iter().filter_map(|d| d["status"].as_u64()).collect();
+    assert_eq!(statuses, [500, 500, 500, 500, 500], "five attempts answered by the fault");
+    assert!(receiver.stdout.try_recv().is_err(), "nothing reached the receiver");
+    assert_eq!(advance(1_000).await.expect("advance").status().as_u16(), 200);
+    let delivery = wait_for(&receiver.stdout, "agent:login ");
+    assert!(delivery.ends_with("-> 200"), "{delivery}");
+    for child in [receiver.child, server] {
+        let _ = stop(child);
+    }
+}
+
+/// README, "Scenarios": a duplicated webhook reaches a real receiver twice, with the same id and a
+/// valid signature both times.
+#[tokio::test]
+async fn the_readme_duplicated_webhook_tour_delivers_the_same_event_twice() {
+    let secret = "0123456789abcdef0123456789abcdef";
+    let receiver = spawn(&["receive", "--port", "0", "--secret", secret], &[]);
+    let hook = format!("{}hook", wait_for(&receiver.stderr, "receiving webhooks on ").trim());
+    let (server, addr, _lines) = start(&[], &[]);
+    let base = format!("http://{addr}");
+    let (org, team) = world();
+    let client = reqwest::Client::new();
+    let fault = json!({"on": "webhook", "action": {"kind": "duplicate"}, "times": 1});
+    let added = client.post(format!("{base}/__admin/faults")).json(&fault).send().await.expect("fault");
+    assert_eq!(added.status().as_u16(), 201);
+    let subscription =
+        json!({"name": "twice", "eventTypes": ["agent:login"], "destinationUrl": hook, "secret": secret});
+    subscribe(&client, &base, &format!("admin-full_P0A1_{org}"), &subscription).await;
+    let login = json!({"dialNumber": "1002", "teamId": team, "roles": ["agent"], "deviceType": "EXTENSION"});
+    let agent = format!("agent2_P0A1_{org}");
+    let accepted =
+        client.post(format!("{base}/v1/agents/login")).bearer_auth(&agent).json(&login).send().await.expect("login");
+    assert_eq!(accepted.status().as_u16(), 202);
+    let first = wait_for(&receiver.stdout, "agent:login ");
+    let second = wait_for(&receiver.stdout, "agent:login ");
+    let id = |line: &str| line.split_whitespace().find(|w| w.starts_with("id=")).map(str::to_owned);
+    assert!(id(&first).is_some(), "{first}");
+    assert_eq!(id(&first), id(&second), "the same event: {first} / {second}");
+    for line in [&first, &second] {
+        assert!(line.contains("signature=valid") && line.ends_with("-> 200"), "{line}");
+    }
+    for child in [receiver.child, server] {
+        let _ = stop(child);
+    }
+}

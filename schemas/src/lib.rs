@@ -325,13 +325,19 @@ pub fn init() {
     LazyLock::force(&COMPILED);
 }
 
-/// Validates `instance` against one schema, returning every violation.
+/// How many errors [`validate`] reads at most: a document wrong in thousands of places costs
+/// no more than this to refuse.
+pub const MAX_VIOLATIONS: usize = 100;
+
+/// Validates `instance` against one schema, returning its violations (the first
+/// [`MAX_VIOLATIONS`] errors the validator finds, described).
 pub fn validate(id: SchemaId, instance: &Value) -> Result<(), Vec<Violation>> {
     let validator = &COMPILED.validators[id as usize];
     if validator.is_valid(instance) {
         return Ok(());
     }
-    let mut violations: Vec<Violation> = validator.iter_errors(instance).flat_map(describe).collect();
+    let mut violations: Vec<Violation> =
+        validator.iter_errors(instance).take(MAX_VIOLATIONS).flat_map(describe).collect();
     violations.sort_by(|a, b| a.pointer.cmp(&b.pointer).then(a.message.cmp(&b.message)));
     violations.dedup();
     Err(violations)

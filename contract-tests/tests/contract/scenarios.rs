@@ -144,7 +144,11 @@ impl Client<'_> {
                 }
             }
             if let Some(body) = check.get("body") {
-                holds(&self.expand_value(body), &reply.body, "").map_err(|e| format!("{what}: body{e}"))?;
+                holds(&self.expand_value(body), &reply.body, "").map_err(|e| {
+                    let mut have = reply.body.to_string();
+                    have.truncate(4000);
+                    format!("{what}: body{e}\n  the body: {have}")
+                })?;
             }
             if let Some(name) = request["as"].as_str() {
                 self.saved.insert(name.to_owned(), reply.body);
@@ -237,7 +241,7 @@ fn scenario_files() -> Vec<PathBuf> {
 #[test]
 fn every_shipped_scenario_loads_and_a_client_sees_what_it_claims() {
     let files = scenario_files();
-    assert!(files.len() >= 8, "fixtures/scenarios has {} files", files.len());
+    assert!(files.len() >= 9, "fixtures/scenarios has {} files", files.len());
     let mut failed = Vec::new();
     for file in &files {
         let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("rt");
@@ -253,5 +257,91 @@ fn every_shipped_scenario_loads_and_a_client_sees_what_it_claims() {
 fn every_shipped_scenario_passes_its_check_against_the_embedded_world() {
     for file in scenario_files() {
         wxcc_mock::scenario::Scenario::from_file(&file).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+    }
+}
+
+mod admin_scenario {
+    use serde_json::{Value, json};
+    use wxcc_contract_tests::TestApp;
+
+    fn inject_at(at: &str) -> Value {
+        json!({"at": at, "method": "POST", "path": "/__admin/tasks", "body": {"mediaType": "chat"}, "status": 201})
+    }
+
+    #[tokio::test]
+    async fn a_scenario_for_another_clock_is_a_409_and_a_wrong_one_a_400_that_names_each_problem() {
+        let app = TestApp::new();
+        let system = json!({"name": "wall", "clock": {"mode": "system"}});
+        let refused = app.post("/__admin/scenario").json(&system).send().await.expect(409, None);
+        assert!(refused.diagnostic().contains("--clock system"), "{}", refused.diagnostic());
+
+        let wrong = json!({"name": "wrong", "setup": [
+            {"method": "GET", "path": "/v1/nowhere"},
+            {"method": "GET", "path": "/v1/subscriptions", "token": "nobody"}
+        ]});
+        let refused = app.post("/__admin/scenario").json(&wrong).send().await.expect(400, None);
+        let said = refused.messages().join(" ");
+        assert!(said.contains("/setup/0: the mock serves no GET /v1/nowhere"), "{said}");
+        assert!(said.contains("/setup/1/token: \"nobody\" is not one of the world's tokens"), "{said}");
+        let by_path = json!({"name": "by-path", "world": "../world.json"});
+        let refused = app.post("/__admin/scenario").json(&by_path).send().await.expect(400, None);
+        assert!(refused.messages().join(" ").contains("by path"), "{:?}", refused.messages());
+        assert_eq!(app.get("/__admin/scenario").send().await.expect(200, None).body, json!({"loaded": false}));
+    }
+
+    #[tokio::test]
+    async fn a_setup_request_that_does_not_answer_its_status_stops_the_load_with_its_answer() {
+        let app = TestApp::new();
+        let scenario = json!({"name": "forbidden", "setup": [{"method": "POST", "path": "/v1/subscriptions", "token": "forum-case-agent1",
+            "body": {"name": "nnnn", "eventTypes": ["agent:login"], "destinationUrl": "https://hooks.example.com/a", "secret": "0123456789abcdef0123456789abcdef"}}]});
+        let refused = app.post("/__admin/scenario").json(&scenario).send().await.expect(400, None);
+        let said = refused.messages().join(" ");
+        assert!(said.contains("setup step 0: POST /v1/subscriptions answered 403, not below 400"), "{said}");
+    }
+
+    #[tokio::test]
+    async fn the_script_runs_on_the_clock_and_says_how_far_it_got_and_which_steps_failed() {
+        let app = TestApp::new();
+        let scenario = json!({"name": "two-chats", "seed": 40, "rateLimit": "100/min",
+            "faults": [{"action": {"kind": "status", "status": 503}, "match": {"path": "/v1/nothing"}}],
+            "script": [inject_at("10s"), inject_at("5s"),
+                {"at": "10s", "method": "GET", "path": "/__admin/tasks/no-such-task", "status": 200}]});
+        let loaded = app.post("/__admin/scenario").json(&scenario).send().await.expect(200, None).body;
+        let start = app.clock().now_ms();
+        assert_eq!(
+            loaded["script"],
+            json!({"steps": 3, "done": 0, "nextAt": start + 5_000, "failed": 0, "failures": []})
+        );
+        assert_eq!(loaded["rateLimit"], "100/min");
+        let rules = app.get("/__admin/faults").send().await.expect(200, None).body;
+        assert_eq!(rules["faults"][0]["seed"], 40, "the scenario's seed, for a rule without one: {rules}");
+
+        app.advance(4_999).await;
+        assert_eq!(app.state().task_count(), 0);
+        app.advance(1).await;
+        assert_eq!(app.state().task_count(), 1, "the 5 s step, though written second");
+        app.advance(5_000).await;
+        assert_eq!(app.state().task_count(), 2);
+        let status = app.get("/__admin/scenario").send().await.expect(200, None).body;
+        assert_eq!(status["script"]["done"], 3);
+        assert_eq!(status["script"]["failed"], 1);
+        let failure = status["script"]["failures"][0].as_str().unwrap_or_default();
+        assert!(failure.contains("GET /__admin/tasks/no-such-task answered 404, not 200"), "{failure}");
+    }
+
+    #[tokio::test]
+    async fn a_reset_stops_the_script_and_lifts_the_scenario_rate_limit() {
+        let app = TestApp::new();
+        let scenario = json!({"name": "later", "rateLimit": "1/min", "script": [inject_at("10s")]});
+        app.post("/__admin/scenario").json(&scenario).send().await.expect(200, None);
+        let token = app.world_token("admin-read-only");
+        app.get("/v1/event-types").bearer(&token).send().await.expect(200, None);
+        app.get("/v1/event-types").bearer(&token).send().await.expect(429, None);
+        app.post("/__admin/reset").send().await.expect(200, None);
+        app.get("/v1/event-types").bearer(&token).send().await.expect(200, None);
+        app.get("/v1/event-types").bearer(&token).send().await.expect(200, None);
+        app.advance(20_000).await;
+        assert_eq!(app.state().task_count(), 0, "the script stopped with the reset");
+        assert_eq!(app.get("/__admin/scenario").send().await.expect(200, None).body, json!({"loaded": false}));
     }
 }

@@ -371,6 +371,7 @@ fn direction(t: &TaskChange) -> (&'static str, Option<&'static str>) {
     match t.direction {
         Direction::Inbound => ("INBOUND", None),
         Direction::Outdial => ("OUTBOUND", Some("OUTDIAL")),
+        Direction::CourtesyCallback => ("OUTBOUND", Some("COURTESY_CALLBACK")),
     }
 }
 

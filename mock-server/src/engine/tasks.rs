@@ -28,6 +28,10 @@ pub enum Direction {
     Inbound,
     /// An agent (`POST /v1/tasks`).
     Outdial,
+    /// The contact center calls the customer back (a courtesy callback): queued and offered as
+    /// an inbound call, announced as `OUTBOUND` / `COURTESY_CALLBACK`. A RONA on it also sends
+    /// a `task:ended` from the system while the task goes back to its queue (facts addendum).
+    CourtesyCallback,
 }
 
 /// Who ended the contact (`task:ended`'s `terminatingParty`).
@@ -218,6 +222,9 @@ pub enum StepKind {
         /// To a queue (else to an agent).
         to_queue: bool,
     },
+    /// A courtesy callback's attempt ended unanswered while the task goes back to its queue: a
+    /// `task:ended` from the system (`RONA Timer Expired`), and the task lives on.
+    AttemptEnded,
     /// An outdial could not be placed (`AgentOutboundFailed`, `task:failed`).
     OutboundFailed {
         /// The agent.
@@ -394,7 +401,7 @@ impl Task {
             outdial_agent: new.outdial_agent,
         };
         let mut steps = vec![Step { kind: StepKind::New, task: task.clone() }];
-        if task.direction == Direction::Inbound {
+        if task.direction != Direction::Outdial {
             steps.push(Step { kind: StepKind::Parked, task: task.clone() });
         }
         (task, steps)
@@ -518,7 +525,13 @@ impl Task {
             return Ok(self.fail_outdial(agent_id, "The outdial was not answered in time.", now));
         }
         let rona = self.step(StepKind::Rona { agent_id: agent_id.to_owned() });
-        Ok(vec![rona, self.requeue(now)])
+        let requeued = self.requeue(now);
+        if self.direction == Direction::CourtesyCallback {
+            // Not over: the task is back in its queue, yet a task:ended says it ended.
+            let ended = self.step(StepKind::AttemptEnded);
+            return Ok(vec![rona, requeued, ended]);
+        }
+        Ok(vec![rona, requeued])
     }
 
     /// The agent declined the offer: requeued (an outdial ends instead).
@@ -781,6 +794,24 @@ mod tests {
         task.wrap_up("a", "code", "done", 7).expect("wrap up");
         assert_eq!((task.status(), task.state()), (Status::Completed, "completed"));
         assert!(task.is_finished());
+    }
+
+    #[test]
+    fn a_courtesy_callbacks_rona_requeues_it_and_still_says_it_ended() {
+        let mut task = new_task(Channel::Telephony);
+        task.direction = Direction::CourtesyCallback;
+        task.offer("a", 1, 18_001);
+        let steps = task.rona("a", 18_001).expect("rona");
+        assert_eq!(
+            kinds(&steps),
+            vec![StepKind::Rona { agent_id: "a".into() }, StepKind::Parked, StepKind::AttemptEnded]
+        );
+        assert_eq!(task.status(), Status::Queued, "not over: back in its queue");
+        task.offer("a", 20_000, 38_000);
+        assert_eq!(
+            kinds(&task.answer("a", 20_001).expect("answered")),
+            vec![StepKind::Connected { agent_id: "a".into() }]
+        );
     }
 
     #[test]

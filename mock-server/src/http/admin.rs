@@ -300,6 +300,7 @@ struct InjectBody {
     customer_name: Option<String>,
     cad: Option<serde_json::Map<String, serde_json::Value>>,
     rona_timeout_seconds: Option<f64>,
+    outbound_type: Option<String>,
 }
 
 fn task_error(e: TaskControlError) -> ApiError {
@@ -337,6 +338,7 @@ pub async fn inject_task(call: Call) -> Result<Response, ApiError> {
         customer_name: body.customer_name,
         cad: body.cad.unwrap_or_default(),
         rona_timeout_seconds: body.rona_timeout_seconds.map(|s| s as u32),
+        courtesy_callback: body.outbound_type.as_deref() == Some("COURTESY_CALLBACK"),
     };
     let view = call.state.inject_task(injection).map_err(task_error)?;
     Ok(json_response(StatusCode::CREATED, &view))
@@ -401,7 +403,7 @@ pub async fn device(mut call: Call) -> Result<Response, ApiError> {
 /// [`crate::scenario::load`]).
 pub async fn load_scenario(call: Call) -> Result<Response, ApiError> {
     use crate::scenario::{LoadError, Scenario, ScenarioError};
-    let scenario = Scenario::from_value(call.body.clone()).map_err(|e| match e {
+    let scenario = Scenario::shaped(call.body.clone()).map_err(|e| match e {
         ScenarioError::Invalid(problems) => {
             ApiError::bad_request(format!("The scenario is not valid: {}", problems.join("; ")))
         }

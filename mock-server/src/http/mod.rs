@@ -43,6 +43,9 @@ pub const PROBE_HEADER: &str = "x-wxcc-contract-probe";
 pub const DIAGNOSTIC: HeaderName = HeaderName::from_static("x-wxcc-mock-diagnostic");
 /// The largest request body accepted (bigger ones get 413 in the envelope).
 pub const BODY_LIMIT: usize = 256 * 1024;
+
+/// The largest scenario `POST /__admin/scenario` reads (one may carry its world inline).
+pub const SCENARIO_BODY_LIMIT: usize = 1 << 20;
 /// The largest response body the journal reads back (bigger ones are recorded as cut).
 const RESPONSE_RECORD_LIMIT: usize = 4 * 1024 * 1024;
 
@@ -364,8 +367,10 @@ pub fn read_json(
         RequestBody::TooLarge => {
             return Err(ApiError::new(
                 StatusCode::PAYLOAD_TOO_LARGE,
-                format!("Request body is larger than {BODY_LIMIT} bytes"),
-                format!("The request body exceeds the mock's limit of {BODY_LIMIT} bytes."),
+                "Request body is too large",
+                format!(
+                    "The request body exceeds the mock's limit: {BODY_LIMIT} bytes ({SCENARIO_BODY_LIMIT} for POST /__admin/scenario)."
+                ),
             ));
         }
         RequestBody::Unreadable(e) => {
@@ -464,7 +469,8 @@ pub async fn unknown_route(State(state): State<AppState>, request: Request) -> R
         format!("No resource found at {path}"),
         format!("{method} {path} is not a route of the WxCC API that wxcc-mock serves."),
     );
-    enveloped(&state, None, request, |_| async move { Handled { result: Err(error), caller: None, fault: None } }).await
+    let unhandled = |_| async move { Handled { result: Err(error), caller: None, fault: None } };
+    enveloped(&state, None, BODY_LIMIT, request, unhandled).await
 }
 
 /// 405 for a path the mock serves, with another method.
@@ -475,11 +481,12 @@ pub async fn wrong_method(State(state): State<AppState>, request: Request) -> Re
         format!("Method {method} is not allowed on {path}"),
         format!("{path} exists, but not for {method}; see the OpenAPI description for its methods."),
     );
-    enveloped(&state, None, request, |_| async move { Handled { result: Err(error), caller: None, fault: None } }).await
+    let unhandled = |_| async move { Handled { result: Err(error), caller: None, fault: None } };
+    enveloped(&state, None, BODY_LIMIT, request, unhandled).await
 }
 
-async fn read_request_body(body: Body) -> RequestBody {
-    match Limited::new(body, BODY_LIMIT).collect().await {
+async fn read_request_body(body: Body, limit: usize) -> RequestBody {
+    match Limited::new(body, limit).collect().await {
         Ok(collected) => {
             let bytes = collected.to_bytes();
             if bytes.is_empty() { RequestBody::Empty } else { RequestBody::Bytes(bytes) }
@@ -531,7 +538,13 @@ pub const FAULT_MARK: HeaderName = HeaderName::from_static("x-wxcc-mock-fault");
 /// `TrackingId`, or `<SERVICE>_<uuid>`), the body read once (bounded), errors rendered in the
 /// envelope of the path's service with `X-Wxcc-Mock-Diagnostic` on every 4xx, and the whole
 /// exchange journaled (WxCC paths only). Every route and both fallbacks answer through it.
-pub async fn enveloped<F, Fut>(state: &AppState, service: Option<Service>, request: Request, handle: F) -> Response
+pub async fn enveloped<F, Fut>(
+    state: &AppState,
+    service: Option<Service>,
+    body_limit: usize,
+    request: Request,
+    handle: F,
+) -> Response
 where
     F: FnOnce(Incoming) -> Fut,
     Fut: std::future::Future<Output = Handled>,
@@ -547,7 +560,7 @@ where
         .filter(|v| !v.is_empty() && v.len() <= 256)
         .map_or_else(|| crate::ids::prefixed(service.tracking_prefix()), Into::into);
     let (parts, body) = request.into_parts();
-    let body = read_request_body(body).await;
+    let body = read_request_body(body, body_limit).await;
     let record = journaled.then(|| RequestRecord::capture(&parts, &body));
     let Handled { result, caller, fault } = handle(Incoming { parts, tracking_id: tracking.clone(), body }).await;
     let (mut response, error) = match result {

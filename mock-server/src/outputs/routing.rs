@@ -54,7 +54,7 @@ fn media_type(channel: Channel) -> &'static str {
 
 fn customer_key(task: &Task) -> String {
     match task.direction {
-        Direction::Inbound => task.origin.clone(),
+        Direction::Inbound | Direction::CourtesyCallback => task.origin.clone(),
         Direction::Outdial => task.destination.clone(),
     }
 }
@@ -68,6 +68,9 @@ pub fn interaction(task: &Task, ctx: &MessageContext<'_>) -> Value {
     let (direction, outbound_type, ani, dn) = match task.direction {
         Direction::Inbound => ("INBOUND", Value::Null, task.origin.as_str(), task.destination.as_str()),
         Direction::Outdial => ("OUTBOUND", json!("OUTDIAL"), task.origin.as_str(), task.destination.as_str()),
+        Direction::CourtesyCallback => {
+            ("OUTBOUND", json!("COURTESY_CALLBACK"), task.origin.as_str(), task.destination.as_str())
+        }
     };
     let held_since = match &task.leg {
         Leg::Connected { held_since, .. } => *held_since,

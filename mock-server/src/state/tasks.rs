@@ -183,6 +183,8 @@ pub struct Injection {
     pub cad: Map<String, Value>,
     /// A RONA timeout for this task only.
     pub rona_timeout_seconds: Option<u32>,
+    /// A courtesy callback rather than an inbound contact.
+    pub courtesy_callback: bool,
 }
 
 /// What the mock's own controls do to a task (`POST /__admin/tasks/{id}/…`).
@@ -396,7 +398,7 @@ impl AppState {
             id: crate::ids::uuid(),
             org_id: org.id.clone(),
             channel: injection.channel,
-            direction: Direction::Inbound,
+            direction: if injection.courtesy_callback { Direction::CourtesyCallback } else { Direction::Inbound },
             queue_id: queue.map(|q| q.id.clone()),
             entry_point_id: entry_point.map(|e| e.id.clone()),
             origin: injection.origin.unwrap_or_else(|| default_origin.to_owned()),
@@ -956,6 +958,12 @@ impl AppState {
                 let kind = if *to_queue { "AgentVteamTransferred" } else { "AgentBlindTransferred" };
                 outs.extend(message(core, kind, agent_id, Extra::default()));
             }
+            StepKind::AttemptEnded => {
+                let mut ended = change(task, None);
+                ended.reason = Some("RONA Timer Expired".to_owned());
+                ended.terminating_party = Some(crate::engine::tasks::Party::System);
+                outs.extend(Some(Out::event(Event::TaskEnded(ended))));
+            }
             StepKind::OutboundFailed { agent_id, reason: why } => {
                 outs.extend(message(core, "AgentOutboundFailed", agent_id, reason(why, 3004)));
                 let mut failed = change(task, Some(agent_id));
@@ -1083,7 +1091,7 @@ impl AppState {
                         "captureRequested": false,
                         "origin": t.origin,
                         "destination": t.destination,
-                        "direction": t.direction,
+                        "direction": if t.direction == Direction::CourtesyCallback { json!("outbound") } else { json!(t.direction) },
                         "reasonCode": reason_code,
                     },
                 })
