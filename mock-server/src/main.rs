@@ -288,6 +288,11 @@ impl ServeArgs {
             }
             (None, None) => World::default_world(),
         };
+        let served: Vec<(String, String)> =
+            wxcc_mock::routes::endpoints().iter().map(|e| (e.method.to_string(), e.path.to_owned())).collect();
+        if let Some(problem) = wxcc_mock::rate::unknown_routes(&world, &served).into_iter().next() {
+            anyhow::bail!("the world's {problem}");
+        }
         let delivery = DeliveryConfig {
             retries: self.webhook_retries,
             backoff: Duration::from_millis(self.webhook_backoff_ms),

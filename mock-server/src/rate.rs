@@ -81,6 +81,8 @@ pub struct Limited {
     pub retry_after_secs: u64,
     /// The limit it ran into.
     pub limit: RateLimit,
+    /// The world's rule it ran into (its index in `rateLimits`); `None`: the limit.
+    pub rule: Option<usize>,
 }
 
 /// The limit in force and the clients it counts.
@@ -90,11 +92,70 @@ struct Active {
     keyed: Arc<Keyed>,
 }
 
+/// A rule of the world's `rateLimits`, with its own counts.
+#[derive(Debug)]
+struct Override {
+    rule: crate::world::RateLimitRule,
+    /// `None`: no limit for what it matches.
+    limit: Option<RateLimit>,
+    keyed: RwLock<Option<Arc<Keyed>>>,
+    refused: AtomicU64,
+}
+
+impl Override {
+    fn matches(&self, request: &Request<'_>) -> bool {
+        let same = |want: &Option<String>, have: &str| want.as_deref().is_none_or(|w| w == have);
+        same(&self.rule.org_id, request.org_id)
+            && same(&self.rule.client_id, request.client_id)
+            && self.rule.route.as_deref().is_none_or(|route| {
+                route.split_once(' ').is_some_and(|(m, p)| m == request.method && p == request.route)
+            })
+    }
+
+    fn fresh(&self, clock: &Clock) {
+        *self.keyed.write().unwrap_or_else(std::sync::PoisonError::into_inner) =
+            self.limit.map(|limit| RateLimiter::fresh(limit, clock));
+    }
+}
+
+/// What a request offers the limiter.
+#[derive(Debug, Clone, Copy)]
+pub struct Request<'a> {
+    /// The token's client id.
+    pub client_id: &'a Arc<str>,
+    /// The token's organisation.
+    pub org_id: &'a str,
+    /// The method.
+    pub method: &'a str,
+    /// The route as the endpoint table writes it (`/v1/tasks/{id}/accept`).
+    pub route: &'a str,
+}
+
+/// The world's rules whose route is no route of the mock (`METHOD /path` pairs it serves are
+/// given), as messages.
+pub fn unknown_routes(world: &crate::world::World, served: &[(String, String)]) -> Vec<String> {
+    world
+        .rate_limits
+        .iter()
+        .enumerate()
+        .filter_map(|(i, rule)| {
+            let route = rule.route.as_deref()?;
+            let (method, path) = route.split_once(' ')?;
+            let known = served.iter().any(|(m, p)| m == method && p == path);
+            (!known).then(|| {
+                format!("rateLimits[{i}]: the mock serves no route {route:?} (write it as the OpenAPI document does, e.g. POST /v1/tasks/{{id}}/accept)")
+            })
+        })
+        .collect()
+}
+
 /// The limiter of a running mock (see the module). Off until a limit is set; a scenario can set
 /// or lift one while the mock runs.
 #[derive(Debug)]
 pub struct RateLimiter {
     clock: Clock,
+    /// The world's `rateLimits`, tried first, in order.
+    overrides: Vec<Override>,
     active: RwLock<Option<Active>>,
     /// Whether a limit is set, so a mock without one takes no lock per request.
     on: AtomicBool,
@@ -104,10 +165,20 @@ pub struct RateLimiter {
 }
 
 impl RateLimiter {
-    /// A limiter for `limit` (`None`: off) on `clock`.
-    pub fn new(limit: Option<RateLimit>, clock: Clock) -> RateLimiter {
+    /// A limiter for `limit` (`None`: off) on `clock`, with the world's `rules` tried first.
+    pub fn new(limit: Option<RateLimit>, clock: Clock, rules: &[crate::world::RateLimitRule]) -> RateLimiter {
+        let overrides = rules
+            .iter()
+            .map(|rule| {
+                let limit = NonZeroU32::new(rule.per_minute).map(|per_minute| RateLimit { per_minute });
+                let rule = Override { rule: rule.clone(), limit, keyed: RwLock::new(None), refused: AtomicU64::new(0) };
+                rule.fresh(&clock);
+                rule
+            })
+            .collect();
         let limiter = RateLimiter {
             clock,
+            overrides,
             active: RwLock::new(None),
             on: AtomicBool::new(false),
             refused: AtomicU64::new(0),
@@ -130,7 +201,42 @@ impl RateLimiter {
         self.on.store(limit.is_some(), Ordering::Relaxed);
     }
 
-    /// Counts one request of `client`, or says when it may try again.
+    /// Counts one request, or says when its client may try again: under the first of the
+    /// world's rules that matches it, else under the limit (if one is set).
+    pub fn admit(&self, request: &Request<'_>) -> Result<(), Limited> {
+        if let Some((index, rule)) = self.overrides.iter().enumerate().find(|(_, o)| o.matches(request)) {
+            let Some(limit) = rule.limit else { return Ok(()) };
+            let keyed = rule.keyed.read().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
+            let Some(keyed) = keyed else { return Ok(()) };
+            return keyed.check_key(request.client_id).map_err(|not_until| {
+                rule.refused.fetch_add(1, Ordering::Relaxed);
+                self.refused.fetch_add(1, Ordering::Relaxed);
+                Limited { rule: Some(index), ..self.limited(not_until, limit) }
+            });
+        }
+        self.check(request.client_id)
+    }
+
+    fn limited(&self, not_until: governor::NotUntil<Duration>, limit: RateLimit) -> Limited {
+        let now = governor::clock::Clock::now(&MockClock(self.clock.clone()));
+        let wait = not_until.earliest_possible().duration_since(now);
+        let retry_after_secs = Duration::from(wait).as_secs_f64().ceil().max(1.0) as u64;
+        Limited { retry_after_secs, limit, rule: None }
+    }
+
+    /// The world's rules, with how many requests each refused.
+    pub fn rules(&self) -> Vec<serde_json::Value> {
+        self.overrides
+            .iter()
+            .map(|o| {
+                let mut view = serde_json::to_value(&o.rule).unwrap_or_default();
+                view["refused"] = o.refused.load(Ordering::Relaxed).into();
+                view
+            })
+            .collect()
+    }
+
+    /// Counts one request of `client` under the limit, or says when it may try again.
     pub fn check(&self, client: &Arc<str>) -> Result<(), Limited> {
         if !self.on.load(Ordering::Relaxed) {
             return Ok(());
@@ -152,17 +258,21 @@ impl RateLimiter {
         }
         keyed.check_key(client).map_err(|not_until| {
             self.refused.fetch_add(1, Ordering::Relaxed);
-            let now = governor::clock::Clock::now(&MockClock(self.clock.clone()));
-            let wait = not_until.earliest_possible().duration_since(now);
-            let retry_after_secs = Duration::from(wait).as_secs_f64().ceil().max(1.0) as u64;
-            Limited { retry_after_secs, limit }
+            self.limited(not_until, limit)
         })
     }
 
-    /// Every client starts with a full minute again (`/__admin/reset`).
+    /// Every client starts with a full minute again (`/__admin/reset`), under every rule.
     pub fn reset(&self) {
-        let limit = self.limit();
+        self.reset_to(self.limit());
+    }
+
+    /// Like [`RateLimiter::reset`], with `limit` as the limit from now on.
+    pub fn reset_to(&self, limit: Option<RateLimit>) {
         self.set(limit);
+        for rule in &self.overrides {
+            rule.fresh(&self.clock);
+        }
     }
 
     /// The limit, if one is set.
@@ -198,7 +308,7 @@ mod tests {
     #[tokio::test]
     async fn a_client_gets_its_minute_then_waits_on_the_mock_clock_and_others_are_not_affected() {
         let clock = Clock::virtual_at(1_800_000_000_000);
-        let limiter = RateLimiter::new(Some(limit("3/min")), clock.clone());
+        let limiter = RateLimiter::new(Some(limit("3/min")), clock.clone(), &[]);
         let crm: Arc<str> = "crm".into();
         for _ in 0..3 {
             limiter.check(&crm).expect("within the minute");
@@ -228,7 +338,7 @@ mod tests {
     #[tokio::test]
     async fn clients_whose_minute_is_whole_again_are_forgotten_past_the_sweep_bound() {
         let clock = Clock::virtual_at(1_800_000_000_000);
-        let limiter = RateLimiter::new(Some(limit("2/min")), clock.clone());
+        let limiter = RateLimiter::new(Some(limit("2/min")), clock.clone(), &[]);
         for n in 0..=SWEEP_ABOVE {
             limiter.check(&format!("client-{n}").into()).expect("a first request");
         }

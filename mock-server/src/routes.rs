@@ -434,7 +434,7 @@ async fn dispatch(endpoint: &'static Endpoint, state: AppState, incoming: Incomi
                 let identity = http::identify(&state, &parts)?;
                 caller = Some(Caller(identity.clone()));
                 // A valid token, not processed: before the scope and role checks (facts §2.4).
-                state.admit(&identity).map_err(|limited| ApiError::rate_limited(limited, identity.client_id()))?;
+                state.admit(&identity, endpoint.method.as_str(), endpoint.path).map_err(|limited| ApiError::rate_limited(limited, identity.client_id()))?;
                 http::authorize(&identity, op, &parts)?;
                 Some(identity)
             }

@@ -34,6 +34,29 @@ pub struct World {
     /// Ready-made tokens (more can be minted with `POST /__admin/tokens`).
     #[serde(default)]
     pub tokens: Vec<TokenSpec>,
+    /// Rate limits for some organisations, clients or routes, on whether or not `--rate-limit`
+    /// is (the first that matches a request applies).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rate_limits: Vec<RateLimitRule>,
+}
+
+/// A rate limit for the requests it matches (every field given must match), counted per client
+/// id as the real API counts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RateLimitRule {
+    /// The token's organisation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub org_id: Option<String>,
+    /// The token's client id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<String>,
+    /// A route as the OpenAPI document writes it: `POST /v1/subscriptions`,
+    /// `POST /v1/tasks/{id}/accept`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub route: Option<String>,
+    /// Requests per minute per client id; 0: no limit for what it matches.
+    pub per_minute: u32,
 }
 
 /// One organisation.
@@ -453,6 +476,23 @@ impl World {
 
     fn check(&self) -> Result<(), WorldError> {
         let bad = |msg: String| Err(WorldError::Inconsistent(msg));
+        for (i, rule) in self.rate_limits.iter().enumerate() {
+            if let Some(org) = &rule.org_id
+                && !self.orgs.iter().any(|o| &o.id == org)
+            {
+                return bad(format!("rateLimits[{i}]: no organisation {org}"));
+            }
+            if let Some(route) = &rule.route {
+                let fits = route.split_once(' ').is_some_and(|(method, path)| {
+                    matches!(method, "GET" | "POST" | "PUT" | "PATCH" | "DELETE") && path.starts_with('/')
+                });
+                if !fits {
+                    return bad(format!(
+                        "rateLimits[{i}]: route {route:?} is written METHOD /path, e.g. POST /v1/subscriptions"
+                    ));
+                }
+            }
+        }
         let mut emails = HashMap::new();
         let mut org_ids = HashMap::new();
         for org in &self.orgs {

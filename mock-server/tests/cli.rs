@@ -142,6 +142,15 @@ fn serve_refuses_an_inconsistent_world_with_a_clear_message() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("at orgs[0].users[0]: missing field"), "{stderr}");
     assert_eq!(stderr.matches("missing field").count(), 1, "the cause is said once: {stderr}");
+    // A rate limit for a route the mock does not serve.
+    let mut limited: serde_json::Value =
+        serde_json::from_str(include_str!("../../fixtures/world.json")).expect("world json");
+    limited["rateLimits"] = json!([{"route": "GET /v1/tasks/{id}", "perMinute": 5}]);
+    std::fs::write(&path, limited.to_string()).expect("write");
+    let out = binary().args(["serve", "--port", "0", "--world"]).arg(&path).output().expect("run");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(stderr.contains("rateLimits[0]: the mock serves no route \"GET /v1/tasks/{id}\""), "{stderr}");
     let _ = std::fs::remove_file(path);
 }
 

@@ -99,3 +99,66 @@ async fn without_rate_limit_nothing_is_limited_and_the_state_says_so() {
     }
     assert_eq!(app.admin_state().await["bounds"]["rateLimit"], serde_json::Value::Null);
 }
+
+/// The default world with these `rateLimits` (and `--rate-limit` if given).
+fn with_rules(rules: serde_json::Value, global: Option<&str>) -> TestApp {
+    let mut world = serde_json::to_value(wxcc_mock::World::default_world()).expect("world");
+    world["rateLimits"] = rules;
+    let world = wxcc_mock::World::from_json(&world.to_string()).expect("a world with rate limits");
+    let options = StateOptions { rate_limit: global.map(|g| g.parse().expect("a limit")), ..StateOptions::default() };
+    TestApp::with_options(world, options)
+}
+
+#[tokio::test]
+async fn the_worlds_rules_limit_a_client_or_a_route_without_the_flag_and_say_which_rule() {
+    let app = with_rules(
+        json!([
+            {"route": "POST /__admin/tokens", "perMinute": 1},
+            {"clientId": "crm", "route": "GET /v1/event-types", "perMinute": 2},
+        ]),
+        None,
+    );
+    let crm = mint(&app, "admin@wxcc.example", Some("crm")).await;
+    let other = mint(&app, "admin@wxcc.example", Some("desktop")).await;
+    for _ in 0..2 {
+        app.get("/v1/event-types").bearer(&crm).send().await.expect(200, None);
+    }
+    let refused = app.get("/v1/event-types").bearer(&crm).send().await.expect(429, None);
+    assert_eq!(refused.headers["retry-after"], "30");
+    assert!(refused.diagnostic().contains("the world's rateLimits[1]"), "{}", refused.diagnostic());
+    // Another route of the same client, and the same route of another client: no rule, no flag.
+    app.get("/v1/subscriptions").bearer(&crm).send().await.expect(200, None);
+    for _ in 0..5 {
+        app.get("/v1/event-types").bearer(&other).send().await.expect(200, None);
+    }
+    let state = app.admin_state().await;
+    assert_eq!(state["bounds"]["rateLimitRules"][1]["refused"], 1, "{}", state["bounds"]);
+    assert_eq!(state["bounds"]["rateLimit"], serde_json::Value::Null, "no --rate-limit");
+    app.advance(30_000).await;
+    app.get("/v1/event-types").bearer(&crm).send().await.expect(200, None);
+}
+
+#[tokio::test]
+async fn a_rule_of_zero_exempts_an_organisation_from_the_flags_limit() {
+    let globex = "f8c8b37f-12c0-41f3-9fed-11ae3b18fd04";
+    let app = with_rules(json!([{"orgId": globex, "perMinute": 0}]), Some("1/min"));
+    let theirs = app.world_token("globex-admin");
+    for _ in 0..5 {
+        app.get("/v1/event-types").bearer(&theirs).send().await.expect(200, None);
+    }
+    let ours = app.world_token("admin-full");
+    app.get("/v1/event-types").bearer(&ours).send().await.expect(200, None);
+    let refused = app.get("/v1/event-types").bearer(&ours).send().await.expect(429, None);
+    assert!(refused.diagnostic().contains("(--rate-limit)"), "{}", refused.diagnostic());
+}
+
+#[test]
+fn a_rule_for_an_unknown_organisation_or_a_badly_written_route_is_refused_with_the_world() {
+    let mut world = serde_json::to_value(wxcc_mock::World::default_world()).expect("world");
+    world["rateLimits"] = json!([{"route": "/v1/event-types", "perMinute": 1}]);
+    let error = wxcc_mock::World::from_json(&world.to_string()).expect_err("no method").to_string();
+    assert!(error.contains("rateLimits[0]: route \"/v1/event-types\" is written METHOD /path"), "{error}");
+    world["rateLimits"] = json!([{"orgId": "00000000-0000-4000-8000-000000000000", "perMinute": 1}]);
+    let error = wxcc_mock::World::from_json(&world.to_string()).expect_err("no such org").to_string();
+    assert!(error.contains("rateLimits[0]: no organisation"), "{error}");
+}

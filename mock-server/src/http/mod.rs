@@ -154,8 +154,12 @@ impl ApiError {
 
     /// 429 for a client past `--rate-limit`: no body, `Retry-After`, and the mock's explanation.
     pub fn rate_limited(limited: crate::rate::Limited, client_id: &str) -> ApiError {
+        let which = match limited.rule {
+            Some(i) => format!("the world's rateLimits[{i}]"),
+            None => "--rate-limit".to_owned(),
+        };
         let diagnostic = format!(
-            "The client {client_id} sent more than {} requests in a minute (--rate-limit); it may send again in {} s (Retry-After). The request was not processed.",
+            "The client {client_id} sent more than {} requests in a minute ({which}); it may send again in {} s (Retry-After). The request was not processed.",
             limited.limit.per_minute, limited.retry_after_secs
         );
         ApiError {

@@ -417,7 +417,7 @@ impl AppState {
         let inner = Arc::new_cyclic(|weak: &Weak<Inner>| {
             let hooks = Arc::new(StateHooks(weak.clone()));
             let dispatcher = Dispatcher::new(options.delivery.clone(), options.transport.clone(), hooks, clock.clone());
-            let rate = crate::rate::RateLimiter::new(options.rate_limit, clock.clone());
+            let rate = crate::rate::RateLimiter::new(options.rate_limit, clock.clone(), &world.rate_limits);
             Inner {
                 tokens: Mutex::new(tokens::TokenStore::from_world(&world)),
                 world,
@@ -802,7 +802,7 @@ impl AppState {
         self.inner.dispatcher.clear();
         self.clear_violations();
         self.inner.journal.clear();
-        self.inner.rate.set(self.inner.options.rate_limit);
+        self.inner.rate.reset_to(self.inner.options.rate_limit);
         self.inner.faults.clear();
     }
 
@@ -825,10 +825,17 @@ impl AppState {
         &self.inner.faults
     }
 
-    /// Counts a request of `identity`'s client against `--rate-limit`, or says when it may try
-    /// again.
-    pub fn admit(&self, identity: &crate::auth::Identity) -> Result<(), crate::rate::Limited> {
-        self.inner.rate.check(identity.client_id())
+    /// Counts a request of `identity`'s client to `method` `route` against the world's rate
+    /// limits and `--rate-limit`, or says when it may try again.
+    pub fn admit(
+        &self,
+        identity: &crate::auth::Identity,
+        method: &str,
+        route: &str,
+    ) -> Result<(), crate::rate::Limited> {
+        let request =
+            crate::rate::Request { client_id: identity.client_id(), org_id: &identity.org().id, method, route };
+        self.inner.rate.admit(&request)
     }
 
     /// The limiter (off unless `--rate-limit` or a scenario set a limit).

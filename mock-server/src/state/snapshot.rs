@@ -64,6 +64,7 @@ impl AppState {
                 let (refused, clients) = self.rate_limiter().counts();
                 json!({ "perMinute": limit.per_minute, "clients": clients, "refused": refused })
             }),
+            "rateLimitRules": self.rate_limiter().rules(),
             "notifications": {
                 "pendingRegistrations": hub.pending_registrations,
                 "expiredRegistrations": hub.expired_registrations,
