@@ -330,6 +330,22 @@ mod admin_scenario {
     }
 
     #[tokio::test]
+    async fn a_scenario_sets_the_virtual_clock_where_it_says_and_takes_an_inline_world_only_if_it_is_the_mocks() {
+        let app = TestApp::new();
+        let start = 1_800_000_000_000_i64;
+        let world = serde_json::to_value(app.world()).expect("world");
+        let scenario = json!({"name": "at-start", "world": world, "clock": {"mode": "virtual", "start": start}});
+        let loaded = app.post("/__admin/scenario").json(&scenario).send().await.expect(200, None).body;
+        assert_eq!(loaded["loadedAt"], start);
+        assert_eq!(app.clock().now_ms(), start);
+        let mut other = serde_json::to_value(app.world()).expect("world");
+        other["orgs"][0]["name"] = json!("Another Org");
+        let refused = app.post("/__admin/scenario").json(&json!({"name": "elsewhere", "world": other})).send().await;
+        let refused = refused.expect(409, None);
+        assert!(refused.diagnostic().contains("serve --scenario"), "{}", refused.diagnostic());
+    }
+
+    #[tokio::test]
     async fn a_reset_stops_the_script_and_lifts_the_scenario_rate_limit() {
         let app = TestApp::new();
         let scenario = json!({"name": "later", "rateLimit": "1/min", "script": [inject_at("10s")]});
