@@ -26,6 +26,7 @@
 
 pub mod access;
 pub mod auth;
+pub mod bundle;
 pub mod clock;
 pub mod console;
 pub mod embed;

@@ -49,6 +49,10 @@ enum Command {
     Receive(ReceiveArgs),
     /// Subscribe an agent to notifications and print every websocket message (keep-alives too).
     Listen(ListenArgs),
+    /// Play a replay bundle (GET /__admin/journal/export) against a server, the mock by default
+    /// (started here with its embedded world), and report what answers differently: status,
+    /// content type and Retry-After, bodies with ids and times redacted. Exit 1 on a difference.
+    Replay(ReplayArgs),
     /// Scenario files: `wxcc-mock scenario check FILE…` says what is wrong with each.
     #[command(subcommand)]
     Scenario(ScenarioCommand),
@@ -57,6 +61,25 @@ enum Command {
     /// WXCC_BASE_URL, WXCC_ORG_ID and WXCC_TOKEN_<NAME> for each ready-made token; the exit code
     /// is the command's when it failed, 1 when it broke the contract, else 0.
     Test(Box<TestArgs>),
+}
+
+#[derive(Debug, Args)]
+struct ReplayArgs {
+    /// The bundle.
+    file: PathBuf,
+    /// The server to play it against (default: a mock started here, with its embedded world).
+    #[arg(long, env = "WXCC_BASE_URL")]
+    base_url: Option<String>,
+    /// The token to send for a recorded token name (NAME=TOKEN); repeat it. Against the mock
+    /// started here, the world's tokens are given already.
+    #[arg(long = "token", value_name = "NAME=TOKEN", value_parser = parse_var)]
+    tokens: Vec<(String, String)>,
+    /// Send the requests back to back rather than with their recorded gaps.
+    #[arg(long)]
+    no_timing: bool,
+    /// Write the report as JUnit XML here.
+    #[arg(long)]
+    junit: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -365,6 +388,47 @@ fn parse_var(text: &str) -> Result<(String, String), String> {
     }
 }
 
+/// `wxcc-mock replay FILE`: one line per exchange, the summary, 1 on a difference.
+fn replay(args: ReplayArgs) -> ExitCode {
+    let bundle = match std::fs::read_to_string(&args.file)
+        .map_err(|e| e.to_string())
+        .and_then(|t| wxcc_mock::bundle::Bundle::parse(&t))
+    {
+        Ok(bundle) => bundle,
+        Err(e) => {
+            eprintln!("wxcc-mock: {}: {e}", args.file.display());
+            return ExitCode::from(2);
+        }
+    };
+    let run = async {
+        let mut tokens: std::collections::HashMap<String, String> = std::collections::HashMap::new();
+        let (base_url, _mock) = match args.base_url {
+            Some(url) => (url, None),
+            None => {
+                let mock = wxcc_mock::MockServer::start().await;
+                for name in mock.token_names() {
+                    tokens.insert(name.clone(), mock.token(&name));
+                }
+                (mock.url(), Some(mock))
+            }
+        };
+        tokens.extend(args.tokens);
+        let options = wxcc_mock::bundle::ReplayOptions { base_url, tokens, timing: !args.no_timing };
+        wxcc_mock::bundle::replay(&bundle, &options).await
+    };
+    let report = match runtime() {
+        Ok(rt) => rt.block_on(run),
+        Err(e) => {
+            eprintln!("wxcc-mock: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    for outcome in &report.outcomes {
+        println!("{outcome}");
+    }
+    report.finish(args.junit.as_deref(), "wxcc-mock replay")
+}
+
 /// `wxcc-mock scenario check FILE…`: one line per file, 1 if any is wrong.
 fn check_scenarios(files: &[PathBuf]) -> ExitCode {
     let mut wrong = 0;
@@ -415,6 +479,7 @@ fn main() -> ExitCode {
         Command::Validate(args) => validate(&args),
         Command::Receive(args) => report(runtime().and_then(|rt| rt.block_on(receive(args)))),
         Command::Scenario(ScenarioCommand::Check { files }) => check_scenarios(&files),
+        Command::Replay(args) => replay(args),
         Command::Listen(args) => {
             let ca_cert = match args.ca_cert.as_ref().map(std::fs::read_to_string).transpose() {
                 Ok(pem) => pem,

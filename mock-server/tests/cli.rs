@@ -1034,3 +1034,65 @@ async fn the_readme_duplicated_webhook_tour_delivers_the_same_event_twice() {
         let _ = stop(child);
     }
 }
+
+/// README, "Record and replay": a session against the mock, exported as a bundle, replays
+/// cleanly against a fresh mock, and against a changed one reports the one difference (with
+/// JUnit).
+#[tokio::test]
+async fn the_readme_replay_tour_reports_nothing_against_the_same_mock_and_the_one_difference_of_a_changed_one() {
+    let (server, addr, _lines) = start(&[], &[]);
+    let base = format!("http://{addr}");
+    let (org, team) = world();
+    let (admin, agent) = (format!("admin-full_P0A1_{org}"), format!("agent2_P0A1_{org}"));
+    let client = reqwest::Client::new();
+    let login = json!({"dialNumber": "1002", "teamId": team, "roles": ["agent"], "deviceType": "EXTENSION"});
+    let sent = client.post(format!("{base}/v1/agents/login")).bearer_auth(&agent).json(&login).send().await;
+    assert_eq!(sent.expect("login").status().as_u16(), 202);
+    let hook = json!({"name": "replayed", "eventTypes": ["agent:login"], "destinationUrl": "https://hooks.example.com/x",
+        "secret": "0123456789abcdef0123456789abcdef"});
+    subscribe(&client, &base, &admin, &hook).await;
+    let got = client.get(format!("{base}/organization/{org}")).bearer_auth(&admin).send().await.expect("org");
+    assert_eq!(got.status().as_u16(), 200);
+    let forbidden = client.post(format!("{base}/v1/subscriptions")).bearer_auth(&agent).json(&hook).send().await;
+    assert_eq!(forbidden.expect("403").status().as_u16(), 403);
+    let exported = client.get(format!("{base}/__admin/journal/export")).send().await.expect("export");
+    let bundle = exported.text().await.expect("bundle");
+    assert!(!bundle.contains(&admin) && !bundle.contains(&agent), "tokens are named, never shown");
+    assert!(!bundle.contains("0123456789abcdef0123456789abcdef"), "secrets stay redacted");
+    let _ = stop(server);
+    let file = std::env::temp_dir().join(format!("wxcc-bundle-{}.json", std::process::id()));
+    std::fs::write(&file, &bundle).expect("write bundle");
+
+    // Against a fresh mock, started by replay itself.
+    let same = binary().args(["replay", "--no-timing"]).arg(&file).output().expect("replay");
+    let stdout = String::from_utf8_lossy(&same.stdout);
+    assert!(same.status.success(), "{stdout}{}", String::from_utf8_lossy(&same.stderr));
+    assert!(stdout.contains("4 passed, 0 failed, 0 skipped"), "{stdout}");
+
+    // Against a mock whose organisation has another name.
+    let mut renamed: serde_json::Value =
+        serde_json::from_str(include_str!("../../fixtures/world.json")).expect("world json");
+    renamed["orgs"][0]["name"] = json!("Renamed Org");
+    let world_file = std::env::temp_dir().join(format!("wxcc-renamed-world-{}.json", std::process::id()));
+    std::fs::write(&world_file, renamed.to_string()).expect("write world");
+    let (changed, changed_addr, _lines) = start(&["--world", world_file.to_str().expect("utf-8")], &[]);
+    let junit = std::env::temp_dir().join(format!("wxcc-replay-{}.xml", std::process::id()));
+    let other = binary()
+        .args(["replay", "--no-timing", "--base-url", &format!("http://{changed_addr}")])
+        .args(["--token", &format!("admin-full={admin}"), "--token", &format!("agent2={agent}")])
+        .arg("--junit")
+        .arg(&junit)
+        .arg(&file)
+        .output()
+        .expect("replay");
+    let stdout = String::from_utf8_lossy(&other.stdout);
+    assert_eq!(other.status.code(), Some(1), "{stdout}");
+    assert!(stdout.contains("3 passed, 1 failed, 0 skipped"), "{stdout}");
+    assert!(stdout.contains("body /name: recorded \"Wxcc Example\", now \"Renamed Org\""), "{stdout}");
+    let xml = std::fs::read_to_string(&junit).expect("junit");
+    assert!(xml.contains("Renamed Org") && xml.contains("failures=\"1\""), "{xml}");
+    let _ = stop(changed);
+    for path in [file, world_file, junit] {
+        let _ = std::fs::remove_file(path);
+    }
+}

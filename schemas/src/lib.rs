@@ -184,6 +184,8 @@ schemas! {
     AdminFaultRequest => "admin-fault-request",
     /// A scenario file, and `POST /__admin/scenario` body.
     Scenario => "scenario",
+    /// A replay bundle (`GET /__admin/journal/export`, `wxcc-mock replay`).
+    Bundle => "bundle",
     /// Websocket `AgentContactReserved`.
     WsAgentContactReserved => "ws-agent-contact-reserved",
     /// Websocket `AgentOfferContact`.

@@ -220,3 +220,33 @@ async fn an_exchange_keeps_its_path_and_query_and_both_sides_headers() {
     assert_eq!(http["responseHeaders"]["content-type"], "application/json");
     assert_eq!(http["responseBody"]["meta"]["subscriptionCount"], 0);
 }
+
+#[tokio::test]
+async fn the_export_is_a_bundle_of_the_wxcc_exchanges_timed_from_the_first_with_tokens_named_never_shown() {
+    let app = TestApp::new();
+    let admin = app.world_token("admin-full");
+    app.get("/v1/event-types").bearer(&admin).send().await.expect(200, None);
+    app.advance(1_500).await;
+    let minted = app
+        .post("/__admin/tokens")
+        .json(&json!({"email": "agent2@wxcc.example", "scopes": ["cjp:user"]}))
+        .send()
+        .await
+        .expect(201, None);
+    let minted = minted.body["accessToken"].as_str().expect("token").to_owned();
+    app.put("/v1/agents/session/state").bearer(&minted).json(&json!({"state": "Available"})).send().await;
+    app.get("/v1/nowhere").send().await.expect(404, None);
+    let exported = app.get("/__admin/journal/export").send().await.expect(200, Some(wxcc_schemas::SchemaId::Bundle));
+    let text = exported.body.to_string();
+    assert!(!text.contains(&admin) && !text.contains(&minted), "no token shown: {text}");
+    let exchanges = exported.body["exchanges"].as_array().expect("exchanges");
+    assert_eq!(exchanges.len(), 3, "WxCC exchanges only, not /__admin: {text}");
+    assert_eq!(
+        (exchanges[0]["at"].as_u64(), exchanges[0]["token"].as_str(), exchanges[0]["status"].as_u64()),
+        (Some(0), Some("admin-full"), Some(200))
+    );
+    assert_eq!(exchanges[1]["at"], 1_500);
+    assert_eq!(exchanges[1]["tokenOwner"], "agent2@wxcc.example", "a minted token is no world token");
+    assert_eq!(exchanges[1]["requestBody"], json!({"state": "Available"}));
+    assert_eq!((exchanges[2]["path"].as_str(), exchanges[2].get("token")), (Some("/v1/nowhere"), None));
+}

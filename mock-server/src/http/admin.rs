@@ -421,3 +421,11 @@ pub async fn load_scenario(call: Call) -> Result<Response, ApiError> {
 pub async fn scenario(call: Call) -> Result<Response, ApiError> {
     ok(&call.state.scenario_view())
 }
+
+/// `GET /__admin/journal/export`: the WxCC exchanges still in the journal as a replay bundle
+/// (`schemas/json/bundle.json`), oldest first, timed from the first. A token is named by its
+/// world name (`agent2`); a minted one by its owner only.
+pub async fn journal_export(call: Call) -> Result<Response, ApiError> {
+    let page = call.state.journal().query(None, Some(Kind::Http), usize::MAX);
+    Ok(json_response(StatusCode::OK, &crate::bundle::from_journal(&page.entries, call.state.world())))
+}

@@ -845,6 +845,10 @@ impl Render for HttpRecord {
         // Each heap block costs the allocator about 16 bytes; an exchange holds about 10.
         std::mem::size_of::<Self>() + strings + body + self.response_body.len() + caller + 10 * 16
     }
+
+    fn bearer(&self) -> Option<&str> {
+        self.request.authorization()?.split_whitespace().nth(1)
+    }
 }
 
 #[derive(Debug, Serialize)]

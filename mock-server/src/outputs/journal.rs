@@ -102,6 +102,11 @@ pub trait Render: Send + Sync + std::fmt::Debug {
     fn write_fields(&self, out: &mut String);
     /// About how many bytes it holds.
     fn size(&self) -> usize;
+    /// The bearer token the request carried, for a bundle to name the world token it was
+    /// (never shown).
+    fn bearer(&self) -> Option<&str> {
+        None
+    }
 }
 
 impl Entry {
@@ -132,6 +137,15 @@ impl Entry {
 
     fn size(&self) -> usize {
         self.size
+    }
+
+    /// The bearer token an HTTP exchange carried (never to be shown: a bundle turns it into a
+    /// world token's name).
+    pub fn bearer(&self) -> Option<&str> {
+        match &self.fields {
+            Fields::Lazy(render) => render.bearer(),
+            Fields::Text(_) => None,
+        }
     }
 }
 
