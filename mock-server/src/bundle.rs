@@ -65,6 +65,26 @@ pub struct Bundle {
     pub recorded_at: i64,
     /// The exchanges, in order.
     pub exchanges: Vec<Exchange>,
+    /// Notification websocket frames (recorded by `wxcc-mock proxy`), in order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub frames: Vec<Frame>,
+}
+
+/// One websocket frame a proxy saw.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Frame {
+    /// Ms after the recording started.
+    pub at: u64,
+    /// The connection's path.
+    pub connection: String,
+    /// The token's name the connection was opened with, if it sent one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token: Option<String>,
+    /// `out` (server to client) or `in`.
+    pub direction: String,
+    /// The message (JSON, or text when it was not JSON).
+    pub message: Value,
 }
 
 fn pick(headers: &Value, names: &[&str]) -> Map<String, Value> {
@@ -106,14 +126,32 @@ pub fn from_journal(entries: &[Arc<Entry>], world: &World) -> Bundle {
         recorded_from: "wxcc-mock journal".to_owned(),
         recorded_at: first,
         exchanges,
+        frames: Vec::new(),
     }
 }
 
-/// `value` with what differs from run to run replaced: ids (`id`, `…Id`, uuids), times
-/// (`…Time`, `…At`, `timestamp`) and URLs that name a host (`webSocketUrl`).
+/// `value` with what differs from run to run replaced: ids (`id`, `…Id`, and any uuid inside a
+/// string), times (`…Time`, `…At`, `timestamp`) and the host of `webSocketUrl`.
 pub fn redacted(value: &Value) -> Value {
-    fn is_uuid(text: &str) -> bool {
-        uuid::Uuid::parse_str(text).is_ok() || text.rsplit('_').next().is_some_and(|t| uuid::Uuid::parse_str(t).is_ok())
+    /// `text` with every uuid in it replaced by `[id]`.
+    fn without_uuids(text: &str) -> String {
+        let mut out = String::with_capacity(text.len());
+        let mut rest = text;
+        while !rest.is_empty() {
+            let candidate = rest.get(..36).filter(|c| c.as_bytes()[8] == b'-' && uuid::Uuid::parse_str(c).is_ok());
+            match candidate {
+                Some(_) => {
+                    out.push_str("[id]");
+                    rest = &rest[36..];
+                }
+                None => {
+                    let step = rest.chars().next().map_or(1, char::len_utf8);
+                    out.push_str(&rest[..step]);
+                    rest = &rest[step..];
+                }
+            }
+        }
+        out
     }
     fn walk(key: &str, value: &Value) -> Value {
         let lower = key.to_ascii_lowercase();
@@ -125,8 +163,10 @@ pub fn redacted(value: &Value) -> Value {
             Value::Null => Value::Null,
             _ if id => json!("[id]"),
             _ if time => json!("[time]"),
-            Value::String(s) if key == "webSocketUrl" => json!(s.split('/').skip(3).collect::<Vec<_>>().join("/")),
-            Value::String(s) if is_uuid(s) => json!("[id]"),
+            Value::String(s) if key == "webSocketUrl" => {
+                json!(without_uuids(&s.split('/').skip(3).collect::<Vec<_>>().join("/")))
+            }
+            Value::String(s) => json!(without_uuids(s)),
             other => other.clone(),
         }
     }
@@ -175,6 +215,11 @@ mod tests {
         assert_eq!(first_difference(&recorded, &renamed).as_deref(), Some("/data/name: recorded \"crm\", now \"erp\""));
         let grown = json!({"meta": {"orgId": "b"}, "data": {"id": "2", "name": "crm", "createdTime": 9, "tags": ["x"], "new": 1}, "trackingId": "t"});
         assert_eq!(first_difference(&recorded, &grown).as_deref(), Some("/data/new: absent when recorded, now 1"));
+        let url =
+            |id: &str| json!({"webSocketUrl": format!("ws://127.0.0.1:1/v1/notification/subscription/Desk-{id}")});
+        let (one, two) = ("9c5a6a3e-8e3d-4f1e-9d0c-2b3a4c5d6e7f", "1c5a6a3e-8e3d-4f1e-9d0c-2b3a4c5d6e70");
+        assert_eq!(first_difference(&url(one), &url(two)), None, "a uuid inside a string is an id");
+        assert!(first_difference(&json!({"name": "Desk-1"}), &json!({"name": "Desk-2"})).is_some());
     }
 }
 

@@ -38,6 +38,7 @@ pub mod ids;
 pub mod leniency;
 pub mod openapi;
 pub mod outputs;
+pub mod proxy;
 pub mod rate;
 pub mod redact;
 pub mod report;

@@ -53,6 +53,9 @@ enum Command {
     /// (started here with its embedded world), and report what answers differently: status,
     /// content type and Retry-After, bodies with ids and times redacted. Exit 1 on a difference.
     Replay(ReplayArgs),
+    /// Stand in front of any WxCC server (a real org, or another mock) and record every exchange
+    /// and notification websocket frame into a replay bundle, tokens named and secrets redacted.
+    Proxy(ProxyArgs),
     /// Scenario files: `wxcc-mock scenario check FILE…` says what is wrong with each.
     #[command(subcommand)]
     Scenario(ScenarioCommand),
@@ -61,6 +64,22 @@ enum Command {
     /// WXCC_BASE_URL, WXCC_ORG_ID and WXCC_TOKEN_<NAME> for each ready-made token; the exit code
     /// is the command's when it failed, 1 when it broke the contract, else 0.
     Test(Box<TestArgs>),
+}
+
+#[derive(Debug, Args)]
+struct ProxyArgs {
+    /// The server to forward to, e.g. https://api.wxcc-us1.cisco.com.
+    #[arg(long, env = "WXCC_UPSTREAM")]
+    upstream: String,
+    /// Where to write the bundle (rewritten after each exchange).
+    #[arg(long)]
+    record: PathBuf,
+    /// Interface to listen on.
+    #[arg(long, default_value = "127.0.0.1")]
+    host: String,
+    /// Port to listen on (0 picks a free port).
+    #[arg(long, default_value_t = 8081)]
+    port: u16,
 }
 
 #[derive(Debug, Args)]
@@ -480,6 +499,7 @@ fn main() -> ExitCode {
         Command::Receive(args) => report(runtime().and_then(|rt| rt.block_on(receive(args)))),
         Command::Scenario(ScenarioCommand::Check { files }) => check_scenarios(&files),
         Command::Replay(args) => replay(args),
+        Command::Proxy(args) => report(runtime().and_then(|rt| rt.block_on(proxy(args)))),
         Command::Listen(args) => {
             let ca_cert = match args.ca_cert.as_ref().map(std::fs::read_to_string).transpose() {
                 Ok(pem) => pem,
@@ -513,6 +533,24 @@ fn report(result: anyhow::Result<()>) -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+async fn proxy(args: ProxyArgs) -> anyhow::Result<()> {
+    init_logging(LogFormat::Text, false);
+    let listener = tokio::net::TcpListener::bind((args.host.as_str(), args.port))
+        .await
+        .with_context(|| format!("binding {}:{}", args.host, args.port))?;
+    tracing::info!(
+        target: STARTUP,
+        "proxying http://{} to {}, recording into {}",
+        listener.local_addr()?,
+        args.upstream,
+        args.record.display()
+    );
+    let options =
+        wxcc_mock::proxy::ProxyOptions { upstream: args.upstream, record: args.record, world: World::default_world() };
+    wxcc_mock::proxy::run(listener, options, shutdown_signal()).await?;
+    Ok(())
 }
 
 async fn receive(args: ReceiveArgs) -> anyhow::Result<()> {

@@ -1096,3 +1096,70 @@ async fn the_readme_replay_tour_reports_nothing_against_the_same_mock_and_the_on
         let _ = std::fs::remove_file(path);
     }
 }
+
+/// `proxy` in front of another mock: the exchanges and the websocket's frames come through and
+/// are recorded (tokens named, the secret redacted); the recording replays against a fresh mock.
+#[tokio::test]
+async fn proxy_records_exchanges_and_websocket_frames_from_an_upstream_mock_and_the_recording_replays() {
+    use futures_util::StreamExt;
+    let (upstream, upstream_addr, _lines) = start(&[], &[]);
+    let file = std::env::temp_dir().join(format!("wxcc-proxied-{}.json", std::process::id()));
+    let proxy = spawn(
+        &[
+            "proxy",
+            "--port",
+            "0",
+            "--upstream",
+            &format!("http://{upstream_addr}"),
+            "--record",
+            file.to_str().expect("utf-8"),
+        ],
+        &[],
+    );
+    let rest = wait_for(&proxy.stderr, "proxying http://");
+    let base = format!("http://{}", rest.split_whitespace().next().expect("address"));
+    let (org, team) = world();
+    let (admin, agent) = (format!("admin-full_P0A1_{org}"), format!("agent2_P0A1_{org}"));
+    let client = reqwest::Client::new();
+    let login = json!({"dialNumber": "1002", "teamId": team, "roles": ["agent"], "deviceType": "EXTENSION"});
+    let sent = client.post(format!("{base}/v1/agents/login")).bearer_auth(&agent).json(&login).send().await;
+    assert_eq!(sent.expect("login").status().as_u16(), 202);
+    let hook = json!({"name": "proxied", "eventTypes": ["agent:login"], "destinationUrl": "https://hooks.example.com/x",
+        "secret": "0123456789abcdef0123456789abcdef"});
+    subscribe(&client, &base, &admin, &hook).await;
+    let registered: serde_json::Value = client
+        .post(format!("{base}/v1/notification/subscribe"))
+        .bearer_auth(&agent)
+        .json(&json!({"isKeepAliveEnabled": false, "clientType": "Proxied"}))
+        .send()
+        .await
+        .expect("subscribe")
+        .json()
+        .await
+        .expect("json");
+    let url = registered["webSocketUrl"].as_str().expect("webSocketUrl");
+    assert!(url.starts_with(&base.replacen("http", "ws", 1)), "the websocket comes through the proxy: {url}");
+    let (mut socket, _) = tokio_tungstenite::connect_async(url).await.expect("connect through the proxy");
+    let welcome = tokio::time::timeout(Duration::from_secs(10), socket.next()).await.expect("in time");
+    let welcome = welcome.expect("a message").expect("ok").into_text().expect("text").to_string();
+    assert!(welcome.contains("\"Welcome\""), "{welcome}");
+    drop(socket);
+    let _ = stop(proxy.child);
+    let _ = stop(upstream);
+
+    let recorded = std::fs::read_to_string(&file).expect("the recording");
+    assert!(!recorded.contains(&admin) && !recorded.contains(&agent), "tokens are named, never written");
+    assert!(!recorded.contains("0123456789abcdef0123456789abcdef"), "the secret is redacted");
+    let bundle: serde_json::Value = serde_json::from_str(&recorded).expect("json");
+    let exchanges = bundle["exchanges"].as_array().expect("exchanges");
+    let tokens: Vec<&str> = exchanges.iter().filter_map(|e| e["token"].as_str()).collect();
+    assert_eq!(tokens, ["agent2", "admin-full", "agent2"], "world tokens by their names");
+    assert_eq!(bundle["frames"][0]["direction"], "out");
+    assert_eq!(bundle["frames"][0]["message"]["type"], "Welcome");
+
+    let replayed = binary().args(["replay", "--no-timing"]).arg(&file).output().expect("replay");
+    let stdout = String::from_utf8_lossy(&replayed.stdout);
+    assert!(replayed.status.success(), "{stdout}");
+    assert!(stdout.contains("3 passed, 0 failed"), "{stdout}");
+    let _ = std::fs::remove_file(file);
+}
