@@ -76,7 +76,7 @@ pub struct Bundle {
 pub struct Frame {
     /// Ms after the recording started.
     pub at: u64,
-    /// The connection's path.
+    /// The connection: its path (`proxy`), or its agent and number (the journal's export).
     pub connection: String,
     /// The token's name the connection was opened with, if it sent one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -91,11 +91,33 @@ fn pick(headers: &Value, names: &[&str]) -> Map<String, Value> {
     names.iter().filter_map(|n| headers.get(*n).map(|v| ((*n).to_owned(), v.clone()))).collect()
 }
 
-/// The journal's HTTP entries as a bundle.
+/// The journal's HTTP exchanges and websocket messages as a bundle.
 pub fn from_journal(entries: &[Arc<Entry>], world: &World) -> Bundle {
+    use crate::outputs::journal::Kind;
     let first = entries.first().map_or(0, |e| e.at);
+    let frames = entries
+        .iter()
+        .filter(|e| e.kind == Kind::Ws)
+        .filter_map(|entry| {
+            let recorded: Value = serde_json::from_str(&entry.json()).ok()?;
+            // A message for an agent with no socket open went nowhere: not a frame.
+            recorded["connection"].as_u64()?;
+            Some(Frame {
+                at: u64::try_from(entry.at - first).unwrap_or_default(),
+                connection: format!(
+                    "{} #{}",
+                    recorded["email"].as_str().unwrap_or_default(),
+                    recorded["connection"].as_u64().unwrap_or_default()
+                ),
+                token: None,
+                direction: recorded["direction"].as_str()?.to_owned(),
+                message: recorded.get("message")?.clone(),
+            })
+        })
+        .collect();
     let exchanges = entries
         .iter()
+        .filter(|e| e.kind == Kind::Http)
         .filter_map(|entry| {
             let recorded: Value = serde_json::from_str(&entry.json()).ok()?;
             let token = entry
@@ -126,7 +148,7 @@ pub fn from_journal(entries: &[Arc<Entry>], world: &World) -> Bundle {
         recorded_from: "wxcc-mock journal".to_owned(),
         recorded_at: first,
         exchanges,
-        frames: Vec::new(),
+        frames,
     }
 }
 

@@ -272,7 +272,7 @@ fn table() -> Vec<Endpoint> {
             .summary("The journal: every WxCC exchange, websocket frame, webhook attempt and domain event, in one sequence (?since=SEQ&kind=http|ws|webhook|event&limit=N)")
             .errors(&[400]),
         Endpoint::new(get.clone(), "/__admin/journal/export", "adminJournalExport", handler!(admin::journal_export))
-            .summary("The WxCC exchanges in the journal as a replay bundle (schemas/json/bundle.json) for wxcc-mock replay, tokens named, never shown (the mock's own API)")
+            .summary("The WxCC exchanges and websocket messages in the journal as a replay bundle (schemas/json/bundle.json) for wxcc-mock replay, tokens named, never shown (the mock's own API)")
             .returns(S::Bundle),
         Endpoint::new(get.clone(), "/__admin/journal/stream", "adminJournalStream", handler!(admin::journal_stream))
             .summary("New journal entries as Server-Sent Events (?since=SEQ&kind=..., or Last-Event-ID)")

@@ -250,3 +250,23 @@ async fn the_export_is_a_bundle_of_the_wxcc_exchanges_timed_from_the_first_with_
     assert_eq!(exchanges[1]["requestBody"], json!({"state": "Available"}));
     assert_eq!((exchanges[2]["path"].as_str(), exchanges[2].get("token")), (Some("/v1/nowhere"), None));
 }
+
+#[tokio::test]
+async fn the_export_carries_the_websocket_messages_as_frames() {
+    let app = TestApp::spawn().await;
+    let agent = app.world_token("agent2");
+    crate::log_in(&app, &agent, "agent2@wxcc.example", "1002").await;
+    let mut desk = Ws::open(&app, &agent, &json!({"isKeepAliveEnabled": false, "clientType": "Exported"})).await;
+    app.put("/v1/agents/session/state")
+        .bearer(&agent)
+        .json(&json!({"state": "Available", "auxCodeId": "0"}))
+        .send()
+        .await;
+    desk.next().await;
+    let exported = app.get("/__admin/journal/export").send().await.expect(200, Some(wxcc_schemas::SchemaId::Bundle));
+    let frames = exported.body["frames"].as_array().expect("frames");
+    let types: Vec<&str> = frames.iter().filter_map(|f| f["message"]["type"].as_str()).collect();
+    assert_eq!(types, ["Welcome", "AgentStateChange"], "{frames:?}");
+    assert_eq!(frames[0]["direction"], "out");
+    assert!(frames[0]["connection"].as_str().is_some_and(|c| c.starts_with("agent2@wxcc.example #")), "{frames:?}");
+}

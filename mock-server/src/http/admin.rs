@@ -426,6 +426,6 @@ pub async fn scenario(call: Call) -> Result<Response, ApiError> {
 /// (`schemas/json/bundle.json`), oldest first, timed from the first. A token is named by its
 /// world name (`agent2`); a minted one by its owner only.
 pub async fn journal_export(call: Call) -> Result<Response, ApiError> {
-    let page = call.state.journal().query(None, Some(Kind::Http), usize::MAX);
+    let page = call.state.journal().query(None, None, usize::MAX);
     Ok(json_response(StatusCode::OK, &crate::bundle::from_journal(&page.entries, call.state.world())))
 }
