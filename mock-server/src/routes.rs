@@ -262,6 +262,9 @@ fn table() -> Vec<Endpoint> {
         Endpoint::new(post.clone(), "/__admin/tokens", "adminMintToken", handler!(admin::mint_token))
             .summary("Mint a token for a world user (the mock's own API)")
             .body(S::AdminTokenRequest).success(201).returns(S::AdminTokenResponse).errors(&[404]),
+        Endpoint::new(post.clone(), "/__admin/tokens/expire", "adminExpireToken", handler!(admin::expire_token))
+            .summary("A token expires now (a world token by its name, or any token): its next use is a 401 that says it expired; a reset restores world tokens (the mock's own API)")
+            .body(S::AdminTokenExpireRequest).errors(&[404]),
         Endpoint::new(get.clone(), "/__admin/state", "adminState", handler!(admin::state))
             .summary("The world and the live state (the mock's own API)"),
         Endpoint::new(post.clone(), "/__admin/reset", "adminReset", handler!(admin::reset))

@@ -180,6 +180,8 @@ schemas! {
     AdminTaskResponse => "admin-task-response",
     /// `POST /__admin/agents/{id}/device` body.
     AdminDeviceRequest => "admin-device-request",
+    /// `POST /__admin/tokens/expire` body.
+    AdminTokenExpireRequest => "admin-token-expire-request",
     /// `POST /__admin/faults` body.
     AdminFaultRequest => "admin-fault-request",
     /// A scenario file, and `POST /__admin/scenario` body.

@@ -234,3 +234,24 @@ async fn a_state_file_that_cannot_be_written_is_counted_and_the_request_still_an
     let bounds = app.admin_state().await["bounds"].clone();
     assert_eq!(bounds["stateFileWriteFailures"], 1, "{bounds}");
 }
+
+#[tokio::test]
+async fn a_token_expired_through_the_admin_api_is_a_401_that_says_so_until_a_reset_gives_it_back() {
+    let app = TestApp::new();
+    let agent = app.world_token("agent2");
+    let expired = app.post("/__admin/tokens/expire").json(&serde_json::json!({"token": "agent2"})).send().await;
+    let expired = expired.expect(200, None);
+    assert_eq!(expired.body["owner"], "agent2@wxcc.example");
+    let refused = app.post("/v1/notification/subscribe").bearer(&agent).json(&serde_json::json!({})).send().await;
+    assert!(
+        refused.status == 401 && refused.diagnostic().contains("expired"),
+        "{} {}",
+        refused.status,
+        refused.diagnostic()
+    );
+    let unknown = app.post("/__admin/tokens/expire").json(&serde_json::json!({"token": "nobody"})).send().await;
+    assert!(unknown.expect(404, None).diagnostic().contains("agent2"), "the world's token names are listed");
+    app.post("/__admin/reset").send().await.expect(200, None);
+    let back = app.post("/v1/notification/subscribe").bearer(&agent).json(&serde_json::json!({})).send().await;
+    assert_ne!(back.status, 401, "the reset gave the world token its expiry back: {}", back.diagnostic());
+}

@@ -67,6 +67,25 @@ pub async fn mint_token(call: Call) -> Result<Response, ApiError> {
     Ok(json_response(StatusCode::CREATED, &minted))
 }
 
+#[derive(Debug, Deserialize)]
+struct ExpireBody {
+    token: String,
+}
+
+/// `POST /__admin/tokens/expire`: the token (a world token's name, or a token) expires now;
+/// its next use is a 401 that says so. `/__admin/reset` gives world tokens back their expiry.
+pub async fn expire_token(call: Call) -> Result<Response, ApiError> {
+    let body: ExpireBody = call.body()?;
+    let owner = call.state.expire_token(&body.token).ok_or_else(|| {
+        let names: Vec<&str> = call.state.world().tokens.iter().map(|t| t.name()).collect();
+        ApiError::not_found(
+            "No such token",
+            format!("The mock knows no such token; name a world token ({}) or give a minted one.", names.join(", ")),
+        )
+    })?;
+    ok(&json!({ "owner": owner, "expiredAt": call.state.now_ms() }))
+}
+
 /// `GET /__admin/state`
 pub async fn state(call: Call) -> Result<Response, ApiError> {
     ok(&call.state.snapshot())

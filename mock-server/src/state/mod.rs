@@ -552,6 +552,15 @@ impl AppState {
         Ok(identity)
     }
 
+    /// Makes a token expire now (`POST /__admin/tokens/expire`): a world token by its name
+    /// (`agent2`), or any token by its value. The email of its user, if the token is known.
+    pub fn expire_token(&self, token: &str) -> Option<String> {
+        let value = self.inner.world.token_named(token).map_or(token, |t| t.access_token.as_str()).to_owned();
+        let record = lock(&self.inner.tokens).expire(&value, self.now_ms())?;
+        let user = self.inner.world.orgs.get(record.org)?.users.get(record.user)?;
+        Some(user.email.clone())
+    }
+
     /// The email of a known token's user (expired or not), for showing who a token was.
     pub fn token_owner(&self, token: &str) -> Option<String> {
         let record = lock(&self.inner.tokens).get(token).cloned()?;
@@ -790,7 +799,8 @@ impl AppState {
         if let Some(running) = lock(&self.inner.scenario).take() {
             running.stop();
         }
-        lock(&self.inner.tokens).forget_minted();
+        // Minted tokens go; world tokens expired by `/__admin/tokens/expire` come back.
+        *lock(&self.inner.tokens) = tokens::TokenStore::from_world(&self.inner.world);
         {
             let mut core = self.core();
             core.sessions.clear();

@@ -102,8 +102,10 @@ impl TokenStore {
         (self.minted.len(), self.swept)
     }
 
-    /// Back to the world's tokens.
-    pub(crate) fn forget_minted(&mut self) {
-        self.minted.clear();
+    /// Makes a token (world or minted) expire at `now`; its owner's record, if it is known.
+    pub(crate) fn expire(&mut self, token: &str, now: i64) -> Option<TokenRecord> {
+        let record = self.minted.get_mut(token).or_else(|| self.world.get_mut(token))?;
+        record.expires_at = Some(record.expires_at.map_or(now, |at| at.min(now)));
+        Some(record.clone())
     }
 }
