@@ -77,6 +77,8 @@ pub struct Endpoint {
     pub service_override: Option<Service>,
     /// The query parameters it reads.
     pub query: &'static [QueryParam],
+    /// The largest request body it reads (bytes); past it, 413.
+    pub body_limit: usize,
     /// Under `/__admin`: whether `--admin-token` guards it (all but the dashboard's page).
     pub admin_token: bool,
     /// The handler.
@@ -110,6 +112,7 @@ impl Endpoint {
             service_override: None,
             query: &[],
             admin_token: true,
+            body_limit: crate::http::BODY_LIMIT,
             handler,
         }
     }
@@ -172,6 +175,12 @@ impl Endpoint {
     /// It can also answer these statuses.
     pub fn errors(mut self, statuses: &'static [u16]) -> Endpoint {
         self.extra_errors = statuses;
+        self
+    }
+
+    /// It reads bodies up to `bytes` (instead of [`crate::http::BODY_LIMIT`]).
+    pub fn body_limit(mut self, bytes: usize) -> Endpoint {
+        self.body_limit = bytes;
         self
     }
 

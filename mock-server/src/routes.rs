@@ -313,7 +313,7 @@ fn table() -> Vec<Endpoint> {
             .body(S::AdminFaultRequest).success(201).errors(&[409]),
         Endpoint::new(post.clone(), "/__admin/scenario", "adminLoadScenario", handler!(admin::load_scenario))
             .summary("Reset the mock and load a scenario: its clock start, rate limit and fault rules, its setup requests, then its script on the clock; a body past 1 MiB is a 413 (serve --scenario reads a file of any size) (the mock's own API)")
-            .body(S::Scenario).errors(&[409, 413]),
+            .body(S::Scenario).errors(&[409, 413]).body_limit(http::SCENARIO_BODY_LIMIT),
         Endpoint::new(get.clone(), "/__admin/scenario", "adminScenario", handler!(admin::scenario))
             .summary("The scenario loaded last and how far its script got (the mock's own API)"),
         Endpoint::new(get.clone(), "/__admin/faults", "adminFaults", handler!(admin::faults))
@@ -372,7 +372,7 @@ pub fn build_router(state: AppState) -> Router {
         let Ok(filter) = MethodFilter::try_from(endpoint.method.clone()) else { continue };
         let route = move |State(state): State<AppState>, request: Request| async move {
             let service = Some(endpoint.service());
-            let limit = if endpoint.id == "adminLoadScenario" { http::SCENARIO_BODY_LIMIT } else { http::BODY_LIMIT };
+            let limit = endpoint.body_limit;
             http::enveloped(&state, service, limit, request, |incoming| dispatch(endpoint, state.clone(), incoming))
                 .await
         };

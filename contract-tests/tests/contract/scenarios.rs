@@ -346,6 +346,21 @@ mod admin_scenario {
     }
 
     #[tokio::test]
+    async fn a_scenario_may_be_larger_than_other_bodies_up_to_its_own_limit() {
+        let app = TestApp::new();
+        let step =
+            |note: usize| json!({"at": "1h", "method": "GET", "path": "/__admin/health", "note": "n".repeat(note)});
+        let big = json!({"name": "big", "script": (0..900).map(|_| step(400)).collect::<Vec<_>>()});
+        assert!(big.to_string().len() > 256 * 1024, "past the usual body limit");
+        app.post("/__admin/scenario").json(&big).send().await.expect(200, None);
+        let huge = json!({"name": "huge", "script": (0..900).map(|_| step(1000)).collect::<Vec<_>>(),
+            "setup": (0..300).map(|_| json!({"method": "GET", "path": "/__admin/health", "note": "n".repeat(1000)})).collect::<Vec<_>>()});
+        assert!(huge.to_string().len() > 1024 * 1024, "past the scenario's limit");
+        app.post("/__admin/scenario").json(&huge).send().await.expect(413, None);
+        app.post("/__admin/faults").raw(vec![b' '; 300 * 1024], "application/json").send().await.expect(413, None);
+    }
+
+    #[tokio::test]
     async fn a_reset_stops_the_script_and_lifts_the_scenario_rate_limit() {
         let app = TestApp::new();
         let scenario = json!({"name": "later", "rateLimit": "1/min", "script": [inject_at("10s")]});
