@@ -96,6 +96,8 @@ struct Active {
 #[derive(Debug)]
 struct Override {
     rule: crate::world::RateLimitRule,
+    /// `rule.route` split once, at start-up: (method, path).
+    route: Option<(String, String)>,
     /// `None`: no limit for what it matches.
     limit: Option<RateLimit>,
     keyed: RwLock<Option<Arc<Keyed>>>,
@@ -107,9 +109,7 @@ impl Override {
         let same = |want: &Option<String>, have: &str| want.as_deref().is_none_or(|w| w == have);
         same(&self.rule.org_id, request.org_id)
             && same(&self.rule.client_id, request.client_id)
-            && self.rule.route.as_deref().is_none_or(|route| {
-                route.split_once(' ').is_some_and(|(m, p)| m == request.method && p == request.route)
-            })
+            && self.route.as_ref().is_none_or(|(m, p)| m == request.method && p == request.route)
     }
 
     fn fresh(&self, clock: &Clock) {
@@ -171,7 +171,10 @@ impl RateLimiter {
             .iter()
             .map(|rule| {
                 let limit = NonZeroU32::new(rule.per_minute).map(|per_minute| RateLimit { per_minute });
-                let rule = Override { rule: rule.clone(), limit, keyed: RwLock::new(None), refused: AtomicU64::new(0) };
+                let route =
+                    rule.route.as_deref().and_then(|r| r.split_once(' ')).map(|(m, p)| (m.to_owned(), p.to_owned()));
+                let rule =
+                    Override { rule: rule.clone(), route, limit, keyed: RwLock::new(None), refused: AtomicU64::new(0) };
                 rule.fresh(&clock);
                 rule
             })
