@@ -217,10 +217,7 @@ async fn the_readme_tour_shows_results_on_a_listener_and_signed_webhooks_at_a_re
         "name": "tour", "eventTypes": ["agent:login"], "destinationUrl": format!("{}hook", hook.trim()), "secret": secret,
     });
     subscribe(&client, &base, &admin, &subscription).await;
-    let login = json!({"dialNumber": "1002", "teamId": team, "roles": ["agent"], "deviceType": "EXTENSION"});
-    let accepted =
-        client.post(format!("{base}/v1/agents/login")).bearer_auth(&agent).json(&login).send().await.expect("login");
-    assert_eq!(accepted.status().as_u16(), 202);
+    log_in_agent2(&client, &base, &agent, &team).await;
 
     let message = wait_for(&listener.stdout, "\"type\":\"StationLogin\"");
     assert!(message.contains("AgentStationLoginSuccess"), "{message}");
@@ -231,6 +228,14 @@ async fn the_readme_tour_shows_results_on_a_listener_and_signed_webhooks_at_a_re
     for child in [listener.child, receiver.child, server] {
         let _ = stop(child);
     }
+}
+
+/// Logs agent2 in on extension 1002 in `team`, through `base`, with `token`: must answer 202.
+async fn log_in_agent2(client: &reqwest::Client, base: &str, token: &str, team: &str) {
+    let login = json!({"dialNumber": "1002", "teamId": team, "roles": ["agent"], "deviceType": "EXTENSION"});
+    let accepted =
+        client.post(format!("{base}/v1/agents/login")).bearer_auth(token).json(&login).send().await.expect("login");
+    assert_eq!(accepted.status().as_u16(), 202);
 }
 
 /// `POST /v1/subscriptions` with the admin token: must answer 201; returns the subscription's id.
@@ -380,10 +385,7 @@ async fn the_readme_clock_tour_expires_a_token_drops_a_silent_socket_and_disable
         .await
         .expect("json");
     let id = created["data"]["id"].as_str().expect("id").to_owned();
-    let login = json!({"dialNumber": "1002", "teamId": team, "roles": ["agent"], "deviceType": "EXTENSION"});
-    let accepted =
-        client.post(format!("{base}/v1/agents/login")).bearer_auth(&token).json(&login).send().await.expect("login");
-    assert_eq!(accepted.status().as_u16(), 202);
+    log_in_agent2(&client, &base, &token, &team).await;
     assert!(wait_for(&receiver.stdout, " attempt=1 ").ends_with("-> 500"), "the first attempt is real and fails");
     wait_for(&listener.stdout, "AgentStationLoginSuccess");
 
@@ -684,10 +686,7 @@ async fn with_a_state_file_kill_9_after_a_2xx_loses_nothing_it_acknowledged_and_
     });
     let id = subscribe(&client, &base, &admin, &subscription).await;
     let minted = mint(&client, &base, &json!({"email": "agent1@wxcc.example", "scopes": ["cjp:user"]})).await;
-    let login = json!({"dialNumber": "1002", "teamId": team, "roles": ["agent"], "deviceType": "EXTENSION"});
-    let accepted =
-        client.post(format!("{base}/v1/agents/login")).bearer_auth(&agent).json(&login).send().await.expect("login");
-    assert_eq!(accepted.status().as_u16(), 202);
+    log_in_agent2(&client, &base, &agent, &team).await;
     // The login's webhook fails (nobody listens) and waits ten minutes for its retry.
     wait_for(&lines, "(attempt 1/6)");
     kill_9(server);
@@ -1045,9 +1044,7 @@ async fn the_readme_replay_tour_reports_nothing_against_the_same_mock_and_the_on
     let (org, team) = world();
     let (admin, agent) = (format!("admin-full_P0A1_{org}"), format!("agent2_P0A1_{org}"));
     let client = reqwest::Client::new();
-    let login = json!({"dialNumber": "1002", "teamId": team, "roles": ["agent"], "deviceType": "EXTENSION"});
-    let sent = client.post(format!("{base}/v1/agents/login")).bearer_auth(&agent).json(&login).send().await;
-    assert_eq!(sent.expect("login").status().as_u16(), 202);
+    log_in_agent2(&client, &base, &agent, &team).await;
     let hook = json!({"name": "replayed", "eventTypes": ["agent:login"], "destinationUrl": "https://hooks.example.com/x",
         "secret": "0123456789abcdef0123456789abcdef"});
     subscribe(&client, &base, &admin, &hook).await;
@@ -1121,9 +1118,7 @@ async fn proxy_records_exchanges_and_websocket_frames_from_an_upstream_mock_and_
     let (org, team) = world();
     let (admin, agent) = (format!("admin-full_P0A1_{org}"), format!("agent2_P0A1_{org}"));
     let client = reqwest::Client::new();
-    let login = json!({"dialNumber": "1002", "teamId": team, "roles": ["agent"], "deviceType": "EXTENSION"});
-    let sent = client.post(format!("{base}/v1/agents/login")).bearer_auth(&agent).json(&login).send().await;
-    assert_eq!(sent.expect("login").status().as_u16(), 202);
+    log_in_agent2(&client, &base, &agent, &team).await;
     let hook = json!({"name": "proxied", "eventTypes": ["agent:login"], "destinationUrl": "https://hooks.example.com/x",
         "secret": "0123456789abcdef0123456789abcdef"});
     subscribe(&client, &base, &admin, &hook).await;
