@@ -577,6 +577,8 @@ fn init_logging(format: LogFormat, quiet: bool) {
 }
 
 fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    // While the world loads and the socket binds.
+    wxcc_schemas::init_in_background();
     init_logging(args.log_format, args.quiet);
     let structured = args.log_format == LogFormat::Json;
     let config = args.into_config()?;

@@ -15,7 +15,7 @@
 //! ```
 
 use std::fmt;
-use std::sync::LazyLock;
+use std::sync::{LazyLock, OnceLock};
 
 use jsonschema::error::{TypeKind, ValidationErrorKind};
 use serde_json::Value;
@@ -266,7 +266,7 @@ impl SchemaId {
 
     /// The parsed schema document.
     pub fn document(self) -> &'static Value {
-        &COMPILED.documents[self as usize]
+        &DOCUMENTS[self as usize]
     }
 }
 
@@ -294,39 +294,56 @@ impl fmt::Display for Violation {
     }
 }
 
-struct Compiled {
-    documents: Vec<Value>,
-    validators: Vec<jsonschema::Validator>,
-}
-
-static COMPILED: LazyLock<Compiled> = LazyLock::new(|| {
+/// Every schema file, parsed once.
+static DOCUMENTS: LazyLock<Vec<Value>> = LazyLock::new(|| {
     // The files are part of this crate; a broken one is a bug caught by every test run.
-    let documents: Vec<Value> = SchemaId::ALL
+    SchemaId::ALL
         .iter()
         .map(|id| {
             serde_json::from_str(id.source()).unwrap_or_else(|e| panic!("schemas/json/{id}.json is not JSON: {e}"))
         })
-        .collect();
-    let registry = jsonschema::Registry::new()
-        .extend(SchemaId::ALL.iter().map(|id| (id.uri(), documents[*id as usize].clone())))
-        .and_then(|builder| builder.prepare())
-        .unwrap_or_else(|e| panic!("the schema registry does not build: {e}"));
-    let validators = SchemaId::ALL
-        .iter()
-        .map(|id| {
-            jsonschema::draft202012::options()
-                .with_registry(&registry)
-                .should_validate_formats(true)
-                .build(&documents[*id as usize])
-                .unwrap_or_else(|e| panic!("schemas/json/{id}.json does not compile: {e}"))
-        })
-        .collect();
-    Compiled { documents, validators }
+        .collect()
 });
 
-/// Compiles every schema now rather than on first use (call it at start-up).
+/// Every schema by its `$id`, so that each can `$ref` the others.
+static REGISTRY: LazyLock<jsonschema::Registry<'static>> = LazyLock::new(|| {
+    jsonschema::Registry::new()
+        .extend(SchemaId::ALL.iter().map(|id| (id.uri(), &DOCUMENTS[*id as usize])))
+        .and_then(|builder| builder.prepare())
+        .unwrap_or_else(|e| panic!("the schema registry does not build: {e}"))
+});
+
+/// Each schema's validator, compiled on first use (or by [`init`]): a caller that needs one
+/// that another thread is compiling waits for that one only.
+static VALIDATORS: LazyLock<Vec<OnceLock<jsonschema::Validator>>> =
+    LazyLock::new(|| SchemaId::ALL.iter().map(|_| OnceLock::new()).collect());
+
+fn validator(id: SchemaId) -> &'static jsonschema::Validator {
+    VALIDATORS[id as usize].get_or_init(|| {
+        jsonschema::draft202012::options()
+            .with_registry(&REGISTRY)
+            .should_validate_formats(true)
+            .build(&DOCUMENTS[id as usize])
+            .unwrap_or_else(|e| panic!("schemas/json/{id}.json does not compile: {e}"))
+    })
+}
+
+/// Compiles every schema now rather than on first use.
 pub fn init() {
-    LazyLock::force(&COMPILED);
+    for id in SchemaId::ALL {
+        validator(*id);
+    }
+}
+
+/// Starts compiling every schema on a thread of its own (the first call only), so that a server
+/// can listen while they compile (about 25 ms of CPU in all): a request that needs one before
+/// then compiles it or waits for it, not for the rest. Should the thread not start, each
+/// compiles on first use.
+pub fn init_in_background() {
+    static STARTED: std::sync::Once = std::sync::Once::new();
+    STARTED.call_once(|| {
+        let _ = std::thread::Builder::new().name("wxcc-schemas".to_owned()).spawn(init);
+    });
 }
 
 /// How many errors [`validate`] reads at most: a document wrong in thousands of places costs
@@ -336,7 +353,7 @@ pub const MAX_VIOLATIONS: usize = 100;
 /// Validates `instance` against one schema, returning its violations (the first
 /// [`MAX_VIOLATIONS`] errors the validator finds, described).
 pub fn validate(id: SchemaId, instance: &Value) -> Result<(), Vec<Violation>> {
-    let validator = &COMPILED.validators[id as usize];
+    let validator = validator(id);
     if validator.is_valid(instance) {
         return Ok(());
     }
@@ -458,6 +475,16 @@ mod tests {
             assert_eq!(id.document()["$schema"], json!("https://json-schema.org/draft/2020-12/schema"), "{id}");
         }
         init();
+    }
+
+    #[test]
+    fn validating_while_the_schemas_compile_in_the_background_waits_for_them() {
+        // nextest runs each test in a process of its own: nothing has compiled them yet.
+        init_in_background();
+        init_in_background();
+        assert_eq!(validate(SchemaId::AdminClockAdvanceRequest, &json!({"ms": 1000})), Ok(()));
+        let refused = validate(SchemaId::AdminClockAdvanceRequest, &json!({"ms": "soon"})).expect_err("a string");
+        assert_eq!(refused[0].pointer, "/ms", "{refused:?}");
     }
 
     #[test]

@@ -412,7 +412,7 @@ impl AppState {
 
     /// State with an explicit clock and options (tests use [`Clock::virtual_at`]).
     pub fn with_clock(world: World, clock: Clock, options: StateOptions) -> AppState {
-        wxcc_schemas::init();
+        wxcc_schemas::init_in_background();
         let world = Arc::new(world);
         let inner = Arc::new_cyclic(|weak: &Weak<Inner>| {
             let hooks = Arc::new(StateHooks(weak.clone()));
