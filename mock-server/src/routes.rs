@@ -438,7 +438,7 @@ async fn dispatch(endpoint: &'static Endpoint, state: AppState, incoming: Incomi
         let identity = match endpoint.operation {
             Some(op) => {
                 let identity = http::identify(&state, &parts)?;
-                caller = Some(Caller(identity.clone()));
+                caller = Some(Caller::of(&identity));
                 // A valid token, not processed: before the scope and role checks (facts §2.4).
                 state.admit(&identity, endpoint.method.as_str(), endpoint.path).map_err(|limited| ApiError::rate_limited(limited, identity.client_id()))?;
                 http::authorize(&identity, op, &parts)?;

@@ -384,13 +384,17 @@ impl Journal {
         ring.entries.push_back(entry.clone());
         let mut first_eviction = false;
         // Evicted entries are freed after the lock is let go (an exchange is several blocks).
-        let mut evicted = Vec::new();
+        // Usually one goes per one that comes: that one needs no list.
+        let (mut evicted, mut more_evicted) = (None, Vec::new());
         while ring.bytes > self.capacity_bytes && ring.entries.len() > 1 {
             if let Some(old) = ring.entries.pop_front() {
                 ring.bytes -= old.size();
                 first_eviction |= ring.evicted == 0;
                 ring.evicted += 1;
-                evicted.push(old);
+                match evicted {
+                    None => evicted = Some(old),
+                    Some(_) => more_evicted.push(old),
+                }
             }
         }
         // Sent under the lock, so subscribers see the entries in seq order (and only when there
@@ -400,6 +404,7 @@ impl Journal {
         }
         drop(ring);
         drop(evicted);
+        drop(more_evicted);
         if let Some(sink) = self.sink.get() {
             sink(&entry);
         }
