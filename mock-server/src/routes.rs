@@ -422,7 +422,7 @@ async fn dispatch(endpoint: &'static Endpoint, state: AppState, incoming: Incomi
                 }
                 Action::Status { status, retry_after } => return Err(ApiError::injected(status, retry_after, &description)),
                 Action::Reset | Action::Empty => {
-                    let Some(control) = parts.extensions.get::<crate::server::ConnectionControl>() else {
+                    let Some(control) = crate::server::ConnectionControl::current() else {
                         return Err(ApiError::new(
                             axum::http::StatusCode::BAD_GATEWAY,
                             "Bad Gateway",

@@ -18,7 +18,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use axum::Router;
-use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::rt::TokioIo;
 use hyper_util::service::TowerToHyperService;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
@@ -39,10 +39,15 @@ impl Default for ServerLimits {
     }
 }
 
-/// What a request may ask of the connection it came on (an injected fault): put in each
-/// request's extensions by the accept loop.
+/// What a request may ask of the connection it came on (an injected fault): the accept loop
+/// serves each connection within its own, which a request's handling reads with
+/// [`ConnectionControl::current`] (rather than one put into every request's extensions).
 #[derive(Debug, Clone, Default)]
 pub struct ConnectionControl(Arc<std::sync::atomic::AtomicU8>);
+
+tokio::task_local! {
+    static CONNECTION: ConnectionControl;
+}
 
 const KEEP: u8 = 0;
 const RESET: u8 = 1;
@@ -57,6 +62,12 @@ impl ConnectionControl {
     /// Answer nothing: close the connection without a byte when the answer would be written.
     pub fn close_silently(&self) {
         self.0.store(SILENT_CLOSE, Ordering::SeqCst);
+    }
+
+    /// The control of the connection whose request is being handled (`None` for a request
+    /// served in process, with no socket).
+    pub fn current() -> Option<ConnectionControl> {
+        CONNECTION.try_with(ConnectionControl::clone).ok()
     }
 
     fn wanted(&self) -> u8 {
@@ -106,8 +117,7 @@ pub async fn run(
 ) -> std::io::Result<()> {
     let permits = Arc::new(Semaphore::new(limits.max_connections.max(1)));
     let (stopping, stop_signal) = tokio::sync::watch::channel(false);
-    let mut http = hyper::server::conn::http1::Builder::new();
-    http.timer(TokioTimer::new()).header_read_timeout(limits.header_read_timeout);
+    let http = hyper::server::conn::http1::Builder::new();
     tokio::pin!(shutdown);
     loop {
         let (stream, peer) = tokio::select! {
@@ -145,8 +155,10 @@ pub async fn run(
         match &tls {
             None => {
                 let control = ConnectionControl::default();
-                let io = TokioIo::new(Lingering::new(stream, control.clone()));
-                tokio::spawn(connection(io, control, router, http, stop_signal, permit, peer, timeout));
+                let activity = Activity::new();
+                let io = TokioIo::new(Lingering::new(stream, control.clone(), activity.clone()));
+                let served = Served { control, activity, peer, timeout };
+                tokio::spawn(connection(io, served, router, http, stop_signal, permit));
             }
             Some(acceptor) => {
                 let acceptor = acceptor.clone();
@@ -155,8 +167,10 @@ pub async fn run(
                     match tokio::time::timeout(timeout, acceptor.accept(stream)).await {
                         Ok(Ok(tls)) => {
                             let control = ConnectionControl::default();
-                            let io = TokioIo::new(Lingering::new(tls, control.clone()));
-                            connection(io, control, router, http, stop_signal, permit, peer, timeout).await
+                            let activity = Activity::new();
+                            let io = TokioIo::new(Lingering::new(tls, control.clone(), activity.clone()));
+                            let served = Served { control, activity, peer, timeout };
+                            connection(io, served, router, http, stop_signal, permit).await
                         }
                         Ok(Err(e)) => tracing::info!("TLS handshake with {peer} failed: {e}"),
                         Err(_) => tracing::info!("connection from {peer} closed: no TLS handshake within {timeout:?}"),
@@ -173,46 +187,118 @@ pub async fn run(
     Ok(())
 }
 
-/// Serves one connection (plain or TLS) until it ends or shutdown asks it to finish.
-#[allow(clippy::too_many_arguments)]
+/// One accepted connection (after its TLS handshake, if any) and what it is served within.
+struct Served {
+    control: ConnectionControl,
+    activity: Arc<Activity>,
+    peer: std::net::SocketAddr,
+    /// The header-read timeout.
+    timeout: Duration,
+}
+
+/// Serves one connection (plain or TLS) until it ends, stalls waiting for a request's headers,
+/// or shutdown asks it to finish.
 async fn connection<I>(
     io: TokioIo<I>,
-    control: ConnectionControl,
+    served: Served,
     router: Router,
     http: hyper::server::conn::http1::Builder,
     mut stop_signal: tokio::sync::watch::Receiver<bool>,
     permit: tokio::sync::OwnedSemaphorePermit,
-    peer: std::net::SocketAddr,
-    timeout: Duration,
 ) where
     I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
-    let service = TowerToHyperService::new(tower::ServiceExt::map_request(
-        router,
-        move |mut request: axum::http::Request<hyper::body::Incoming>| {
-            request.extensions_mut().insert(control.clone());
-            request
-        },
-    ));
+    let Served { control, activity, peer, timeout } = served;
+    let (begun, answered) = (activity.clone(), activity.clone());
+    let service = TowerToHyperService::new(
+        tower::ServiceBuilder::new()
+            .map_request(move |request| {
+                begun.request_begins();
+                request
+            })
+            .map_response(move |response| {
+                answered.request_ends();
+                response
+            })
+            .service(router),
+    );
     let connection = http.serve_connection(io, service).with_upgrades();
-    tokio::pin!(connection);
     let stopped = async move {
         let _ = stop_signal.wait_for(|stop| *stop).await;
     };
-    let ended = tokio::select! {
-        ended = connection.as_mut() => ended,
-        () = stopped => {
-            // Finish the exchange in flight, then close.
-            connection.as_mut().graceful_shutdown();
-            connection.await
-        }
-    };
+    // hyper polls each request's handling within the connection's future, so within this scope.
+    let ended = CONNECTION
+        .scope(control, async move {
+            tokio::pin!(connection);
+            tokio::select! {
+                ended = connection.as_mut() => ended.map(|()| true),
+                () = activity.stalled(timeout) => Ok(false),
+                () = stopped => {
+                    // Finish the exchange in flight, then close.
+                    connection.as_mut().graceful_shutdown();
+                    connection.await.map(|()| true)
+                }
+            }
+        })
+        .await;
     drop(permit);
-    if let Err(e) = ended {
-        if e.is_timeout() {
-            tracing::info!("connection from {peer} closed: no complete request headers within {timeout:?}");
-        } else {
-            tracing::debug!("connection from {peer} ended: {e}");
+    match ended {
+        Ok(true) => {}
+        Ok(false) => tracing::info!("connection from {peer} closed: no complete request headers within {timeout:?}"),
+        Err(e) => tracing::debug!("connection from {peer} ended: {e}"),
+    }
+}
+
+/// What a connection last did, for its header-read timeout: a request's headers must be complete
+/// within the timeout of the connection opening or of its last sign of life (a request taken, an
+/// answer given, bytes of an answer written). A timer per connection, re-armed only when it
+/// fires, rather than one set and cancelled for every request (as hyper's own would).
+#[derive(Debug)]
+pub(crate) struct Activity {
+    opened: tokio::time::Instant,
+    /// Milliseconds after `opened`.
+    last: AtomicU64,
+    in_flight: AtomicU64,
+}
+
+impl Activity {
+    fn new() -> Arc<Activity> {
+        Arc::new(Activity {
+            opened: tokio::time::Instant::now(),
+            last: AtomicU64::new(0),
+            in_flight: AtomicU64::new(0),
+        })
+    }
+
+    fn stamp(&self) {
+        let ms = u64::try_from(self.opened.elapsed().as_millis()).unwrap_or(u64::MAX);
+        self.last.store(ms, Ordering::Relaxed);
+    }
+
+    fn request_begins(&self) {
+        // While it is in flight the connection is not stalled: no need to read the time.
+        self.in_flight.fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn request_ends(&self) {
+        self.in_flight.fetch_sub(1, Ordering::Relaxed);
+        self.stamp();
+    }
+
+    /// Completes once the connection has waited `timeout` for a request's headers.
+    async fn stalled(&self, timeout: Duration) {
+        let mut deadline = self.opened + timeout;
+        loop {
+            tokio::time::sleep_until(deadline).await;
+            let last = self.opened + Duration::from_millis(self.last.load(Ordering::Relaxed));
+            if self.in_flight.load(Ordering::Relaxed) > 0 {
+                // A request's body or its handling may take as long as it takes.
+                deadline = tokio::time::Instant::now() + timeout;
+            } else if last + timeout > tokio::time::Instant::now() {
+                deadline = last + timeout;
+            } else {
+                return;
+            }
         }
     }
 }
@@ -223,11 +309,22 @@ async fn connection<I>(
 struct Lingering<I: Socket> {
     io: Option<I>,
     control: ConnectionControl,
+    /// Stamped as an answer's bytes go out (a slow reader of a long answer is not stalled).
+    activity: Arc<Activity>,
 }
 
 impl<I: Socket> Lingering<I> {
-    fn new(io: I, control: ConnectionControl) -> Self {
-        Lingering { io: Some(io), control }
+    fn new(io: I, control: ConnectionControl, activity: Arc<Activity>) -> Self {
+        Lingering { io: Some(io), control, activity }
+    }
+
+    fn wrote(&self, written: Poll<std::io::Result<usize>>) -> Poll<std::io::Result<usize>> {
+        if let Poll::Ready(Ok(n)) = &written
+            && *n > 0
+        {
+            self.activity.stamp();
+        }
+        written
     }
 
     fn io(&mut self) -> Pin<&mut I> {
@@ -260,7 +357,8 @@ impl<I: Socket> AsyncWrite for Lingering<I> {
         if let Some(refused) = self.refuse_to_write() {
             return Poll::Ready(Err(refused));
         }
-        self.io().poll_write(cx, buf)
+        let written = self.io().poll_write(cx, buf);
+        self.wrote(written)
     }
 
     fn poll_write_vectored(
@@ -271,7 +369,8 @@ impl<I: Socket> AsyncWrite for Lingering<I> {
         if let Some(refused) = self.refuse_to_write() {
             return Poll::Ready(Err(refused));
         }
-        self.io().poll_write_vectored(cx, bufs)
+        let written = self.io().poll_write_vectored(cx, bufs);
+        self.wrote(written)
     }
 
     fn is_write_vectored(&self) -> bool {

@@ -641,6 +641,31 @@ async fn a_client_that_never_finishes_its_headers_is_cut_off_and_past_the_connec
     assert!(stop(child).success());
 }
 
+#[test]
+fn a_keep_alive_client_that_asks_again_within_the_header_read_timeout_keeps_its_connection_until_it_goes_quiet() {
+    use std::io::Read;
+    let (child, addr, lines) = start(&["--header-read-timeout-ms", "300"], &[]);
+    let mut conn = std::net::TcpStream::connect(&addr).expect("connect");
+    conn.set_read_timeout(Some(Duration::from_secs(30))).expect("timeout");
+    let request = format!("GET /__admin/health HTTP/1.1\r\nHost: {addr}\r\n\r\n");
+    // Four requests 200 ms apart: 800 ms on one connection, each within 300 ms of the last answer.
+    for i in 0..4 {
+        if i > 0 {
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        conn.write_all(request.as_bytes()).expect("the connection is still open");
+        let mut answer = [0u8; 4096];
+        let n = conn.read(&mut answer).expect("an answer");
+        let head = String::from_utf8_lossy(&answer[..n]).into_owned();
+        assert!(head.starts_with("HTTP/1.1 200 "), "request {i}: {head}");
+    }
+    // Then quiet: closed once the timeout passes, and the console says why.
+    let mut rest = Vec::new();
+    assert_eq!(conn.read_to_end(&mut rest).expect("closed, not reset"), 0);
+    wait_for(&lines, "no complete request headers within 300ms");
+    assert!(stop(child).success());
+}
+
 fn kill_9(mut child: Child) {
     let pid = child.id().to_string();
     assert!(Command::new("kill").args(["-KILL", &pid]).status().expect("kill").success());
