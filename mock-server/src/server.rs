@@ -234,9 +234,13 @@ async fn connection<I>(
                 ended = connection.as_mut() => ended.map(|()| true),
                 () = activity.stalled(timeout) => Ok(false),
                 () = stopped => {
-                    // Finish the exchange in flight, then close.
+                    // Finish the exchange in flight (a client still sending its headers has no
+                    // longer than it would have had), then close.
                     connection.as_mut().graceful_shutdown();
-                    connection.await.map(|()| true)
+                    tokio::select! {
+                        ended = connection.as_mut() => ended.map(|()| true),
+                        () = activity.stalled(timeout) => Ok(false),
+                    }
                 }
             }
         })
@@ -254,7 +258,7 @@ async fn connection<I>(
 /// answer given, bytes of an answer written). A timer per connection, re-armed only when it
 /// fires, rather than one set and cancelled for every request (as hyper's own would).
 #[derive(Debug)]
-pub(crate) struct Activity {
+struct Activity {
     opened: tokio::time::Instant,
     /// Milliseconds after `opened`.
     last: AtomicU64,

@@ -666,6 +666,19 @@ fn a_keep_alive_client_that_asks_again_within_the_header_read_timeout_keeps_its_
     assert!(stop(child).success());
 }
 
+#[test]
+fn a_client_still_sending_its_headers_when_the_mock_shuts_down_gets_no_longer_than_the_header_read_timeout() {
+    let (mut child, addr, lines) = start(&["--header-read-timeout-ms", "1000"], &[]);
+    let mut dribbling = std::net::TcpStream::connect(&addr).expect("connect");
+    dribbling.write_all(b"GET /__admin/health HTTP/1.1\r\n").expect("write");
+    let pid = child.id().to_string();
+    assert!(Command::new("kill").args(["-TERM", &pid]).status().expect("kill").success());
+    // Shutdown waits for exchanges in flight; a stalled one is closed when its time is up.
+    wait_for(&lines, "no complete request headers within 1s");
+    assert!(child.wait().expect("exit").success());
+    drop(dribbling);
+}
+
 fn kill_9(mut child: Child) {
     let pid = child.id().to_string();
     assert!(Command::new("kill").args(["-KILL", &pid]).status().expect("kill").success());
