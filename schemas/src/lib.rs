@@ -479,7 +479,8 @@ mod tests {
 
     #[test]
     fn validating_while_the_schemas_compile_in_the_background_waits_for_them() {
-        // nextest runs each test in a process of its own: nothing has compiled them yet.
+        // Under nextest (each test a process of its own) nothing has compiled them yet; under
+        // `cargo test` another test may have, which this allows as well.
         init_in_background();
         init_in_background();
         assert_eq!(validate(SchemaId::AdminClockAdvanceRequest, &json!({"ms": 1000})), Ok(()));
