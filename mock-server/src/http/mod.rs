@@ -28,7 +28,7 @@ use serde_json::{Value, json};
 use wxcc_schemas::{SchemaId, Violation};
 
 use crate::auth::{self, AuthFailure, Identity, Operation};
-use crate::outputs::journal::{Draft, Fields, Kind, Level, Render, members, push_body};
+use crate::outputs::journal::{Codec, Draft, Fields, Kind, Level, members, push_body};
 use crate::redact::{is_secret_header, redact_body, redact_uri, token_hint};
 use crate::state::{AppState, ViolationRecord};
 
@@ -606,12 +606,10 @@ where
     } else {
         let (parts, body) = response.into_parts();
         let bytes = axum::body::to_bytes(body, RESPONSE_RECORD_LIMIT).await.unwrap_or_default();
-        // The journal keeps an exact copy: the body sent may sit in a buffer twice its size.
-        let kept = Bytes::copy_from_slice(&bytes);
-        (Response::from_parts(parts, Body::from(bytes)), kept)
+        (Response::from_parts(parts, Body::from(bytes.clone())), bytes)
     };
     let latency_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
-    let entry = record.finish(state, &tracking, caller, &response, response_body, error, fault, latency_us);
+    let entry = record.finish(state, &tracking, caller, &response, &response_body, error, fault, latency_us);
     state.journal().append(entry);
     response
 }
@@ -645,19 +643,21 @@ async fn refused_by_axum(response: Response) -> (Response, Option<Arc<ApiError>>
     (Response::from_parts(parts, Body::empty()), Some(Arc::new(ApiError::new(status, reason, diagnostic))))
 }
 
-/// What the journal keeps of a request, taken before the handler has it: copied into one small
-/// buffer, because holding on to the request's own header values, URI or body would pin the
-/// connection's whole read buffer.
+/// What the journal keeps of an exchange, as one compact record (read back by [`HTTP_RECORD`]):
+/// the request's part is written before the handler has the request (its method, path and
+/// query, its `name: value` header lines without `Authorization`, the raw `Authorization`), the
+/// rest once it is answered. The journal copies the record into its ring as it is: recording an
+/// exchange costs one buffer and no JSON; it is rendered only when someone reads it.
+///
+/// Each text is a little-endian `u32` length and its bytes (`u32::MAX`: none); the request body
+/// is a tag byte first (see [`BODY_BYTES`]); the status (`u16`) and latency (`u64`) end it.
 #[derive(Debug)]
 struct RequestRecord {
     method: axum::http::Method,
-    /// One buffer: the path and query, the request's `name: value` header lines (`Authorization`
-    /// left out), the raw `Authorization` value, then (once answered) the response's header lines.
-    text: String,
-    path_end: usize,
-    headers_end: usize,
-    /// Where the `Authorization` value ends (`None`: the request had none).
-    authorization_end: Option<usize>,
+    record: Vec<u8>,
+    /// Where the path (its length first) begins in `record`.
+    path_at: usize,
+    /// The body, shared with the handler until the exchange is answered.
     body: RequestBody,
 }
 
@@ -676,45 +676,69 @@ fn cut(text: &str, max: usize) -> String {
     format!("{}… [{} bytes]", &text[..end], text.len())
 }
 
-/// What a response adds to its request's buffer, beyond its header lines' own length.
-const RESPONSE_HEADERS_GUESS: usize = 160;
+/// What an answer adds to its record, beyond its body and header lines' own length.
+const RESPONSE_PART_GUESS: usize = 256;
+
+/// The request body's tags in a record: none, bytes, over the limit, unreadable (with the error).
+const BODY_EMPTY: u8 = 0;
+const BODY_BYTES: u8 = 1;
+const BODY_TOO_LARGE: u8 = 2;
+const BODY_UNREADABLE: u8 = 3;
+
+/// Appends a length-prefixed text to a record.
+fn put(record: &mut Vec<u8>, bytes: &[u8]) {
+    record.extend_from_slice(&u32::try_from(bytes.len()).unwrap_or(u32::MAX - 1).to_le_bytes());
+    record.extend_from_slice(&bytes[..bytes.len().min(u32::MAX as usize - 1)]);
+}
+
+/// Appends a text that may be absent.
+fn put_some(record: &mut Vec<u8>, bytes: Option<&[u8]>) {
+    match bytes {
+        Some(bytes) => put(record, bytes),
+        None => record.extend_from_slice(&u32::MAX.to_le_bytes()),
+    }
+}
+
+/// Appends header lines as one length-prefixed text (its length written once they are).
+fn put_header_lines(record: &mut Vec<u8>, headers: &HeaderMap) {
+    let at = record.len();
+    record.extend_from_slice(&[0; 4]);
+    push_header_lines(record, headers);
+    let len = u32::try_from(record.len() - at - 4).unwrap_or(u32::MAX - 1);
+    record[at..at + 4].copy_from_slice(&len.to_le_bytes());
+}
 
 impl RequestRecord {
     fn capture(parts: &Parts, body: &RequestBody) -> RequestRecord {
         let path = redact_uri(parts.uri.path_and_query().map_or_else(|| parts.uri.path(), |p| p.as_str()));
-        let path = path.as_ref();
-        let mut text = String::with_capacity(path.len() + lines_len(&parts.headers) + RESPONSE_HEADERS_GUESS);
-        text.push_str(path);
-        let path_end = text.len();
-        push_header_lines(&mut text, &parts.headers);
-        let headers_end = text.len();
-        let authorization_end = parts.headers.get(header::AUTHORIZATION).map(|v| {
-            text.push_str(&String::from_utf8_lossy(v.as_bytes()));
-            text.len()
-        });
-        let body = match body {
-            RequestBody::Bytes(bytes) => RequestBody::Bytes(Bytes::copy_from_slice(bytes)),
-            other => other.clone(),
+        let body_len = match body {
+            RequestBody::Bytes(bytes) => bytes.len(),
+            _ => 0,
         };
-        RequestRecord { method: parts.method.clone(), text, path_end, headers_end, authorization_end, body }
+        let mut record = Vec::with_capacity(
+            16 + parts.method.as_str().len() + path.len() + lines_len(&parts.headers) + body_len + RESPONSE_PART_GUESS,
+        );
+        put(&mut record, parts.method.as_str().as_bytes());
+        let path_at = record.len();
+        put(&mut record, path.as_bytes());
+        put_header_lines(&mut record, &parts.headers);
+        put_some(&mut record, parts.headers.get(header::AUTHORIZATION).map(HeaderValue::as_bytes));
+        RequestRecord { method: parts.method.clone(), record, path_at, body: body.clone() }
     }
 
     fn path(&self) -> &str {
-        &self.text[..self.path_end]
-    }
-
-    fn header_lines(&self) -> &str {
-        &self.text[self.path_end..self.headers_end]
+        let mut reader = Reader(&self.record[self.path_at..]);
+        reader.text().unwrap_or_default()
     }
 
     fn authorization(&self) -> Option<&str> {
-        self.authorization_end.map(|end| &self.text[self.headers_end..end])
+        let mut reader = Reader(&self.record[self.path_at..]);
+        reader.text();
+        reader.text();
+        reader.text()
     }
 
-    fn response_header_lines(&self) -> &str {
-        &self.text[self.authorization_end.unwrap_or(self.headers_end)..]
-    }
-
+    /// The record, complete, with the console's line.
     #[allow(clippy::too_many_arguments)]
     fn finish(
         mut self,
@@ -722,7 +746,7 @@ impl RequestRecord {
         tracking_id: &Arc<str>,
         caller: Option<Caller>,
         response: &Response,
-        response_body: Bytes,
+        response_body: &[u8],
         error: Option<Arc<ApiError>>,
         fault: Option<InjectedFault>,
         latency_us: u64,
@@ -750,57 +774,151 @@ impl RequestRecord {
             (None, Some(raw)) => state.token_owner(raw.split_whitespace().nth(1).unwrap_or_default()),
             _ => None,
         };
-        push_header_lines(&mut self.text, response.headers());
-        let record = HttpRecord {
-            request: self,
-            token_owner,
-            status,
-            tracking_id: tracking_id.clone(),
-            caller,
-            response_body,
-            diagnostic,
-            fault: fault.map(|f| f.description),
-            latency_us,
-        };
-        Draft { at: state.now_ms(), kind: Kind::Http, line, level, fields: Fields::Lazy(Box::new(record)) }
+        let record = &mut self.record;
+        match &self.body {
+            RequestBody::Empty => record.push(BODY_EMPTY),
+            RequestBody::Bytes(bytes) => {
+                record.push(BODY_BYTES);
+                put(record, bytes);
+            }
+            RequestBody::TooLarge => record.push(BODY_TOO_LARGE),
+            RequestBody::Unreadable(e) => {
+                record.push(BODY_UNREADABLE);
+                put(record, e.as_bytes());
+            }
+        }
+        put_header_lines(record, response.headers());
+        put(record, response_body);
+        put(record, tracking_id.as_bytes());
+        put_some(record, caller.as_ref().map(|c| c.email().as_bytes()));
+        put_some(record, token_owner.as_ref().map(String::as_bytes));
+        put_some(record, diagnostic.as_ref().map(|d| d.diagnostic.as_bytes()));
+        put_some(record, fault.as_ref().map(|f| f.description.as_bytes()));
+        record.extend_from_slice(&status.to_le_bytes());
+        record.extend_from_slice(&latency_us.to_le_bytes());
+        let fields = Fields::Encoded { bytes: self.record, codec: &HTTP_RECORD };
+        Draft { at: state.now_ms(), kind: Kind::Http, line, level, fields }
     }
 }
 
-/// One WxCC exchange as the journal keeps it, rendered as JSON only when read.
-#[derive(Debug)]
-struct HttpRecord {
-    request: RequestRecord,
+/// Reads a record's texts in order (see [`RequestRecord`]); `None` past its end or for an
+/// absent text.
+struct Reader<'a>(&'a [u8]);
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, n: usize) -> Option<&'a [u8]> {
+        if self.0.len() < n {
+            self.0 = &[];
+            return None;
+        }
+        let (taken, rest) = self.0.split_at(n);
+        self.0 = rest;
+        Some(taken)
+    }
+
+    fn bytes(&mut self) -> Option<&'a [u8]> {
+        let len = u32::from_le_bytes(self.take(4)?.try_into().ok()?);
+        if len == u32::MAX {
+            return None;
+        }
+        self.take(len as usize)
+    }
+
+    fn text(&mut self) -> Option<&'a str> {
+        std::str::from_utf8(self.bytes()?).ok()
+    }
+
+    fn byte(&mut self) -> Option<u8> {
+        self.take(1).map(|b| b[0])
+    }
+}
+
+/// A request body as a record holds it.
+enum BodyRef<'a> {
+    Empty,
+    Bytes(&'a [u8]),
+    TooLarge,
+    Unreadable(&'a str),
+}
+
+/// One WxCC exchange as a record holds it (see [`RequestRecord`]).
+struct HttpView<'a> {
+    method: &'a str,
+    path: &'a str,
+    header_lines: &'a str,
+    authorization: Option<&'a str>,
+    body: BodyRef<'a>,
+    response_header_lines: &'a str,
+    response_body: &'a [u8],
+    tracking_id: &'a str,
+    caller: Option<&'a str>,
     /// The owner of a token that was refused (the caller's own otherwise).
-    token_owner: Option<String>,
+    token_owner: Option<&'a str>,
+    diagnostic: Option<&'a str>,
+    fault: Option<&'a str>,
     status: u16,
-    tracking_id: Arc<str>,
-    caller: Option<Caller>,
-    response_body: Bytes,
-    diagnostic: Option<Arc<ApiError>>,
-    fault: Option<Arc<str>>,
     latency_us: u64,
 }
 
-impl Render for HttpRecord {
+impl<'a> HttpView<'a> {
+    fn read(record: &'a [u8]) -> HttpView<'a> {
+        let mut r = Reader(record);
+        let method = r.text().unwrap_or_default();
+        let path = r.text().unwrap_or_default();
+        let header_lines = r.text().unwrap_or_default();
+        let authorization = r.text();
+        let body = match r.byte() {
+            Some(BODY_BYTES) => BodyRef::Bytes(r.bytes().unwrap_or_default()),
+            Some(BODY_TOO_LARGE) => BodyRef::TooLarge,
+            Some(BODY_UNREADABLE) => BodyRef::Unreadable(r.text().unwrap_or_default()),
+            Some(BODY_EMPTY) | None | Some(_) => BodyRef::Empty,
+        };
+        let response_header_lines = r.text().unwrap_or_default();
+        let response_body = r.bytes().unwrap_or_default();
+        let tracking_id = r.text().unwrap_or_default();
+        let caller = r.text();
+        let token_owner = r.text();
+        let diagnostic = r.text();
+        let fault = r.text();
+        let status = r.take(2).and_then(|b| b.try_into().ok()).map_or(0, u16::from_le_bytes);
+        let latency_us = r.take(8).and_then(|b| b.try_into().ok()).map_or(0, u64::from_le_bytes);
+        HttpView {
+            method,
+            path,
+            header_lines,
+            authorization,
+            body,
+            response_header_lines,
+            response_body,
+            tracking_id,
+            caller,
+            token_owner,
+            diagnostic,
+            fault,
+            status,
+            latency_us,
+        }
+    }
+
     fn write_fields(&self, out: &mut String) {
         let head = Exchange {
-            method: self.request.method.as_str(),
-            path: self.request.path(),
+            method: self.method,
+            path: self.path,
             status: self.status,
-            tracking_id: &self.tracking_id,
-            caller: self.caller.as_ref().map(Caller::email),
-            diagnostic: self.diagnostic.as_ref().map(|d| d.diagnostic.as_str()),
-            fault: self.fault.as_deref(),
+            tracking_id: self.tracking_id,
+            caller: self.caller,
+            diagnostic: self.diagnostic,
+            fault: self.fault,
             latency_us: self.latency_us,
         };
         out.push_str(&members(&head));
         out.push_str(",\"requestHeaders\":{");
-        let headers = members(&HeaderLines(self.request.header_lines()));
+        let headers = members(&HeaderLines(self.header_lines));
         out.push_str(&headers);
-        if let Some(raw) = self.request.authorization() {
+        if let Some(raw) = self.authorization {
             // Reduced to the token's owner and a prefix: the token itself is never shown.
             let token = raw.split_whitespace().nth(1).unwrap_or_default();
-            let owner = self.caller.as_ref().map(Caller::email).or(self.token_owner.as_deref());
+            let owner = self.caller.or(self.token_owner);
             if !headers.is_empty() {
                 out.push(',');
             }
@@ -808,50 +926,32 @@ impl Render for HttpRecord {
             out.push_str(&serde_json::to_string(&token_hint(token, owner)).unwrap_or_default());
         }
         out.push('}');
-        match &self.request.body {
-            RequestBody::Bytes(bytes) => push_body(out, "requestBody", &redact_body(bytes), false),
-            RequestBody::TooLarge => {
+        match self.body {
+            BodyRef::Bytes(bytes) => push_body(out, "requestBody", &redact_body(bytes), false),
+            BodyRef::TooLarge => {
                 let text = format!("[over {BODY_LIMIT} bytes: not read]");
                 push_body(out, "requestBody", serde_json::to_string(&text).unwrap_or_default().as_bytes(), true);
             }
-            RequestBody::Unreadable(e) => {
+            BodyRef::Unreadable(e) => {
                 let text = format!("[unreadable: {e}]");
                 push_body(out, "requestBody", serde_json::to_string(&text).unwrap_or_default().as_bytes(), true);
             }
-            RequestBody::Empty => {}
+            BodyRef::Empty => {}
         }
         out.push_str(",\"responseHeaders\":{");
-        let response_headers = self.request.response_header_lines();
-        out.push_str(&members(&HeaderLines(response_headers)));
+        out.push_str(&members(&HeaderLines(self.response_header_lines)));
         out.push('}');
         // The mock made its JSON bodies itself: they go in without being parsed again.
-        let json = response_headers.lines().any(|l| l.starts_with("content-type: ") && l.contains("json"));
-        push_body(out, "responseBody", &self.response_body, json);
-    }
-
-    fn size(&self) -> usize {
-        // What it holds on the heap, with the allocator's overhead (about 16 bytes a block).
-        let body = match &self.request.body {
-            RequestBody::Bytes(b) => b.len(),
-            _ => 0,
-        };
-        let strings = self.request.text.capacity()
-            + self.token_owner.as_ref().map_or(0, String::capacity)
-            + self.tracking_id.len()
-            + self.diagnostic.as_ref().map_or(0, |d| {
-                std::mem::size_of::<ApiError>()
-                    + d.diagnostic.capacity()
-                    + d.messages.iter().map(String::capacity).sum::<usize>()
-            });
-        let caller = self.caller.as_ref().map_or(0, |c| c.email().len());
-        // Each heap block costs the allocator about 16 bytes; an exchange holds about 10.
-        std::mem::size_of::<Self>() + strings + body + self.response_body.len() + caller + 10 * 16
-    }
-
-    fn bearer(&self) -> Option<&str> {
-        self.request.authorization()?.split_whitespace().nth(1)
+        let json = self.response_header_lines.lines().any(|l| l.starts_with("content-type: ") && l.contains("json"));
+        push_body(out, "responseBody", self.response_body, json);
     }
 }
+
+/// How the journal reads an exchange's record back.
+static HTTP_RECORD: Codec = Codec {
+    render: |record, out| HttpView::read(record).write_fields(out),
+    bearer: |record| HttpView::read(record).authorization?.split_whitespace().nth(1),
+};
 
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -873,23 +973,23 @@ struct Exchange<'a> {
 /// Appends headers as `name: value` lines, `Authorization` left out (rendered when read). A
 /// header value holds no line break (`HeaderValue` refuses them); bytes that are not UTF-8 become
 /// U+FFFD.
-fn push_header_lines(out: &mut String, headers: &HeaderMap) {
+fn push_header_lines(out: &mut Vec<u8>, headers: &HeaderMap) {
     for (name, value) in headers {
         if name == header::AUTHORIZATION {
             continue;
         }
-        out.push_str(name.as_str());
-        out.push_str(": ");
+        out.extend_from_slice(name.as_str().as_bytes());
+        out.extend_from_slice(b": ");
         if is_secret_header(name.as_str()) {
-            out.push_str(crate::redact::REDACTED);
-            out.push('\n');
+            out.extend_from_slice(crate::redact::REDACTED.as_bytes());
+            out.push(b'\n');
             continue;
         }
         match std::str::from_utf8(value.as_bytes()) {
-            Ok(text) => out.push_str(text),
-            Err(_) => out.push_str(&String::from_utf8_lossy(value.as_bytes())),
+            Ok(text) => out.extend_from_slice(text.as_bytes()),
+            Err(_) => out.extend_from_slice(String::from_utf8_lossy(value.as_bytes()).as_bytes()),
         }
-        out.push('\n');
+        out.push(b'\n');
     }
 }
 

@@ -68,8 +68,8 @@ pub enum Level {
     Warn,
 }
 
-/// One entry.
-#[derive(Debug)]
+/// One entry, as a reader gets it: a copy of what the journal holds, rendered as JSON on demand.
+#[derive(Debug, Clone)]
 pub struct Entry {
     /// Its place in the one sequence.
     pub seq: u64,
@@ -81,38 +81,48 @@ pub struct Entry {
     pub line: String,
     /// How the console shows it.
     pub level: Level,
-    /// The entry's fields after `seq`, `at` and `kind`.
-    fields: Fields,
-    /// About how many bytes it holds (worked out once, before the journal's lock).
-    size: usize,
+    /// The fields after `seq`, `at` and `kind`: JSON object members, or a record its codec reads.
+    payload: Box<[u8]>,
+    codec: Option<&'static Codec>,
 }
 
-/// An entry's fields: serialised already, or rendered when read.
+/// An entry's fields, as a producer hands them over.
 #[derive(Debug)]
 pub enum Fields {
     /// JSON object members, without braces.
     Text(Box<str>),
-    /// Kept as recorded; rendered on demand.
+    /// Rendered into JSON object members when recorded.
     Lazy(Box<dyn Render>),
+    /// A compact record, copied into the journal as it is and read back by its codec: what an
+    /// HTTP exchange is recorded as, so that recording one costs a copy and no JSON.
+    Encoded {
+        /// The record.
+        bytes: Vec<u8>,
+        /// How it is read.
+        codec: &'static Codec,
+    },
 }
 
-/// Something the journal renders only when it is read.
+/// How a producer's compact record (see [`Fields::Encoded`]) is read back.
+#[derive(Debug)]
+pub struct Codec {
+    /// Appends the record's fields as JSON object members (no braces, no leading comma).
+    pub render: fn(&[u8], &mut String),
+    /// The bearer token the record's request carried (never shown: a bundle turns it into a
+    /// world token's name).
+    pub bearer: fn(&[u8]) -> Option<&str>,
+}
+
+/// Something the journal renders into its fields when it is recorded.
 pub trait Render: Send + Sync + std::fmt::Debug {
     /// Appends the fields as JSON object members (no braces, no leading comma).
     fn write_fields(&self, out: &mut String);
-    /// About how many bytes it holds.
-    fn size(&self) -> usize;
-    /// The bearer token the request carried, for a bundle to name the world token it was
-    /// (never shown).
-    fn bearer(&self) -> Option<&str> {
-        None
-    }
 }
 
 impl Entry {
     /// The entry as one JSON object.
     pub fn json(&self) -> String {
-        let mut text = String::with_capacity(self.size() + 64);
+        let mut text = String::with_capacity(self.payload.len() * 2 + 64);
         text.push_str("{\"seq\":");
         text.push_str(&self.seq.to_string());
         text.push_str(",\"at\":");
@@ -120,32 +130,25 @@ impl Entry {
         text.push_str(",\"kind\":\"");
         text.push_str(self.kind.as_str());
         text.push('"');
-        match &self.fields {
-            Fields::Text(fields) if fields.is_empty() => {}
-            Fields::Text(fields) => {
+        match self.codec {
+            None if self.payload.is_empty() => {}
+            None => {
                 text.push(',');
-                text.push_str(fields);
+                text.push_str(std::str::from_utf8(&self.payload).unwrap_or_default());
             }
-            Fields::Lazy(render) => {
+            Some(codec) => {
                 text.push(',');
-                render.write_fields(&mut text);
+                (codec.render)(&self.payload, &mut text);
             }
         }
         text.push('}');
         text
     }
 
-    fn size(&self) -> usize {
-        self.size
-    }
-
     /// The bearer token an HTTP exchange carried (never to be shown: a bundle turns it into a
     /// world token's name).
     pub fn bearer(&self) -> Option<&str> {
-        match &self.fields {
-            Fields::Lazy(render) => render.bearer(),
-            Fields::Text(_) => None,
-        }
+        self.codec.and_then(|codec| (codec.bearer)(&self.payload))
     }
 }
 
@@ -282,16 +285,142 @@ impl BodyView {
     }
 }
 
+/// Where an entry's bytes (its console line, then its payload) are kept.
+#[derive(Debug)]
+enum Place {
+    /// In the ring, from this absolute offset (see [`Ring::head`]).
+    Ring(u64),
+    /// On its own: an entry longer than the whole ring (it is then the only one kept).
+    Owned(Box<[u8]>),
+}
+
+/// One entry's place in the journal: what it is, and where its bytes are.
+#[derive(Debug)]
+struct Slot {
+    seq: u64,
+    at: i64,
+    kind: Kind,
+    level: Level,
+    codec: Option<&'static Codec>,
+    place: Place,
+    line_len: u32,
+    len: u32,
+}
+
+/// What a slot costs beside its bytes (counted against the bound).
+const SLOT_BYTES: usize = std::mem::size_of::<Slot>();
+
+/// The entries: their bytes in one ring buffer (no allocation per entry, nothing to free when the
+/// oldest roll out: they are written over) and a slot per entry, oldest first.
 #[derive(Debug)]
 struct Ring {
-    entries: VecDeque<Arc<Entry>>,
+    slots: VecDeque<Slot>,
+    /// Grows up to `ring_bytes` as entries come, then is written over from the start.
+    buffer: Vec<u8>,
+    ring_bytes: usize,
+    /// Absolute offsets (they only grow; the place in `buffer` is the offset modulo
+    /// `ring_bytes`): where the next entry goes, and where the oldest bytes still kept begin.
+    head: u64,
+    tail: u64,
+    /// Bytes held (entries' bytes and their slots).
     bytes: usize,
     next_seq: u64,
     evicted: u64,
 }
 
+impl Ring {
+    fn new(ring_bytes: usize) -> Ring {
+        Ring {
+            slots: VecDeque::new(),
+            buffer: Vec::new(),
+            ring_bytes,
+            head: 0,
+            tail: 0,
+            bytes: 0,
+            next_seq: 1,
+            evicted: 0,
+        }
+    }
+
+    fn cost(slot: &Slot) -> usize {
+        slot.len as usize + SLOT_BYTES
+    }
+
+    /// Where an entry of `len` bytes would start in the ring: at the head, or at the ring's start
+    /// if it does not fit before the end.
+    fn start_for(&self, len: usize) -> u64 {
+        let ring = self.ring_bytes as u64;
+        let offset = self.head % ring;
+        if offset + len as u64 > ring { self.head + (ring - offset) } else { self.head }
+    }
+
+    /// Rolls out the oldest entry; whether there was one.
+    fn evict_oldest(&mut self) -> bool {
+        let Some(old) = self.slots.pop_front() else { return false };
+        self.bytes -= Ring::cost(&old);
+        if let Place::Ring(start) = old.place {
+            self.tail = start + u64::from(old.len);
+        }
+        self.evicted += 1;
+        true
+    }
+
+    /// Copies `parts` into the ring at `start` (which [`Ring::start_for`] gave, with the room
+    /// made), and moves the head past them.
+    fn write(&mut self, start: u64, parts: [&[u8]; 2]) {
+        let len: usize = parts.iter().map(|p| p.len()).sum();
+        let at = usize::try_from(start % self.ring_bytes as u64).unwrap_or_default();
+        if self.buffer.len() < at + len {
+            self.buffer.resize(at + len, 0);
+        }
+        let mut at = at;
+        for part in parts {
+            self.buffer[at..at + part.len()].copy_from_slice(part);
+            at += part.len();
+        }
+        self.head = start + len as u64;
+    }
+
+    fn bytes_of<'a>(&'a self, slot: &'a Slot) -> &'a [u8] {
+        match &slot.place {
+            Place::Ring(start) => {
+                let at = usize::try_from(start % self.ring_bytes as u64).unwrap_or_default();
+                self.buffer.get(at..at + slot.len as usize).unwrap_or_default()
+            }
+            Place::Owned(bytes) => bytes,
+        }
+    }
+
+    fn entry(&self, slot: &Slot) -> Entry {
+        let bytes = self.bytes_of(slot);
+        let (line, payload) = bytes.split_at((slot.line_len as usize).min(bytes.len()));
+        Entry {
+            seq: slot.seq,
+            at: slot.at,
+            kind: slot.kind,
+            line: String::from_utf8_lossy(line).into_owned(),
+            level: slot.level,
+            payload: payload.into(),
+            codec: slot.codec,
+        }
+    }
+}
+
 /// Where the console gets its lines: called for each entry, after the lock is released.
-pub type Sink = Box<dyn Fn(&Entry) + Send + Sync>;
+pub type Sink = Box<dyn Fn(&Line<'_>) + Send + Sync>;
+
+/// An entry as the console sees it.
+#[derive(Debug)]
+pub struct Line<'a> {
+    /// Its place in the sequence.
+    pub seq: u64,
+    /// What it records.
+    pub kind: Kind,
+    /// How the console shows it.
+    pub level: Level,
+    /// The line.
+    pub text: &'a str,
+}
 
 /// The journal. Cheap to share (`Arc`), every method short.
 pub struct Journal {
@@ -345,15 +474,12 @@ fn lock(m: &Mutex<Ring>) -> std::sync::MutexGuard<'_, Ring> {
 }
 
 impl Journal {
-    /// An empty journal holding at most `capacity_bytes`.
+    /// An empty journal holding at most `capacity_bytes` (entries and their slots; the ring that
+    /// holds the entries' bytes grows to that size as they come, and no further).
     pub fn new(capacity_bytes: usize) -> Journal {
         let (live, _) = broadcast::channel(4096);
-        Journal {
-            ring: Mutex::new(Ring { entries: VecDeque::new(), bytes: 0, next_seq: 1, evicted: 0 }),
-            capacity_bytes: capacity_bytes.max(1024),
-            live,
-            sink: std::sync::OnceLock::new(),
-        }
+        let capacity_bytes = capacity_bytes.max(1024);
+        Journal { ring: Mutex::new(Ring::new(capacity_bytes)), capacity_bytes, live, sink: std::sync::OnceLock::new() }
     }
 
     /// Hands every entry from now on to `sink` too (the console); only the first call counts.
@@ -361,52 +487,68 @@ impl Journal {
         let _ = self.sink.set(sink);
     }
 
-    /// Numbers and appends an entry (evicting the oldest past the bound) and broadcasts it.
-    pub fn append(&self, draft: Draft) -> Arc<Entry> {
-        let fields = match &draft.fields {
-            Fields::Text(text) => text.len() + 16,
-            Fields::Lazy(render) => render.size(),
-        };
-        // The entry itself behind its Arc, its line, and the allocator's overhead.
-        let size = fields + draft.line.capacity() + std::mem::size_of::<Entry>() + 64;
-        let mut ring = lock(&self.ring);
-        let entry = Arc::new(Entry {
-            seq: ring.next_seq,
-            at: draft.at,
-            kind: draft.kind,
-            line: draft.line,
-            level: draft.level,
-            fields: draft.fields,
-            size,
-        });
-        ring.next_seq += 1;
-        ring.bytes += entry.size();
-        ring.entries.push_back(entry.clone());
-        let mut first_eviction = false;
-        // Evicted entries are freed after the lock is let go (an exchange is several blocks).
-        // Usually one goes per one that comes: that one needs no list.
-        let (mut evicted, mut more_evicted) = (None, Vec::new());
-        while ring.bytes > self.capacity_bytes && ring.entries.len() > 1 {
-            if let Some(old) = ring.entries.pop_front() {
-                ring.bytes -= old.size();
-                first_eviction |= ring.evicted == 0;
-                ring.evicted += 1;
-                match evicted {
-                    None => evicted = Some(old),
-                    Some(_) => more_evicted.push(old),
-                }
+    /// Numbers and appends an entry (rolling out the oldest past the bound), broadcasts it, and
+    /// answers its seq.
+    pub fn append(&self, draft: Draft) -> u64 {
+        let Draft { at, kind, line, level, fields } = draft;
+        let (payload, codec): (std::borrow::Cow<'_, [u8]>, _) = match &fields {
+            Fields::Text(text) => (text.as_bytes().into(), None),
+            Fields::Lazy(render) => {
+                let mut text = String::with_capacity(256);
+                render.write_fields(&mut text);
+                (text.into_bytes().into(), None)
             }
-        }
+            Fields::Encoded { bytes, codec } => (bytes.as_slice().into(), Some(*codec)),
+        };
+        let len = line.len() + payload.len();
+        let (Ok(len32), Ok(line_len)) = (u32::try_from(len), u32::try_from(line.len())) else {
+            // Over 4 GiB: no request, frame or attempt comes near (bodies are bounded far lower).
+            tracing::warn!("a journal entry of {len} bytes was not recorded: longer than an entry can be");
+            return 0;
+        };
+        let watched = self.live.receiver_count() > 0;
+        let shown = self.sink.get();
+        let cost = len + SLOT_BYTES;
+        let mut ring = lock(&self.ring);
+        let seq = ring.next_seq;
+        ring.next_seq += 1;
+        let first_eviction = ring.evicted == 0;
+        let place = if len > ring.ring_bytes {
+            // Longer than the ring: kept on its own, as the only entry.
+            while ring.evict_oldest() {}
+            let mut own = Vec::with_capacity(len);
+            own.extend_from_slice(line.as_bytes());
+            own.extend_from_slice(&payload);
+            Place::Owned(own.into_boxed_slice())
+        } else {
+            let mut start = ring.start_for(len);
+            // Room by the bound (bytes and slots), and in the ring (bytes not yet rolled out).
+            while ring.bytes + cost > self.capacity_bytes || start + len as u64 > ring.tail + ring.ring_bytes as u64 {
+                if !ring.evict_oldest() {
+                    // Nothing left to roll out: the ring is free from here.
+                    ring.tail = start;
+                    break;
+                }
+                start = ring.start_for(len);
+            }
+            if ring.slots.is_empty() {
+                ring.tail = start;
+            }
+            ring.write(start, [line.as_bytes(), &payload]);
+            Place::Ring(start)
+        };
+        let first_eviction = first_eviction && ring.evicted > 0;
+        ring.bytes += cost;
+        ring.slots.push_back(Slot { seq, at, kind, level, codec, place, line_len, len: len32 });
         // Sent under the lock, so subscribers see the entries in seq order (and only when there
-        // are any: an unwatched journal wakes nobody).
-        if self.live.receiver_count() > 0 {
-            let _ = self.live.send(entry.clone());
+        // are any: an unwatched journal makes no copy).
+        if watched {
+            let entry = Entry { seq, at, kind, line: line.clone(), level, payload: payload.as_ref().into(), codec };
+            let _ = self.live.send(Arc::new(entry));
         }
         drop(ring);
-        drop(evicted);
-        drop(more_evicted);
-        if let Some(sink) = self.sink.get() {
-            sink(&entry);
+        if let Some(sink) = shown {
+            sink(&Line { seq, kind, level, text: &line });
         }
         if first_eviction {
             tracing::info!(
@@ -414,22 +556,22 @@ impl Journal {
                 self.capacity_bytes
             );
         }
-        entry
+        seq
     }
 
     /// Entries after `since` (oldest first, at most `limit`), or without `since` the newest
     /// `limit`; only of `kind` when given.
     pub fn query(&self, since: Option<u64>, kind: Option<Kind>, limit: usize) -> Page {
         let ring = lock(&self.ring);
-        let matches = |e: &&Arc<Entry>| kind.is_none_or(|k| e.kind == k);
+        let matches = |s: &&Slot| kind.is_none_or(|k| s.kind == k);
         let entries: Vec<Arc<Entry>> = match since {
             Some(since) => {
-                let start = ring.entries.partition_point(|e| e.seq <= since);
-                ring.entries.range(start..).filter(matches).take(limit).cloned().collect()
+                let start = ring.slots.partition_point(|s| s.seq <= since);
+                ring.slots.range(start..).filter(matches).take(limit).map(|s| Arc::new(ring.entry(s))).collect()
             }
             None => {
                 let mut newest: Vec<Arc<Entry>> =
-                    ring.entries.iter().rev().filter(matches).take(limit).cloned().collect();
+                    ring.slots.iter().rev().filter(matches).take(limit).map(|s| Arc::new(ring.entry(s))).collect();
                 newest.reverse();
                 newest
             }
@@ -456,8 +598,9 @@ impl Journal {
     /// Forgets every entry (the numbering goes on, so readers never see a seq twice).
     pub fn clear(&self) {
         let mut ring = lock(&self.ring);
-        ring.entries.clear();
+        ring.slots.clear();
         ring.bytes = 0;
+        ring.tail = ring.head;
     }
 }
 
@@ -492,8 +635,9 @@ mod tests {
         let journal = Journal::new(DEFAULT_JOURNAL_BYTES);
         let first = journal.append(draft(Kind::Http, "a"));
         let second = journal.append(draft(Kind::Ws, "b"));
-        assert_eq!((first.seq, second.seq), (1, 2));
-        let parsed: serde_json::Value = serde_json::from_str(&second.json()).expect("json");
+        assert_eq!((first, second), (1, 2));
+        let page = journal.query(Some(1), None, 1);
+        let parsed: serde_json::Value = serde_json::from_str(&page.entries[0].json()).expect("json");
         assert_eq!(parsed, serde_json::json!({"seq": 2, "at": 7, "kind": "ws", "text": "b"}));
     }
 
@@ -525,6 +669,59 @@ mod tests {
         assert!(page.entries.len() < 20 && !page.entries.is_empty());
         assert_eq!(page.evicted as usize + page.entries.len(), 20);
         assert_eq!(page.entries.last().map(|e| e.seq), Some(20), "the newest stay");
+    }
+
+    #[test]
+    fn entries_of_every_size_read_back_intact_while_the_ring_wraps_many_times() {
+        let journal = Journal::new(8192);
+        let mut expected = std::collections::BTreeMap::new();
+        for i in 0..2000_usize {
+            // Sizes that do not divide the ring, so entries straddle its end and pad to its start.
+            let text = format!("{i}:{}", "abcdefghij".repeat(i * 7 % 97));
+            let seq = journal.append(draft(Kind::Ws, &text));
+            expected.insert(seq, text);
+            let page = journal.query(None, None, usize::MAX);
+            assert!(page.used_bytes <= 8192, "{}", page.used_bytes);
+        }
+        let page = journal.query(None, None, usize::MAX);
+        assert!(page.evicted > 1000 && page.entries.len() > 3, "{} kept, {} evicted", page.entries.len(), page.evicted);
+        assert_eq!(page.evicted as usize + page.entries.len(), 2000);
+        let seqs: Vec<u64> = page.entries.iter().map(|e| e.seq).collect();
+        assert_eq!(seqs, ((2001 - seqs.len() as u64)..=2000).collect::<Vec<_>>(), "the newest, in order, without gaps");
+        for entry in &page.entries {
+            assert_eq!(entry.line, expected[&entry.seq]);
+            let parsed: serde_json::Value = serde_json::from_str(&entry.json()).expect("json");
+            assert_eq!(parsed["text"], expected[&entry.seq].as_str());
+        }
+    }
+
+    #[test]
+    fn an_entry_longer_than_the_whole_journal_is_kept_alone_until_the_next() {
+        let journal = Journal::new(2048);
+        journal.append(draft(Kind::Event, "small"));
+        let huge = "y".repeat(5000);
+        let seq = journal.append(draft(Kind::Event, &huge));
+        let page = journal.query(None, None, usize::MAX);
+        assert_eq!(page.entries.iter().map(|e| e.seq).collect::<Vec<_>>(), vec![seq], "the newest stays");
+        assert_eq!(page.entries[0].line, huge);
+        journal.append(draft(Kind::Event, "after"));
+        let page = journal.query(None, None, usize::MAX);
+        assert_eq!(page.entries.iter().map(|e| e.line.as_str()).collect::<Vec<_>>(), vec!["after"]);
+        assert_eq!(page.evicted, 2);
+        assert!(page.used_bytes <= 2048);
+    }
+
+    #[test]
+    fn a_cleared_journal_keeps_numbering_and_fills_again() {
+        let journal = Journal::new(4096);
+        for i in 0..30 {
+            journal.append(draft(Kind::Http, &format!("{i}{}", "z".repeat(100))));
+        }
+        journal.clear();
+        assert!(journal.query(None, None, usize::MAX).entries.is_empty());
+        assert_eq!(journal.append(draft(Kind::Http, "next")), 31);
+        let page = journal.query(None, None, usize::MAX);
+        assert_eq!(page.entries.iter().map(|e| (e.seq, e.line.as_str())).collect::<Vec<_>>(), vec![(31, "next")]);
     }
 
     #[tokio::test]

@@ -33,7 +33,7 @@ use crate::outputs::delivery::{
     Attempt, DeliveryConfig, Dispatcher, Hooks, HttpTransport, Job, Outcome, Target, Transport,
 };
 use crate::outputs::journal::{
-    DEFAULT_JOURNAL_BYTES, Draft, Fields, Journal, Kind, Level, Render, fields, members, push_body, wants_line,
+    DEFAULT_JOURNAL_BYTES, Draft, Fields, Journal, Kind, Level, Render, members, push_body, wants_line,
 };
 use crate::outputs::notifications::{Hub, NotificationConfig, Registration, Utf8Bytes};
 use crate::ring::Ring;
@@ -301,8 +301,7 @@ pub fn label_from(outer: String, inner: String) -> String {
     if inner == outer { outer } else { format!("{outer}/{inner}") }
 }
 
-/// A websocket frame as the journal keeps it: the message is the one shared with the hub (not a
-/// copy), rendered only when the entry is read.
+/// A websocket frame as the journal records it (rendered into the entry when recorded).
 #[derive(Debug)]
 struct WsRecord {
     outgoing: bool,
@@ -358,17 +357,6 @@ impl Render for WsRecord {
             push_body(out, "message", message.as_bytes(), self.outgoing);
         }
     }
-
-    fn size(&self) -> usize {
-        let strings = self.agent_id.capacity()
-            + self.email.capacity()
-            + self.label.capacity()
-            + self.client_type.as_ref().map_or(0, String::capacity)
-            + self.close.as_ref().map_or(0, |(_, r)| r.capacity())
-            + self.fault.as_ref().map_or(0, String::capacity);
-        // The message is shared with the hub, but counted here: it lives as long as the entry.
-        std::mem::size_of::<Self>() + strings + self.message.as_ref().map_or(0, |m| m.len()) + 6 * 16
-    }
 }
 
 #[derive(Debug, Serialize)]
@@ -390,17 +378,6 @@ impl Render for WebhookRecord {
         out.push_str(&members(&WebhookFields { attempt: &self.attempt }));
         // The mock rendered the body itself: valid, shallow JSON.
         push_body(out, "body", &self.body, true);
-    }
-
-    fn size(&self) -> usize {
-        std::mem::size_of::<WebhookRecord>()
-            + self.attempt.event_id.len()
-            + self.attempt.event_type.len()
-            + self.attempt.subscription_id.len()
-            + self.attempt.url.len()
-            + self.attempt.error.as_ref().map_or(0, String::len)
-            + self.attempt.fault.as_ref().map_or(0, String::len)
-            + self.body.len()
     }
 }
 
@@ -619,24 +596,21 @@ impl AppState {
         for out in outs {
             match out {
                 Out::Event(event) => {
-                    let body = fields(&event);
-                    let bytes = match &body {
-                        Fields::Text(text) => text.len(),
-                        Fields::Lazy(render) => render.size(),
-                    };
+                    let body = members(&event);
+                    let bytes = body.len();
                     let level =
                         if matches!(*event, Event::SubscriptionDisabled(_)) { Level::Warn } else { Level::Info };
-                    let entry = self.inner.journal.append(Draft {
+                    let seq = self.inner.journal.append(Draft {
                         at,
                         kind: Kind::Event,
                         line: if wants_line(level) { event.line() } else { String::new() },
                         level,
-                        fields: body,
+                        fields: Fields::Text(body.into_boxed_str()),
                     });
                     if !event.is_deliverable() {
                         continue;
                     }
-                    let stamped = Arc::new(Stamped { seq: entry.seq, at, event: *event });
+                    let stamped = Arc::new(Stamped { seq, at, event: *event });
                     for sub in core.subscriptions.active_in(stamped.event.org_id()) {
                         let names = names_for(&stamped.event, sub);
                         if names.is_empty() {
@@ -921,7 +895,7 @@ impl Hooks for StateHooks {
             Some(fault) if !line.is_empty() => format!("{line} [fault {fault}]"),
             _ => line,
         };
-        // Rendered only when the journal is read: the body is the bytes sent, shared.
+        // Rendered into the entry as it is recorded: the body is the bytes sent.
         let fields = Fields::Lazy(Box::new(WebhookRecord { attempt: attempt.clone(), body: body.clone() }));
         state.inner.journal.append(Draft { at: attempt.at, kind: Kind::Webhook, line, level, fields });
     }
