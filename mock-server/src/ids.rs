@@ -38,13 +38,17 @@ pub fn uuid() -> String {
 
 /// `<prefix>_<uuid>` (a TrackingID), made in one allocation.
 pub fn prefixed(prefix: &str) -> std::sync::Arc<str> {
-    let mut buffer = [0u8; uuid::fmt::Hyphenated::LENGTH];
-    let id = random().hyphenated().encode_lower(&mut buffer);
-    let mut text = String::with_capacity(prefix.len() + 1 + id.len());
-    text.push_str(prefix);
-    text.push('_');
-    text.push_str(id);
-    text.into()
+    const ID: usize = uuid::fmt::Hyphenated::LENGTH;
+    let mut buffer = [0u8; 64 + 1 + ID];
+    if prefix.len() > 64 {
+        return format!("{prefix}_{}", random().hyphenated()).into();
+    }
+    buffer[..prefix.len()].copy_from_slice(prefix.as_bytes());
+    buffer[prefix.len()] = b'_';
+    let end = prefix.len() + 1 + ID;
+    random().hyphenated().encode_lower(&mut buffer[prefix.len() + 1..end]);
+    // A prefix is UTF-8 and the rest is ASCII.
+    std::str::from_utf8(&buffer[..end]).unwrap_or_default().into()
 }
 
 /// A random (version 4) UUID, without hyphens.

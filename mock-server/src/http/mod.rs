@@ -28,14 +28,14 @@ use serde_json::{Value, json};
 use wxcc_schemas::{SchemaId, Violation};
 
 use crate::auth::{self, AuthFailure, Identity, Operation};
-use crate::outputs::journal::{Codec, Draft, Fields, Kind, Level, members, push_body};
+use crate::outputs::journal::{Codec, Draft, Fields, Kind, Level, MAX_BODY_BYTES, members, push_body, push_cut_body};
 use crate::redact::{is_secret_header, redact_body, redact_uri, token_hint};
 use crate::state::{AppState, ViolationRecord};
 
 /// The response header that carries the tracking id.
 pub const TRACKING_ID: HeaderName = HeaderName::from_static("trackingid");
-/// The request header clients may send to choose the tracking id.
-pub const TRACKING_ID_REQUEST: &str = "trackingid";
+/// The request header clients may send to choose the tracking id (the same name).
+pub const TRACKING_ID_REQUEST: HeaderName = TRACKING_ID;
 /// Marks a request as a contract verifier's probe (`wxcc-contract verify` sends it): off-contract
 /// on purpose, so not recorded as a violation (it is journaled as usual).
 pub const PROBE_HEADER: &str = "x-wxcc-contract-probe";
@@ -46,8 +46,6 @@ pub const BODY_LIMIT: usize = 256 * 1024;
 
 /// The largest scenario `POST /__admin/scenario` reads (one may carry its world inline).
 pub const SCENARIO_BODY_LIMIT: usize = 1 << 20;
-/// The largest response body the journal reads back (bigger ones are recorded as cut).
-const RESPONSE_RECORD_LIMIT: usize = 4 * 1024 * 1024;
 
 /// The backend service a path belongs to; it decides the error envelope and the tracking prefix.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -492,6 +490,10 @@ pub async fn wrong_method(State(state): State<AppState>, request: Request) -> Re
 }
 
 async fn read_request_body(body: Body, limit: usize) -> RequestBody {
+    // Most requests (GETs) have none: nothing to collect.
+    if axum::body::HttpBody::is_end_stream(&body) {
+        return RequestBody::Empty;
+    }
     match Limited::new(body, limit).collect().await {
         Ok(collected) => {
             let bytes = collected.to_bytes();
@@ -560,7 +562,7 @@ where
     let journaled = service != Service::Admin && request.uri().path() != "/openapi.json";
     let tracking: Arc<str> = request
         .headers()
-        .get(TRACKING_ID_REQUEST)
+        .get(&TRACKING_ID_REQUEST)
         .and_then(|v| v.to_str().ok())
         .map(str::trim)
         .filter(|v| !v.is_empty() && v.len() <= 256)
@@ -570,7 +572,9 @@ where
     let record = journaled.then(|| RequestRecord::capture(&parts, &body));
     let Handled { result, caller, fault } = handle(Incoming { parts, tracking_id: tracking.clone(), body }).await;
     let (mut response, error) = match result {
-        Ok(response) => refused_by_axum(response).await,
+        // Boxed: rare, and its state would otherwise make every exchange's future larger.
+        Ok(response) if refused(&response) => Box::pin(refused_by_axum(response)).await,
+        Ok(response) => (response, None),
         Err(error) => (error.status.into_response(), Some(Arc::new(error))),
     };
     if let Some(error) = &error {
@@ -595,7 +599,7 @@ where
     response.headers_mut().insert(TRACKING_ID, header_text(&tracking));
     if let Some(fault) = &fault {
         if fault.malformed {
-            response = malformed(response).await;
+            response = Box::pin(malformed(response)).await;
         }
         // The console shows it with the exchange's journal line.
         response.headers_mut().insert(FAULT_MARK, header_text(&fault.description));
@@ -605,7 +609,7 @@ where
         (response, Bytes::new())
     } else {
         let (parts, body) = response.into_parts();
-        let bytes = axum::body::to_bytes(body, RESPONSE_RECORD_LIMIT).await.unwrap_or_default();
+        let bytes = whole_body(body).await;
         (Response::from_parts(parts, Body::from(bytes.clone())), bytes)
     };
     let latency_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
@@ -614,23 +618,44 @@ where
     response
 }
 
+/// The bytes of a body the mock made (read whole: the client gets them all; the journal keeps
+/// the first [`MAX_BODY_BYTES`]). Its answers are one frame; more are joined.
+async fn whole_body(mut body: Body) -> Bytes {
+    use http_body_util::BodyExt;
+    let mut whole = Vec::new();
+    while let Some(frame) = body.frame().await {
+        let Ok(Ok(data)) = frame.map(|frame| frame.into_data()) else { break };
+        if whole.is_empty() && axum::body::HttpBody::is_end_stream(&body) {
+            return data;
+        }
+        whole.extend_from_slice(&data);
+    }
+    Bytes::from(whole)
+}
+
 /// The answer with its JSON cut short (the first half, or `{"trackingId":"` for an empty body).
 async fn malformed(response: Response) -> Response {
     let (mut parts, body) = response.into_parts();
-    let bytes = axum::body::to_bytes(body, RESPONSE_RECORD_LIMIT).await.unwrap_or_default();
+    let bytes = whole_body(body).await;
     let cut = if bytes.len() < 2 { Bytes::from_static(b"{\"trackingId\":\"") } else { bytes.slice(..bytes.len() / 2) };
     parts.headers.remove(header::CONTENT_LENGTH);
     parts.headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
     Response::from_parts(parts, Body::from(cut))
 }
 
+/// Whether a handler's response is an error without a JSON body (see [`refused_by_axum`]).
+fn refused(response: &Response) -> bool {
+    let status = response.status();
+    (status.is_client_error() || status.is_server_error()) && !is_json(response.headers())
+}
+
 /// A response a handler made without an [`ApiError`] that is still an error without a JSON body
 /// (a rejection by axum itself): answered in the envelope all the same, explained with its text.
 async fn refused_by_axum(response: Response) -> (Response, Option<Arc<ApiError>>) {
-    let status = response.status();
-    if !(status.is_client_error() || status.is_server_error()) || is_json(response.headers()) {
+    if !refused(&response) {
         return (response, None);
     }
+    let status = response.status();
     let reason = status.canonical_reason().unwrap_or("Error");
     let (parts, body) = response.into_parts();
     let text = axum::body::to_bytes(body, 2048).await.unwrap_or_default();
@@ -677,7 +702,7 @@ fn cut(text: &str, max: usize) -> String {
 }
 
 /// What an answer adds to its record, beyond its body and header lines' own length.
-const RESPONSE_PART_GUESS: usize = 256;
+const RESPONSE_PART_GUESS: usize = 512;
 
 /// The request body's tags in a record: none, bytes, over the limit, unreadable (with the error).
 const BODY_EMPTY: u8 = 0;
@@ -788,7 +813,9 @@ impl RequestRecord {
             }
         }
         put_header_lines(record, response.headers());
-        put(record, response_body);
+        // The journal shows no more of a body than this (and says how long it was).
+        put(record, &response_body[..response_body.len().min(MAX_BODY_BYTES)]);
+        record.extend_from_slice(&(response_body.len() as u64).to_le_bytes());
         put(record, tracking_id.as_bytes());
         put_some(record, caller.as_ref().map(|c| c.email().as_bytes()));
         put_some(record, token_owner.as_ref().map(String::as_bytes));
@@ -849,7 +876,9 @@ struct HttpView<'a> {
     authorization: Option<&'a str>,
     body: BodyRef<'a>,
     response_header_lines: &'a str,
+    /// The first [`MAX_BODY_BYTES`] of the response body, and its whole length.
     response_body: &'a [u8],
+    response_body_len: u64,
     tracking_id: &'a str,
     caller: Option<&'a str>,
     /// The owner of a token that was refused (the caller's own otherwise).
@@ -875,6 +904,7 @@ impl<'a> HttpView<'a> {
         };
         let response_header_lines = r.text().unwrap_or_default();
         let response_body = r.bytes().unwrap_or_default();
+        let response_body_len = r.take(8).and_then(|b| b.try_into().ok()).map_or(0, u64::from_le_bytes);
         let tracking_id = r.text().unwrap_or_default();
         let caller = r.text();
         let token_owner = r.text();
@@ -890,6 +920,7 @@ impl<'a> HttpView<'a> {
             body,
             response_header_lines,
             response_body,
+            response_body_len,
             tracking_id,
             caller,
             token_owner,
@@ -943,7 +974,8 @@ impl<'a> HttpView<'a> {
         out.push('}');
         // The mock made its JSON bodies itself: they go in without being parsed again.
         let json = self.response_header_lines.lines().any(|l| l.starts_with("content-type: ") && l.contains("json"));
-        push_body(out, "responseBody", self.response_body, json);
+        let whole = usize::try_from(self.response_body_len).unwrap_or(usize::MAX).max(self.response_body.len());
+        push_cut_body(out, "responseBody", self.response_body, whole, json);
     }
 }
 
@@ -1055,5 +1087,68 @@ fn whole_numbers_as_integers(value: Value) -> Value {
         Value::Array(items) => Value::Array(items.into_iter().map(whole_numbers_as_integers).collect()),
         Value::Object(map) => Value::Object(map.into_iter().map(|(k, v)| (k, whole_numbers_as_integers(v))).collect()),
         other => other,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn exchange(request: Request<Body>, response: Response, response_body: &[u8]) -> crate::outputs::journal::Entry {
+        let state = AppState::new(crate::world::World::default_world());
+        let (parts, _) = request.into_parts();
+        let body = RequestBody::Bytes(Bytes::from_static(br#"{"name":"n","secret":"do-not-show-0123456789"}"#));
+        let record = RequestRecord::capture(&parts, &body);
+        let tracking: Arc<str> = "NOTIFS_test".into();
+        let draft = record.finish(&state, &tracking, None, &response, response_body, None, None, 42);
+        let seq = state.journal().append(draft);
+        state.journal().query(Some(seq - 1), None, 1).entries[0].as_ref().clone()
+    }
+
+    #[test]
+    fn an_exchange_reads_back_whole_from_its_record_with_the_token_reduced_and_the_secret_redacted() {
+        let request = Request::builder()
+            .method("POST")
+            .uri("/v1/subscriptions?orgId=o1")
+            .header("authorization", "Bearer abcdefghijk_secret_token")
+            .header("x-api-key", "also-secret")
+            .header("accept", "application/json")
+            .body(Body::empty())
+            .expect("request");
+        let response = (StatusCode::CREATED, [(header::CONTENT_TYPE, "application/json")]).into_response();
+        let entry = exchange(request, response, br#"{"id":"s1"}"#);
+        assert_eq!(entry.bearer(), Some("abcdefghijk_secret_token"));
+        let json = entry.json();
+        assert!(
+            !json.contains("secret_token") && !json.contains("do-not-show") && !json.contains("also-secret"),
+            "{json}"
+        );
+        let read: Value = serde_json::from_str(&json).expect("json");
+        assert_eq!(read["method"], "POST");
+        assert_eq!(read["path"], "/v1/subscriptions?orgId=o1");
+        assert_eq!(read["status"], 201);
+        assert_eq!(read["trackingId"], "NOTIFS_test");
+        assert_eq!(read["latencyUs"], 42);
+        assert_eq!(read["requestHeaders"]["accept"], "application/json");
+        assert_eq!(read["requestHeaders"]["authorization"], "Bearer abcdef… (unknown token)");
+        assert_eq!(read["requestBody"]["secret"], "[redacted]");
+        assert_eq!(read["responseHeaders"]["content-type"], "application/json");
+        assert_eq!(read["responseBody"], serde_json::json!({"id": "s1"}));
+    }
+
+    #[test]
+    fn a_long_response_body_is_kept_cut_with_its_whole_length() {
+        let request = Request::builder().uri("/v1/tasks").body(Body::empty()).expect("request");
+        let long = vec![b'x'; MAX_BODY_BYTES * 3];
+        let response = (StatusCode::OK, [(header::CONTENT_TYPE, "text/plain")]).into_response();
+        let entry = exchange(request, response, &long);
+        let read: Value = serde_json::from_str(&entry.json()).expect("json");
+        let shown = read["responseBody"].as_str().expect("text");
+        assert!(
+            shown.ends_with(&format!("… [cut: {} bytes in all]", MAX_BODY_BYTES * 3)),
+            "{}",
+            &shown[shown.len() - 60..]
+        );
+        assert_eq!(shown.bytes().filter(|b| *b == b'x').count(), MAX_BODY_BYTES);
     }
 }

@@ -201,15 +201,21 @@ pub fn wants_line(level: Level) -> bool {
 /// unless `trusted` says the mock made them), anything else as a JSON string, cut at
 /// [`MAX_BODY_BYTES`]. Nothing is appended for an empty body.
 pub fn push_body(out: &mut String, name: &str, bytes: &[u8], trusted: bool) {
+    push_cut_body(out, name, bytes, bytes.len(), trusted);
+}
+
+/// [`push_body`] for a body of which the record kept only the first `bytes` (at least
+/// [`MAX_BODY_BYTES`] of them when it was cut) of `whole` bytes.
+pub fn push_cut_body(out: &mut String, name: &str, bytes: &[u8], whole: usize, trusted: bool) {
     if bytes.is_empty() {
         return;
     }
     out.push_str(",\"");
     out.push_str(name);
     out.push_str("\":");
-    if bytes.len() > MAX_BODY_BYTES {
-        let cut = String::from_utf8_lossy(&bytes[..MAX_BODY_BYTES]);
-        let text = format!("{cut}… [cut: {} bytes in all]", bytes.len());
+    if whole > MAX_BODY_BYTES || bytes.len() > MAX_BODY_BYTES {
+        let cut = String::from_utf8_lossy(&bytes[..bytes.len().min(MAX_BODY_BYTES)]);
+        let text = format!("{cut}… [cut: {} bytes in all]", whole.max(bytes.len()));
         out.push_str(&serde_json::to_string(&text).unwrap_or_default());
         return;
     }
@@ -547,7 +553,10 @@ impl Journal {
             let _ = self.live.send(Arc::new(entry));
         }
         drop(ring);
-        if let Some(sink) = shown {
+        // A producer leaves the line empty when the console would not print it (`wants_line`).
+        if let Some(sink) = shown
+            && !line.is_empty()
+        {
             sink(&Line { seq, kind, level, text: &line });
         }
         if first_eviction {

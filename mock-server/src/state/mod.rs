@@ -511,22 +511,21 @@ impl AppState {
 
     /// Resolves a bearer token to an identity (401 cases).
     pub fn identify(&self, token: &str) -> Result<Identity, AuthFailure> {
+        let now = self.now_ms();
         let record = {
             let mut tokens = lock(&self.inner.tokens);
-            tokens.sweep_if_due(self.now_ms());
+            tokens.sweep_if_due(now);
             tokens.get(token).cloned()
         };
         let Some(record) = record else {
             return Err(auth::unknown_token(token));
         };
-        let identity = Identity::new(self.inner.world.clone(), record.clone());
-        if let Some(expires_at) = record.expires_at {
-            let now = self.now_ms();
-            if expires_at <= now {
-                return Err(auth::expired_token(identity.user(), expires_at, now));
-            }
+        let expires_at = record.expires_at;
+        let identity = Identity::new(self.inner.world.clone(), record);
+        match expires_at {
+            Some(expires_at) if expires_at <= now => Err(auth::expired_token(identity.user(), expires_at, now)),
+            _ => Ok(identity),
         }
-        Ok(identity)
     }
 
     /// Makes a token expire now (`POST /__admin/tokens/expire`): a world token by its name

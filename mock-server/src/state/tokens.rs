@@ -2,8 +2,6 @@
 //! ones (bounded by count, and swept on the mock's clock once they have been expired a while, so
 //! that a client still holding one gets "expired" rather than "unknown" for an hour).
 
-use std::collections::HashMap;
-
 use crate::auth::TokenRecord;
 use crate::world::World;
 
@@ -19,10 +17,12 @@ pub struct TokenLimit {
     pub limit: usize,
 }
 
+/// Every request looks its token up here: the maps hash with foldhash (fast, and seeded per
+/// process, so a client cannot choose keys that collide).
 #[derive(Debug)]
 pub(crate) struct TokenStore {
-    world: HashMap<String, TokenRecord>,
-    minted: HashMap<String, TokenRecord>,
+    world: foldhash::HashMap<String, TokenRecord>,
+    minted: foldhash::HashMap<String, TokenRecord>,
     next_sweep: i64,
     swept: u64,
 }
@@ -30,7 +30,7 @@ pub(crate) struct TokenStore {
 impl TokenStore {
     /// The world's tokens, nothing minted.
     pub(crate) fn from_world(world: &World) -> TokenStore {
-        let mut tokens = HashMap::new();
+        let mut tokens = foldhash::HashMap::default();
         for spec in &world.tokens {
             let found = world.orgs.iter().enumerate().find_map(|(oi, o)| {
                 o.users.iter().position(|u| u.email.eq_ignore_ascii_case(&spec.email)).map(|ui| (oi, ui))
@@ -46,7 +46,7 @@ impl TokenStore {
                 tokens.insert(spec.access_token.clone(), record);
             }
         }
-        TokenStore { world: tokens, minted: HashMap::new(), next_sweep: i64::MIN, swept: 0 }
+        TokenStore { world: tokens, minted: foldhash::HashMap::default(), next_sweep: i64::MIN, swept: 0 }
     }
 
     /// A token's record (expired or not).
