@@ -330,7 +330,21 @@ pub fn accepted() -> Response {
 
 /// A JSON response with a status.
 pub fn json_response(status: StatusCode, body: &impl Serialize) -> Response {
-    (status, axum::Json(body)).into_response()
+    // Written into one buffer sized for the usual answer (axum's `Json` writes through a
+    // `BytesMut` writer, a check per write).
+    let mut bytes = Vec::with_capacity(256);
+    match serde_json::to_writer(&mut bytes, body) {
+        Ok(()) => {
+            let mut response = Response::new(Body::from(bytes));
+            *response.status_mut() = status;
+            response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+            response
+        }
+        Err(e) => {
+            tracing::error!("an answer could not be serialised: {e}");
+            StatusCode::INTERNAL_SERVER_ERROR.into_response()
+        }
+    }
 }
 
 /// Resolves the bearer token (400 for the header, 401 for the token).
@@ -581,9 +595,7 @@ where
         let mut rendered = match error.retry_after {
             // A 429 "will not have a body" (facts §2.4).
             Some(seconds) => (error.status, [(header::RETRY_AFTER, HeaderValue::from(seconds))]).into_response(),
-            None => {
-                (error.status, axum::Json(service.error_body(error.status, &error.messages, &tracking))).into_response()
-            }
+            None => json_response(error.status, &service.error_body(error.status, &error.messages, &tracking)),
         };
         if error.status.is_client_error() {
             rendered.headers_mut().insert(DIAGNOSTIC, header_text(&error.diagnostic));
@@ -680,8 +692,9 @@ async fn refused_by_axum(response: Response) -> (Response, Option<Arc<ApiError>>
 struct RequestRecord {
     method: axum::http::Method,
     record: Vec<u8>,
-    /// Where the path (its length first) begins in `record`.
-    path_at: usize,
+    /// Where the path and the raw `Authorization` value are in `record`.
+    path: std::ops::Range<usize>,
+    authorization: Option<std::ops::Range<usize>>,
     /// The body, shared with the handler until the exchange is answered.
     body: RequestBody,
 }
@@ -744,23 +757,22 @@ impl RequestRecord {
             16 + parts.method.as_str().len() + path.len() + lines_len(&parts.headers) + body_len + RESPONSE_PART_GUESS,
         );
         put(&mut record, parts.method.as_str().as_bytes());
-        let path_at = record.len();
         put(&mut record, path.as_bytes());
+        let path = record.len() - path.len()..record.len();
         put_header_lines(&mut record, &parts.headers);
-        put_some(&mut record, parts.headers.get(header::AUTHORIZATION).map(HeaderValue::as_bytes));
-        RequestRecord { method: parts.method.clone(), record, path_at, body: body.clone() }
+        // Bytes that are not UTF-8 become U+FFFD, as in the header lines.
+        let raw = parts.headers.get(header::AUTHORIZATION).map(|v| String::from_utf8_lossy(v.as_bytes()));
+        put_some(&mut record, raw.as_deref().map(str::as_bytes));
+        let authorization = raw.map(|raw| record.len() - raw.len()..record.len());
+        RequestRecord { method: parts.method.clone(), record, path, authorization, body: body.clone() }
     }
 
     fn path(&self) -> &str {
-        let mut reader = Reader(&self.record[self.path_at..]);
-        reader.text().unwrap_or_default()
+        std::str::from_utf8(&self.record[self.path.clone()]).unwrap_or_default()
     }
 
     fn authorization(&self) -> Option<&str> {
-        let mut reader = Reader(&self.record[self.path_at..]);
-        reader.text();
-        reader.text();
-        reader.text()
+        self.authorization.clone().and_then(|range| std::str::from_utf8(&self.record[range]).ok())
     }
 
     /// The record, complete, with the console's line.
