@@ -62,8 +62,8 @@ impl<S> tower::Layer<S> for BrowserAccessLayer {
     }
 }
 
-/// See [`BrowserAccessLayer`]. The router clones its routes' services for every request, so the
-/// CORS rules are shared, not copied.
+/// See [`BrowserAccessLayer`]. The server clones its service for every connection, so the CORS
+/// rules are shared, not copied.
 #[derive(Debug, Clone)]
 pub struct BrowserAccess<S> {
     direct: S,

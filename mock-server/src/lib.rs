@@ -57,7 +57,7 @@ use std::net::SocketAddr;
 pub use clock::{Clock, ClockMode};
 pub use embed::{MockServer, MockServerBuilder, TaskRequest};
 pub use outputs::{delivery, journal, notifications};
-pub use routes::build_router;
+pub use routes::{App, build_app, build_router};
 pub use state::AppState;
 pub use world::World;
 
@@ -125,7 +125,7 @@ pub async fn serve_within(
         Some(identity) => Some(identity.acceptor().map_err(std::io::Error::other)?),
         None => None,
     };
-    server::run(listener, build_router(state), limits, counts, tls, shutdown).await
+    server::run(listener, routes::build_app(state), limits, counts, tls, shutdown).await
 }
 
 /// Binds `config.host:config.port`, returning the listener and the address it got.

@@ -364,9 +364,25 @@ pub fn openapi_text() -> &'static str {
     &TEXT
 }
 
-/// Builds the whole app from the table: every endpoint behind its checks and the envelope, and
-/// the fallbacks (404, 405) in the envelope too.
+/// The app as the mock serves it: the routes behind [`BrowserAccess`](crate::access::BrowserAccess),
+/// put once around the router (a layer on a router wraps each route, which costs every request a
+/// box and a clone more).
+pub type App = crate::access::BrowserAccess<Router>;
+
+/// The app the server serves (see [`App`]).
+pub fn build_app(state: AppState) -> App {
+    use tower::Layer;
+    crate::access::BrowserAccessLayer::new(&state.options().access).layer(routes(state))
+}
+
+/// The same app as a [`Router`], for serving in process or composing with other layers.
 pub fn build_router(state: AppState) -> Router {
+    Router::new().fallback_service(build_app(state))
+}
+
+/// Every endpoint of the table behind its checks and the envelope, and the fallbacks (404, 405)
+/// in the envelope too.
+fn routes(state: AppState) -> Router {
     let mut by_path: Vec<(&'static str, MethodRouter<AppState>)> = Vec::new();
     for endpoint in endpoints() {
         let Ok(filter) = MethodFilter::try_from(endpoint.method.clone()) else { continue };
@@ -389,12 +405,7 @@ pub fn build_router(state: AppState) -> Router {
         }
         router = router.route(path, methods);
     }
-    let browsers = crate::access::BrowserAccessLayer::new(&state.options().access);
-    router
-        .fallback(http::unknown_route)
-        .method_not_allowed_fallback(http::wrong_method)
-        .with_state(state)
-        .layer(browsers)
+    router.fallback(http::unknown_route).method_not_allowed_fallback(http::wrong_method).with_state(state)
 }
 
 /// The checks of `endpoint`, in the real API's order (400 → 401 → 403 → body), then its handler;

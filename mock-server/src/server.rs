@@ -17,7 +17,6 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use axum::Router;
 use hyper_util::rt::TokioIo;
 use hyper_util::service::TowerToHyperService;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
@@ -106,10 +105,10 @@ pub struct ListenerCounts {
     full: AtomicBool,
 }
 
-/// Serves `router` on `listener` until `shutdown` completes, within `limits`.
+/// Serves `app` on `listener` until `shutdown` completes, within `limits`.
 pub async fn run(
     listener: TcpListener,
-    router: Router,
+    app: crate::routes::App,
     limits: ServerLimits,
     counts: Arc<ListenerCounts>,
     tls: Option<tokio_rustls::TlsAcceptor>,
@@ -150,7 +149,7 @@ pub async fn run(
                 counts.refused.load(Ordering::Relaxed)
             );
         }
-        let (router, http, stop_signal) = (router.clone(), http.clone(), stop_signal.clone());
+        let (app, http, stop_signal) = (app.clone(), http.clone(), stop_signal.clone());
         let timeout = limits.header_read_timeout;
         match &tls {
             None => {
@@ -158,7 +157,7 @@ pub async fn run(
                 let activity = Activity::new();
                 let io = TokioIo::new(Lingering::new(stream, control.clone(), activity.clone()));
                 let served = Served { control, activity, peer, timeout };
-                tokio::spawn(connection(io, served, router, http, stop_signal, permit));
+                tokio::spawn(connection(io, served, app, http, stop_signal, permit));
             }
             Some(acceptor) => {
                 let acceptor = acceptor.clone();
@@ -170,7 +169,7 @@ pub async fn run(
                             let activity = Activity::new();
                             let io = TokioIo::new(Lingering::new(tls, control.clone(), activity.clone()));
                             let served = Served { control, activity, peer, timeout };
-                            connection(io, served, router, http, stop_signal, permit).await
+                            connection(io, served, app, http, stop_signal, permit).await
                         }
                         Ok(Err(e)) => tracing::info!("TLS handshake with {peer} failed: {e}"),
                         Err(_) => tracing::info!("connection from {peer} closed: no TLS handshake within {timeout:?}"),
@@ -201,7 +200,7 @@ struct Served {
 async fn connection<I>(
     io: TokioIo<I>,
     served: Served,
-    router: Router,
+    app: crate::routes::App,
     http: hyper::server::conn::http1::Builder,
     mut stop_signal: tokio::sync::watch::Receiver<bool>,
     permit: tokio::sync::OwnedSemaphorePermit,
@@ -212,15 +211,15 @@ async fn connection<I>(
     let (begun, answered) = (activity.clone(), activity.clone());
     let service = TowerToHyperService::new(
         tower::ServiceBuilder::new()
-            .map_request(move |request| {
+            .map_request(move |request: hyper::Request<hyper::body::Incoming>| {
                 begun.request_begins();
-                request
+                request.map(axum::body::Body::new)
             })
             .map_response(move |response| {
                 answered.request_ends();
                 response
             })
-            .service(router),
+            .service(app),
     );
     let connection = http.serve_connection(io, service).with_upgrades();
     let stopped = async move {

@@ -46,6 +46,25 @@ async fn a_page_on_localhost_gets_its_preflight_answered_and_can_read_answers_an
 }
 
 #[tokio::test]
+async fn the_served_mock_answers_preflights_and_adds_cors_headers_as_the_in_process_one_does() {
+    // `serve` puts the browser layer around the router once; in process it is the router's
+    // fallback. Both must behave alike.
+    let app = TestApp::spawn().await;
+    let origin = "http://localhost:3000";
+    let reply = preflight(&app, "/v1/subscriptions", origin).send().await;
+    assert!((200..300).contains(&reply.status), "{}", reply.status);
+    assert_eq!(reply.headers["access-control-allow-origin"], origin);
+    assert!(reply.headers["trackingid"].starts_with("NOTIFS_"), "{:?}", reply.headers);
+    let admin = app.world_token("admin-full");
+    let reply = app.get("/v1/event-types").bearer(&admin).header("origin", origin).send().await.expect(200, None);
+    assert_eq!(reply.headers["access-control-allow-origin"], origin);
+    let reply = app.get("/v1/nowhere").bearer(&admin).header("origin", origin).send().await.expect(404, None);
+    assert_eq!(reply.headers["access-control-allow-origin"], origin, "the fallbacks too");
+    let plain = app.get("/v1/event-types").bearer(&admin).send().await.expect(200, None);
+    assert!(!plain.headers.contains_key("access-control-allow-origin") && !plain.headers.contains_key("vary"));
+}
+
+#[tokio::test]
 async fn a_caller_that_is_not_a_browser_gets_no_cors_headers_at_all() {
     let app = TestApp::new();
     let admin = app.world_token("admin-full");
