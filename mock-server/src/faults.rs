@@ -19,7 +19,7 @@ use rand_distr::Distribution;
 use serde::{Deserialize, Serialize};
 
 /// The request header that injects one fault into one request (as Prism's `Prefer`).
-pub const FAULT_HEADER: &str = "x-wxcc-mock-fault";
+pub const FAULT_HEADER: axum::http::HeaderName = axum::http::HeaderName::from_static("x-wxcc-mock-fault");
 
 /// How many rules the mock holds at once.
 pub const MAX_RULES: usize = 256;

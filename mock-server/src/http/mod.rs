@@ -574,13 +574,21 @@ where
     let started = std::time::Instant::now();
     let service = service.unwrap_or_else(|| Service::for_path(request.uri().path()));
     let journaled = service != Service::Admin && request.uri().path() != "/openapi.json";
-    let tracking: Arc<str> = request
+    let chosen = request
         .headers()
         .get(&TRACKING_ID_REQUEST)
         .and_then(|v| v.to_str().ok())
         .map(str::trim)
-        .filter(|v| !v.is_empty() && v.len() <= 256)
-        .map_or_else(|| crate::ids::prefixed(service.tracking_prefix()), Into::into);
+        .filter(|v| !v.is_empty() && v.len() <= 256);
+    let (tracking, tracking_header): (Arc<str>, HeaderValue) = match chosen {
+        Some(chosen) => (chosen.into(), header_text(chosen)),
+        None => {
+            let made = crate::ids::prefixed(service.tracking_prefix());
+            // A prefix and a UUID: a valid header value as it is.
+            let header = HeaderValue::from_str(&made).unwrap_or_else(|_| header_text(&made));
+            (made, header)
+        }
+    };
     let (parts, body) = request.into_parts();
     let body = read_request_body(body, body_limit).await;
     let record = journaled.then(|| RequestRecord::capture(&parts, &body));
@@ -608,7 +616,7 @@ where
         }
         response = rendered;
     }
-    response.headers_mut().insert(TRACKING_ID, header_text(&tracking));
+    response.headers_mut().insert(TRACKING_ID, tracking_header);
     if let Some(fault) = &fault {
         if fault.malformed {
             response = Box::pin(malformed(response)).await;
@@ -761,7 +769,10 @@ impl RequestRecord {
         let path = record.len() - path.len()..record.len();
         put_header_lines(&mut record, &parts.headers);
         // Bytes that are not UTF-8 become U+FFFD, as in the header lines.
-        let raw = parts.headers.get(header::AUTHORIZATION).map(|v| String::from_utf8_lossy(v.as_bytes()));
+        let raw = parts.headers.get(header::AUTHORIZATION).map(|v| match std::str::from_utf8(v.as_bytes()) {
+            Ok(text) => std::borrow::Cow::Borrowed(text),
+            Err(_) => String::from_utf8_lossy(v.as_bytes()),
+        });
         put_some(&mut record, raw.as_deref().map(str::as_bytes));
         let authorization = raw.map(|raw| record.len() - raw.len()..record.len());
         RequestRecord { method: parts.method.clone(), record, path, authorization, body: body.clone() }
@@ -884,10 +895,10 @@ enum BodyRef<'a> {
 struct HttpView<'a> {
     method: &'a str,
     path: &'a str,
-    header_lines: &'a str,
+    header_lines: std::borrow::Cow<'a, str>,
     authorization: Option<&'a str>,
     body: BodyRef<'a>,
-    response_header_lines: &'a str,
+    response_header_lines: std::borrow::Cow<'a, str>,
     /// The first [`MAX_BODY_BYTES`] of the response body, and its whole length.
     response_body: &'a [u8],
     response_body_len: u64,
@@ -906,7 +917,7 @@ impl<'a> HttpView<'a> {
         let mut r = Reader(record);
         let method = r.text().unwrap_or_default();
         let path = r.text().unwrap_or_default();
-        let header_lines = r.text().unwrap_or_default();
+        let header_lines = String::from_utf8_lossy(r.bytes().unwrap_or_default());
         let authorization = r.text();
         let body = match r.byte() {
             Some(BODY_BYTES) => BodyRef::Bytes(r.bytes().unwrap_or_default()),
@@ -914,7 +925,7 @@ impl<'a> HttpView<'a> {
             Some(BODY_UNREADABLE) => BodyRef::Unreadable(r.text().unwrap_or_default()),
             Some(BODY_EMPTY) | None | Some(_) => BodyRef::Empty,
         };
-        let response_header_lines = r.text().unwrap_or_default();
+        let response_header_lines = String::from_utf8_lossy(r.bytes().unwrap_or_default());
         let response_body = r.bytes().unwrap_or_default();
         let response_body_len = r.take(8).and_then(|b| b.try_into().ok()).map_or(0, u64::from_le_bytes);
         let tracking_id = r.text().unwrap_or_default();
@@ -956,7 +967,7 @@ impl<'a> HttpView<'a> {
         };
         out.push_str(&members(&head));
         out.push_str(",\"requestHeaders\":{");
-        let headers = members(&HeaderLines(self.header_lines));
+        let headers = members(&HeaderLines(&self.header_lines));
         out.push_str(&headers);
         if let Some(raw) = self.authorization {
             // Reduced to the token's owner and a prefix: the token itself is never shown.
@@ -982,7 +993,7 @@ impl<'a> HttpView<'a> {
             BodyRef::Empty => {}
         }
         out.push_str(",\"responseHeaders\":{");
-        out.push_str(&members(&HeaderLines(self.response_header_lines)));
+        out.push_str(&members(&HeaderLines(&self.response_header_lines)));
         out.push('}');
         // The mock made its JSON bodies itself: they go in without being parsed again.
         let json = self.response_header_lines.lines().any(|l| l.starts_with("content-type: ") && l.contains("json"));
@@ -1016,7 +1027,7 @@ struct Exchange<'a> {
 
 /// Appends headers as `name: value` lines, `Authorization` left out (rendered when read). A
 /// header value holds no line break (`HeaderValue` refuses them); bytes that are not UTF-8 become
-/// U+FFFD.
+/// U+FFFD when the lines are read.
 fn push_header_lines(out: &mut Vec<u8>, headers: &HeaderMap) {
     for (name, value) in headers {
         if name == header::AUTHORIZATION {
@@ -1029,10 +1040,8 @@ fn push_header_lines(out: &mut Vec<u8>, headers: &HeaderMap) {
             out.push(b'\n');
             continue;
         }
-        match std::str::from_utf8(value.as_bytes()) {
-            Ok(text) => out.extend_from_slice(text.as_bytes()),
-            Err(_) => out.extend_from_slice(String::from_utf8_lossy(value.as_bytes()).as_bytes()),
-        }
+        // As it came (no line break: `HeaderValue` refuses them); read back lossily.
+        out.extend_from_slice(value.as_bytes());
         out.push(b'\n');
     }
 }
@@ -1146,6 +1155,20 @@ mod tests {
         assert_eq!(read["requestBody"]["secret"], "[redacted]");
         assert_eq!(read["responseHeaders"]["content-type"], "application/json");
         assert_eq!(read["responseBody"], serde_json::json!({"id": "s1"}));
+    }
+
+    #[test]
+    fn header_bytes_that_are_not_utf8_read_back_as_replacement_characters() {
+        let mut request = Request::builder().uri("/v1/tasks").body(Body::empty()).expect("request");
+        let odd = HeaderValue::from_bytes(b"caf\xe9").expect("obs-text is a valid header value");
+        request.headers_mut().insert("x-odd", odd.clone());
+        request.headers_mut().insert(header::AUTHORIZATION, HeaderValue::from_bytes(b"Bearer t\xe9st").expect("value"));
+        let mut response = StatusCode::OK.into_response();
+        response.headers_mut().insert("x-odd-too", odd);
+        let read: Value = serde_json::from_str(&exchange(request, response, b"").json()).expect("json");
+        assert_eq!(read["requestHeaders"]["x-odd"], "caf\u{fffd}");
+        assert_eq!(read["responseHeaders"]["x-odd-too"], "caf\u{fffd}");
+        assert_eq!(read["requestHeaders"]["authorization"], "Bearer t\u{fffd}st… (unknown token)");
     }
 
     #[test]
