@@ -387,6 +387,16 @@ pub fn bearer_token(header: Option<&[u8]>) -> Result<&str, AuthFailure> {
             "The request has no Authorization header; every WxCC call needs 'Authorization: Bearer <token>' (a missing header is 400, not 401).".into(),
         ));
     };
+    // Every request comes this way: the usual `Bearer <token>` is read with byte checks alone;
+    // anything else takes the long way, which says what is wrong.
+    match plain_bearer(raw) {
+        Some(token) => Ok(token),
+        None => any_authorization(raw),
+    }
+}
+
+/// [`bearer_token`] for any header: surrounding spaces tolerated, and what is wrong explained.
+fn any_authorization(raw: &[u8]) -> Result<&str, AuthFailure> {
     let text = std::str::from_utf8(raw)
         .map_err(|_| AuthFailure::BadHeader("The Authorization header is not valid text.".into()))?;
     let mut parts = text.trim().splitn(2, ' ');
@@ -404,6 +414,19 @@ pub fn bearer_token(header: Option<&[u8]>) -> Result<&str, AuthFailure> {
         ));
     }
     Ok(token)
+}
+
+/// The token of `Bearer <token>` (any case of `Bearer`, one space, a token of visible ASCII),
+/// or `None` for anything else.
+fn plain_bearer(raw: &[u8]) -> Option<&str> {
+    let (scheme, token) = raw.split_at_checked(7)?;
+    if !scheme[..6].eq_ignore_ascii_case(b"bearer") || scheme[6] != b' ' || token.is_empty() {
+        return None;
+    }
+    if !token.iter().all(u8::is_ascii_graphic) {
+        return None;
+    }
+    std::str::from_utf8(token).ok()
 }
 
 /// Explains a token the mock does not know (401).
@@ -442,6 +465,28 @@ mod tests {
         assert!(matches!(bearer_token(Some(b"Bearer ")), Err(AuthFailure::BadHeader(_))));
         assert!(matches!(bearer_token(Some(b"Bearer a b")), Err(AuthFailure::BadHeader(_))));
         assert_eq!(bearer_token(Some(b"bearer abc_P0A1_x")), Ok("abc_P0A1_x"));
+        // The short way agrees with the long one wherever it answers, and leaves the rest to it.
+        for raw in [
+            &b"Bearer abc"[..],
+            b"BEARER abc",
+            b"Bearer  abc",
+            b"Bearer abc ",
+            b" Bearer abc",
+            b"Bearer a\tb",
+            b"Bearer \xe9t\xe9",
+            b"Bearer",
+            b"Bearer ",
+            b"Bearerabc",
+            b"Bearer\tabc",
+            b"Basic abc",
+        ] {
+            if let Some(token) = plain_bearer(raw) {
+                assert_eq!(any_authorization(raw), Ok(token), "{raw:?}");
+            }
+            assert_eq!(bearer_token(Some(raw)), any_authorization(raw), "{raw:?}");
+        }
+        assert_eq!(plain_bearer(b"Bearer abc"), Some("abc"));
+        assert_eq!(plain_bearer(b"Bearer  abc"), None, "the long way trims");
     }
 
     #[test]

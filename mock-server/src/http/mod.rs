@@ -1035,7 +1035,7 @@ fn push_header_lines(out: &mut Vec<u8>, headers: &HeaderMap) {
         }
         out.extend_from_slice(name.as_str().as_bytes());
         out.extend_from_slice(b": ");
-        if is_secret_header(name.as_str()) {
+        if !COMMON_HEADERS.contains(name) && is_secret_header(name.as_str()) {
             out.extend_from_slice(crate::redact::REDACTED.as_bytes());
             out.push(b'\n');
             continue;
@@ -1045,6 +1045,18 @@ fn push_header_lines(out: &mut Vec<u8>, headers: &HeaderMap) {
         out.push(b'\n');
     }
 }
+
+/// Headers most exchanges have, none of them secret: known without reading their names.
+const COMMON_HEADERS: [HeaderName; 8] = [
+    header::HOST,
+    header::CONTENT_TYPE,
+    header::CONTENT_LENGTH,
+    header::ACCEPT,
+    header::USER_AGENT,
+    header::ACCEPT_ENCODING,
+    header::CONNECTION,
+    TRACKING_ID,
+];
 
 /// The length of `headers` as lines, to size the buffer once.
 fn lines_len(headers: &HeaderMap) -> usize {
