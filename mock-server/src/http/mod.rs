@@ -125,7 +125,7 @@ impl Service {
     }
 }
 
-/// The one error type. Handlers return it; [`envelope`] renders it for the path's service.
+/// The one error type. Handlers return it; [`enveloped`] renders it for the path's service.
 #[derive(Debug, Clone)]
 pub struct ApiError {
     /// HTTP status.

@@ -2,12 +2,14 @@
 //!
 //! Every WxCC HTTP exchange, every websocket frame in and out, every webhook attempt and every
 //! domain event is one [`Entry`] with a `seq` (assigned here, so the journal *is* the sequence)
-//! and a `kind`. The lock only assigns the number and appends. An HTTP exchange is kept as it
-//! was (its bodies are the request's and response's own `Bytes`, not copies) and rendered as
-//! JSON only when someone reads it, outside the lock ([`Render`]); the rarer entries are
-//! serialised by whoever records them, before the lock. The journal is bounded by bytes: the
-//! oldest entries go first, and how many went is counted. New entries are also broadcast, for
-//! `GET /__admin/journal/stream` (Server-Sent Events) and the console.
+//! and a `kind`. Entries are kept as bytes in one ring buffer with a slot each: no
+//! allocation per entry, and nothing to free when the oldest roll out (they are written over).
+//! An HTTP exchange arrives as a compact record ([`Fields::Encoded`]) that is copied in as it is
+//! and turned into JSON only when someone reads it (by its [`Codec`]); the rarer entries are
+//! turned into JSON by whoever records them, before the lock. The lock only assigns the number
+//! and copies the bytes. The journal is bounded by bytes (entries and slots): the oldest entries
+//! go first, and how many went is counted. New entries are also broadcast (only while someone
+//! listens), for `GET /__admin/journal/stream` (Server-Sent Events), and handed to the console.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
