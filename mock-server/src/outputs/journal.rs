@@ -5,8 +5,8 @@
 //! and a `kind`. Entries are kept as bytes in one ring buffer with a slot each: no
 //! allocation per entry, and nothing to free when the oldest roll out (they are written over).
 //! An HTTP exchange arrives as a compact record ([`Fields::Encoded`]) that is copied in as it is
-//! and turned into JSON only when someone reads it (by its [`Codec`]); the rarer entries are
-//! turned into JSON by whoever records them, before the lock. The lock only assigns the number
+//! and turned into JSON only when someone reads it (by its [`Codec`]); the rarer entries come
+//! as JSON ([`Fields::Text`]), made by whoever records them, before the lock. The lock only assigns the number
 //! and copies the bytes. The journal is bounded by bytes (entries and slots): the oldest entries
 //! go first, and how many went is counted. New entries are also broadcast (only while someone
 //! listens), for `GET /__admin/journal/stream` (Server-Sent Events), and handed to the console.
@@ -92,9 +92,7 @@ pub struct Entry {
 #[derive(Debug)]
 pub enum Fields {
     /// JSON object members, without braces.
-    Text(Box<str>),
-    /// Rendered into JSON object members when recorded.
-    Lazy(Box<dyn Render>),
+    Text(String),
     /// A compact record, copied into the journal as it is and read back by its codec: what an
     /// HTTP exchange is recorded as, so that recording one costs a copy and no JSON.
     Encoded {
@@ -113,12 +111,6 @@ pub struct Codec {
     /// The bearer token the record's request carried (never shown: a bundle turns it into a
     /// world token's name).
     pub bearer: fn(&[u8]) -> Option<&str>,
-}
-
-/// Something the journal renders into its fields when it is recorded.
-pub trait Render: Send + Sync + std::fmt::Debug {
-    /// Appends the fields as JSON object members (no braces, no leading comma).
-    fn write_fields(&self, out: &mut String);
 }
 
 impl Entry {
@@ -165,13 +157,8 @@ pub struct Draft {
     pub line: String,
     /// Console level.
     pub level: Level,
-    /// The fields (see [`fields`] for serialising a struct).
+    /// The fields (see [`members`] for serialising a struct).
     pub fields: Fields,
-}
-
-/// Serialises `value` (a struct) into object members without the braces, for [`Draft::fields`].
-pub fn fields<T: Serialize>(value: &T) -> Fields {
-    Fields::Text(members(value).into_boxed_str())
 }
 
 /// Serialises `value` (a struct) into object members without the braces.
@@ -323,11 +310,12 @@ const SLOT_BYTES: usize = std::mem::size_of::<Slot>();
 #[derive(Debug)]
 struct Ring {
     slots: VecDeque<Slot>,
-    /// Grows up to `ring_bytes` as entries come, then is written over from the start.
+    /// Grows up to `capacity` as entries come, then is written over from the start.
     buffer: Vec<u8>,
-    ring_bytes: usize,
+    /// The bound (`--journal-bytes`): on the entries' bytes and slots, and the buffer's size.
+    capacity: usize,
     /// Absolute offsets (they only grow; the place in `buffer` is the offset modulo
-    /// `ring_bytes`): where the next entry goes, and where the oldest bytes still kept begin.
+    /// `capacity`): where the next entry goes, and where the oldest bytes still kept begin.
     head: u64,
     tail: u64,
     /// Bytes held (entries' bytes and their slots).
@@ -337,11 +325,11 @@ struct Ring {
 }
 
 impl Ring {
-    fn new(ring_bytes: usize) -> Ring {
+    fn new(capacity: usize) -> Ring {
         Ring {
             slots: VecDeque::new(),
             buffer: Vec::new(),
-            ring_bytes,
+            capacity,
             head: 0,
             tail: 0,
             bytes: 0,
@@ -357,7 +345,7 @@ impl Ring {
     /// Where an entry of `len` bytes would start in the ring: at the head, or at the ring's start
     /// if it does not fit before the end.
     fn start_for(&self, len: usize) -> u64 {
-        let ring = self.ring_bytes as u64;
+        let ring = self.capacity as u64;
         let offset = self.head % ring;
         if offset + len as u64 > ring { self.head + (ring - offset) } else { self.head }
     }
@@ -377,7 +365,7 @@ impl Ring {
     /// made), and moves the head past them.
     fn write(&mut self, start: u64, parts: [&[u8]; 2]) {
         let len: usize = parts.iter().map(|p| p.len()).sum();
-        let at = usize::try_from(start % self.ring_bytes as u64).unwrap_or_default();
+        let at = usize::try_from(start % self.capacity as u64).unwrap_or_default();
         if self.buffer.len() < at + len {
             self.buffer.resize(at + len, 0);
         }
@@ -392,7 +380,7 @@ impl Ring {
     fn bytes_of<'a>(&'a self, slot: &'a Slot) -> &'a [u8] {
         match &slot.place {
             Place::Ring(start) => {
-                let at = usize::try_from(start % self.ring_bytes as u64).unwrap_or_default();
+                let at = usize::try_from(start % self.capacity as u64).unwrap_or_default();
                 self.buffer.get(at..at + slot.len as usize).unwrap_or_default()
             }
             Place::Owned(bytes) => bytes,
@@ -433,14 +421,13 @@ pub struct Line<'a> {
 /// The journal. Cheap to share (`Arc`), every method short.
 pub struct Journal {
     ring: Mutex<Ring>,
-    capacity_bytes: usize,
     live: broadcast::Sender<Arc<Entry>>,
     sink: std::sync::OnceLock<Sink>,
 }
 
 impl std::fmt::Debug for Journal {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Journal").field("capacity_bytes", &self.capacity_bytes).finish_non_exhaustive()
+        f.debug_struct("Journal").finish_non_exhaustive()
     }
 }
 
@@ -486,8 +473,7 @@ impl Journal {
     /// holds the entries' bytes grows to that size as they come, and no further).
     pub fn new(capacity_bytes: usize) -> Journal {
         let (live, _) = broadcast::channel(4096);
-        let capacity_bytes = capacity_bytes.max(1024);
-        Journal { ring: Mutex::new(Ring::new(capacity_bytes)), capacity_bytes, live, sink: std::sync::OnceLock::new() }
+        Journal { ring: Mutex::new(Ring::new(capacity_bytes.max(1024))), live, sink: std::sync::OnceLock::new() }
     }
 
     /// Hands every entry from now on to `sink` too (the console); only the first call counts.
@@ -499,14 +485,9 @@ impl Journal {
     /// answers its seq.
     pub fn append(&self, draft: Draft) -> u64 {
         let Draft { at, kind, line, level, fields } = draft;
-        let (payload, codec): (std::borrow::Cow<'_, [u8]>, _) = match &fields {
-            Fields::Text(text) => (text.as_bytes().into(), None),
-            Fields::Lazy(render) => {
-                let mut text = String::with_capacity(256);
-                render.write_fields(&mut text);
-                (text.into_bytes().into(), None)
-            }
-            Fields::Encoded { bytes, codec } => (bytes.as_slice().into(), Some(*codec)),
+        let (payload, codec) = match &fields {
+            Fields::Text(text) => (text.as_bytes(), None),
+            Fields::Encoded { bytes, codec } => (bytes.as_slice(), Some(*codec)),
         };
         let len = line.len() + payload.len();
         let (Ok(len32), Ok(line_len)) = (u32::try_from(len), u32::try_from(line.len())) else {
@@ -514,24 +495,27 @@ impl Journal {
             tracing::warn!("a journal entry of {len} bytes was not recorded: longer than an entry can be");
             return 0;
         };
-        let watched = self.live.receiver_count() > 0;
         let shown = self.sink.get();
         let cost = len + SLOT_BYTES;
         let mut ring = lock(&self.ring);
         let seq = ring.next_seq;
         ring.next_seq += 1;
         let first_eviction = ring.evicted == 0;
-        let place = if len > ring.ring_bytes {
+        let capacity = ring.capacity;
+        // Checked under the lock: a reader that subscribes and then reads the backlog misses
+        // nothing (an entry is either in its backlog or sent to it).
+        let watched = self.live.receiver_count() > 0;
+        let place = if len > capacity {
             // Longer than the ring: kept on its own, as the only entry.
             while ring.evict_oldest() {}
             let mut own = Vec::with_capacity(len);
             own.extend_from_slice(line.as_bytes());
-            own.extend_from_slice(&payload);
+            own.extend_from_slice(payload);
             Place::Owned(own.into_boxed_slice())
         } else {
             let mut start = ring.start_for(len);
             // Room by the bound (bytes and slots), and in the ring (bytes not yet rolled out).
-            while ring.bytes + cost > self.capacity_bytes || start + len as u64 > ring.tail + ring.ring_bytes as u64 {
+            while ring.bytes + cost > capacity || start + len as u64 > ring.tail + capacity as u64 {
                 if !ring.evict_oldest() {
                     // Nothing left to roll out: the ring is free from here.
                     ring.tail = start;
@@ -542,7 +526,7 @@ impl Journal {
             if ring.slots.is_empty() {
                 ring.tail = start;
             }
-            ring.write(start, [line.as_bytes(), &payload]);
+            ring.write(start, [line.as_bytes(), payload]);
             Place::Ring(start)
         };
         let first_eviction = first_eviction && ring.evicted > 0;
@@ -551,7 +535,7 @@ impl Journal {
         // Sent under the lock, so subscribers see the entries in seq order (and only when there
         // are any: an unwatched journal makes no copy).
         if watched {
-            let entry = Entry { seq, at, kind, line: line.clone(), level, payload: payload.as_ref().into(), codec };
+            let entry = Entry { seq, at, kind, line: line.clone(), level, payload: payload.into(), codec };
             let _ = self.live.send(Arc::new(entry));
         }
         drop(ring);
@@ -563,8 +547,7 @@ impl Journal {
         }
         if first_eviction {
             tracing::info!(
-                "the journal reached its bound of {} bytes: the oldest entries now roll out (GET /__admin/journal counts them as evicted)",
-                self.capacity_bytes
+                "the journal reached its bound of {capacity} bytes: the oldest entries now roll out (GET /__admin/journal counts them as evicted)"
             );
         }
         seq
@@ -592,7 +575,7 @@ impl Journal {
             last_seq: ring.next_seq - 1,
             evicted: ring.evicted,
             used_bytes: ring.bytes,
-            capacity_bytes: self.capacity_bytes,
+            capacity_bytes: ring.capacity,
         }
     }
 
@@ -625,7 +608,7 @@ mod tests {
             kind,
             line: text.to_owned(),
             level: Level::Info,
-            fields: fields(&serde_json::json!({ "text": text })),
+            fields: Fields::Text(members(&serde_json::json!({ "text": text }))),
         }
     }
 
@@ -720,6 +703,11 @@ mod tests {
         assert_eq!(page.entries.iter().map(|e| e.line.as_str()).collect::<Vec<_>>(), vec!["after"]);
         assert_eq!(page.evicted, 2);
         assert!(page.used_bytes <= 2048);
+    }
+
+    #[test]
+    fn a_slot_costs_what_the_readme_says() {
+        assert_eq!(SLOT_BYTES, 56, "README: a slot of 56 bytes per entry");
     }
 
     #[test]

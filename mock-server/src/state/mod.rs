@@ -33,7 +33,7 @@ use crate::outputs::delivery::{
     Attempt, DeliveryConfig, Dispatcher, Hooks, HttpTransport, Job, Outcome, Target, Transport,
 };
 use crate::outputs::journal::{
-    DEFAULT_JOURNAL_BYTES, Draft, Fields, Journal, Kind, Level, Render, members, push_body, wants_line,
+    DEFAULT_JOURNAL_BYTES, Draft, Fields, Journal, Kind, Level, members, push_body, wants_line,
 };
 use crate::outputs::notifications::{Hub, NotificationConfig, Registration, Utf8Bytes};
 use crate::ring::Ring;
@@ -301,20 +301,21 @@ pub fn label_from(outer: String, inner: String) -> String {
     if inner == outer { outer } else { format!("{outer}/{inner}") }
 }
 
-/// A websocket frame as the journal records it (rendered into the entry when recorded).
+/// A websocket frame as the journal records it (its fields are JSON from the moment it is
+/// recorded, so the record only borrows).
 #[derive(Debug)]
-struct WsRecord {
+struct WsRecord<'a> {
     outgoing: bool,
-    agent_id: String,
-    email: String,
+    agent_id: &'a str,
+    email: &'a str,
     connection: Option<u64>,
-    client_type: Option<String>,
-    label: String,
-    message: Option<Utf8Bytes>,
-    close: Option<(u16, String)>,
+    client_type: Option<&'a str>,
+    label: &'a str,
+    message: Option<&'a str>,
+    close: Option<(u16, &'a str)>,
     delivered: bool,
     /// The fault injected into it (`fault-1: dropped`), if any.
-    fault: Option<String>,
+    fault: Option<&'a str>,
 }
 
 #[derive(Debug, Serialize)]
@@ -337,25 +338,26 @@ struct WsHead<'a> {
     fault: Option<&'a str>,
 }
 
-impl Render for WsRecord {
-    fn write_fields(&self, out: &mut String) {
+impl WsRecord<'_> {
+    fn fields(&self) -> Fields {
         let head = WsHead {
             direction: if self.outgoing { "out" } else { "in" },
-            agent_id: &self.agent_id,
-            email: &self.email,
+            agent_id: self.agent_id,
+            email: self.email,
             connection: self.connection,
-            client_type: self.client_type.as_deref(),
-            label: &self.label,
-            close_code: self.close.as_ref().map(|(code, _)| *code),
-            close_reason: self.close.as_ref().map(|(_, reason)| reason.as_str()),
+            client_type: self.client_type,
+            label: self.label,
+            close_code: self.close.map(|(code, _)| code),
+            close_reason: self.close.map(|(_, reason)| reason),
             delivered: self.delivered,
-            fault: self.fault.as_deref(),
+            fault: self.fault,
         };
-        out.push_str(&members(&head));
-        if let Some(message) = &self.message {
+        let mut out = members(&head);
+        if let Some(message) = self.message {
             // Messages the mock sends are its own JSON; a client's are checked.
-            push_body(out, "message", message.as_bytes(), self.outgoing);
+            push_body(&mut out, "message", message.as_bytes(), self.outgoing);
         }
+        Fields::Text(out)
     }
 }
 
@@ -366,19 +368,12 @@ struct WebhookFields<'a> {
     attempt: &'a Attempt,
 }
 
-/// A webhook attempt as the journal keeps it: the attempt and the exact bytes sent.
-#[derive(Debug)]
-struct WebhookRecord {
-    attempt: Attempt,
-    body: axum::body::Bytes,
-}
-
-impl Render for WebhookRecord {
-    fn write_fields(&self, out: &mut String) {
-        out.push_str(&members(&WebhookFields { attempt: &self.attempt }));
-        // The mock rendered the body itself: valid, shallow JSON.
-        push_body(out, "body", &self.body, true);
-    }
+/// A webhook attempt's fields: the attempt and the exact bytes sent.
+fn webhook_fields(attempt: &Attempt, body: &[u8]) -> Fields {
+    let mut out = members(&WebhookFields { attempt });
+    // The mock rendered the body itself: valid, shallow JSON.
+    push_body(&mut out, "body", body, true);
+    Fields::Text(out)
 }
 
 impl AppState {
@@ -604,7 +599,7 @@ impl AppState {
                         kind: Kind::Event,
                         line: if wants_line(level) { event.line() } else { String::new() },
                         level,
-                        fields: Fields::Text(body.into_boxed_str()),
+                        fields: Fields::Text(body),
                     });
                     if !event.is_deliverable() {
                         continue;
@@ -634,17 +629,17 @@ impl AppState {
                         for (connection, client_type) in targets {
                             let ws = WsRecord {
                                 outgoing: true,
-                                agent_id: agent_id.clone(),
-                                email: email.clone(),
+                                agent_id,
+                                email,
                                 connection,
-                                client_type,
-                                label: label.clone(),
-                                message: Some(shared.clone()),
+                                client_type: client_type.as_deref(),
+                                label: &label,
+                                message: Some(shared.as_str()),
                                 close: None,
                                 delivered: connection.is_some(),
                                 fault: None,
                             };
-                            self.journal_ws(at, ws);
+                            self.journal_ws(at, &ws);
                         }
                     }
                 }
@@ -652,8 +647,8 @@ impl AppState {
         }
     }
 
-    fn journal_ws(&self, at: i64, ws: WsRecord) {
-        let level = match (&ws.fault, ws.label.as_str()) {
+    fn journal_ws(&self, at: i64, ws: &WsRecord<'_>) {
+        let level = match (ws.fault, ws.label) {
             (Some(_), _) => Level::Warn,
             (None, "keepalive") => Level::Debug,
             (None, _) => Level::Info,
@@ -661,12 +656,12 @@ impl AppState {
         let line = if wants_line(level) {
             let arrow = if ws.outgoing { "→" } else { "←" };
             let connection = ws.connection.map_or_else(|| "(no websocket connected)".to_owned(), |c| format!("#{c}"));
-            let fault = ws.fault.as_ref().map(|f| format!(" [fault {f}]")).unwrap_or_default();
+            let fault = ws.fault.map(|f| format!(" [fault {f}]")).unwrap_or_default();
             format!("ws {arrow} {} {connection} {}{fault}", ws.email, ws.label)
         } else {
             String::new()
         };
-        self.inner.journal.append(Draft { at, kind: Kind::Ws, line, level, fields: Fields::Lazy(Box::new(ws)) });
+        self.inner.journal.append(Draft { at, kind: Kind::Ws, line, level, fields: ws.fields() });
     }
 
     /// Journals a frame of one connection (the connection task reports Welcome, keep-alives,
@@ -675,8 +670,8 @@ impl AppState {
         let (outgoing, text, close) = match frame {
             Frame::Out(text) => (true, Some(text), None),
             Frame::In(text) => (false, Some(text), None),
-            Frame::CloseOut(code, reason) => (true, None, Some((code, reason.to_owned()))),
-            Frame::CloseIn(code, reason) => (false, None, Some((code, reason.to_owned()))),
+            Frame::CloseOut(code, reason) => (true, None, Some((code, reason))),
+            Frame::CloseIn(code, reason) => (false, None, Some((code, reason))),
         };
         let label = match (text, &close) {
             (Some(text), _) => label_of(text),
@@ -685,17 +680,17 @@ impl AppState {
         };
         let ws = WsRecord {
             outgoing,
-            agent_id: registration.agent_id.clone(),
-            email: registration.email.clone(),
+            agent_id: &registration.agent_id,
+            email: &registration.email,
             connection: Some(connection),
-            client_type: Some(registration.client_type.clone()),
-            label,
-            message: text.map(|t| Utf8Bytes::from(t.to_owned())),
+            client_type: Some(&registration.client_type),
+            label: &label,
+            message: text,
             close,
             delivered: true,
             fault: None,
         };
-        self.journal_ws(self.now_ms(), ws);
+        self.journal_ws(self.now_ms(), &ws);
     }
 
     /// Journals a fault injected into a message the mock was about to send on a connection.
@@ -703,17 +698,17 @@ impl AppState {
     pub fn journal_ws_fault(&self, registration: &Registration, connection: u64, label: String, fault: String) {
         let ws = WsRecord {
             outgoing: true,
-            agent_id: registration.agent_id.clone(),
-            email: registration.email.clone(),
+            agent_id: &registration.agent_id,
+            email: &registration.email,
             connection: Some(connection),
-            client_type: Some(registration.client_type.clone()),
-            label,
+            client_type: Some(&registration.client_type),
+            label: &label,
             message: None,
             close: None,
             delivered: false,
-            fault: Some(fault),
+            fault: Some(&fault),
         };
-        self.journal_ws(self.now_ms(), ws);
+        self.journal_ws(self.now_ms(), &ws);
     }
 
     /// The websocket hub.
@@ -894,8 +889,7 @@ impl Hooks for StateHooks {
             Some(fault) if !line.is_empty() => format!("{line} [fault {fault}]"),
             _ => line,
         };
-        // Rendered into the entry as it is recorded: the body is the bytes sent.
-        let fields = Fields::Lazy(Box::new(WebhookRecord { attempt: attempt.clone(), body: body.clone() }));
+        let fields = webhook_fields(attempt, body);
         state.inner.journal.append(Draft { at: attempt.at, kind: Kind::Webhook, line, level, fields });
     }
 }
