@@ -57,9 +57,26 @@ pub fn redact_body(bytes: &[u8]) -> Cow<'_, [u8]> {
     }
 }
 
-/// Whether a header (name lower-cased, as `http` keeps it) carries a credential: its value is
-/// never shown. `Authorization` is shown separately, as its token's owner and a prefix.
-pub fn is_secret_header(name: &str) -> bool {
+/// Whether a header carries a credential: its value is never shown. `Authorization` is shown
+/// separately, as its token's owner and a prefix. Every exchange's headers come this way: the
+/// standard names most of them have are known without reading them.
+pub fn is_secret_header(name: &axum::http::HeaderName) -> bool {
+    !PLAIN_HEADERS.contains(name) && secret_name(name.as_str())
+}
+
+/// Standard headers most exchanges have, none of them a credential.
+const PLAIN_HEADERS: [axum::http::HeaderName; 7] = [
+    axum::http::header::HOST,
+    axum::http::header::CONTENT_TYPE,
+    axum::http::header::CONTENT_LENGTH,
+    axum::http::header::ACCEPT,
+    axum::http::header::USER_AGENT,
+    axum::http::header::ACCEPT_ENCODING,
+    axum::http::header::CONNECTION,
+];
+
+/// Whether a header name (lower-cased, as `http` keeps it) names a credential.
+fn secret_name(name: &str) -> bool {
     // Every request and response has several headers: one pass over the name, each place tried
     // only against the words that start with its byte (`str::contains` sets up a searcher for
     // each word, several times the cost on names this short).
@@ -173,7 +190,7 @@ mod tests {
             "x-credentials",
             "token",
         ] {
-            assert!(is_secret_header(name), "{name}");
+            assert!(is_secret_header(&axum::http::HeaderName::from_static(name)), "{name}");
         }
         for name in [
             "content-type",
@@ -185,7 +202,10 @@ mod tests {
             "sec-fetch-mode",
             "api",
         ] {
-            assert!(!is_secret_header(name), "{name}");
+            assert!(!is_secret_header(&axum::http::HeaderName::from_static(name)), "{name}");
+        }
+        for plain in &PLAIN_HEADERS {
+            assert!(!secret_name(plain.as_str()), "{plain} is read without the scan, which must agree");
         }
     }
 

@@ -32,10 +32,8 @@ use crate::outputs::journal::{Codec, Draft, Fields, Kind, Level, MAX_BODY_BYTES,
 use crate::redact::{is_secret_header, redact_body, redact_uri, token_hint};
 use crate::state::{AppState, ViolationRecord};
 
-/// The response header that carries the tracking id.
+/// The header that carries the tracking id (a client may send it to choose one).
 pub const TRACKING_ID: HeaderName = HeaderName::from_static("trackingid");
-/// The request header clients may send to choose the tracking id (the same name).
-pub const TRACKING_ID_REQUEST: HeaderName = TRACKING_ID;
 /// Marks a request as a contract verifier's probe (`wxcc-contract verify` sends it): off-contract
 /// on purpose, so not recorded as a violation (it is journaled as usual).
 pub const PROBE_HEADER: &str = "x-wxcc-contract-probe";
@@ -576,7 +574,7 @@ where
     let journaled = service != Service::Admin && request.uri().path() != "/openapi.json";
     let chosen = request
         .headers()
-        .get(&TRACKING_ID_REQUEST)
+        .get(&TRACKING_ID)
         .and_then(|v| v.to_str().ok())
         .map(str::trim)
         .filter(|v| !v.is_empty() && v.len() <= 256);
@@ -722,7 +720,8 @@ fn cut(text: &str, max: usize) -> String {
     format!("{}… [{} bytes]", &text[..end], text.len())
 }
 
-/// What an answer adds to its record, beyond its body and header lines' own length.
+/// Room kept in a record for its answer (header lines, a small body, the tracking id, caller
+/// and the rest): a larger answer grows the buffer once.
 const RESPONSE_PART_GUESS: usize = 512;
 
 /// The request body's tags in a record: none, bytes, over the limit, unreadable (with the error).
@@ -1035,7 +1034,7 @@ fn push_header_lines(out: &mut Vec<u8>, headers: &HeaderMap) {
         }
         out.extend_from_slice(name.as_str().as_bytes());
         out.extend_from_slice(b": ");
-        if !COMMON_HEADERS.contains(name) && is_secret_header(name.as_str()) {
+        if is_secret_header(name) {
             out.extend_from_slice(crate::redact::REDACTED.as_bytes());
             out.push(b'\n');
             continue;
@@ -1045,18 +1044,6 @@ fn push_header_lines(out: &mut Vec<u8>, headers: &HeaderMap) {
         out.push(b'\n');
     }
 }
-
-/// Headers most exchanges have, none of them secret: known without reading their names.
-const COMMON_HEADERS: [HeaderName; 8] = [
-    header::HOST,
-    header::CONTENT_TYPE,
-    header::CONTENT_LENGTH,
-    header::ACCEPT,
-    header::USER_AGENT,
-    header::ACCEPT_ENCODING,
-    header::CONNECTION,
-    TRACKING_ID,
-];
 
 /// The length of `headers` as lines, to size the buffer once.
 fn lines_len(headers: &HeaderMap) -> usize {
@@ -1181,6 +1168,18 @@ mod tests {
         assert_eq!(read["requestHeaders"]["x-odd"], "caf\u{fffd}");
         assert_eq!(read["responseHeaders"]["x-odd-too"], "caf\u{fffd}");
         assert_eq!(read["requestHeaders"]["authorization"], "Bearer t\u{fffd}st… (unknown token)");
+    }
+
+    #[tokio::test]
+    async fn a_body_is_read_whole_its_one_frame_as_it_is_and_several_frames_joined() {
+        let one = Bytes::from_static(b"{\"data\":[]}");
+        let read = whole_body(Body::from(one.clone())).await;
+        assert_eq!(read.as_ptr(), one.as_ptr(), "one frame: the same bytes, not a copy");
+        let frames = futures_util::stream::iter(
+            ["ab", "", "cd", "ef"].map(|part| Ok::<_, std::io::Error>(Bytes::from_static(part.as_bytes()))),
+        );
+        assert_eq!(whole_body(Body::from_stream(frames)).await, Bytes::from_static(b"abcdef"));
+        assert!(whole_body(Body::empty()).await.is_empty());
     }
 
     #[test]
