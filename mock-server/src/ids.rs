@@ -68,5 +68,12 @@ mod tests {
         assert_eq!(super::simple().len(), 32);
         let tracking = super::prefixed("NOTIFS");
         assert!(tracking.starts_with("NOTIFS_") && uuid::Uuid::parse_str(&tracking[7..]).is_ok(), "{tracking}");
+        // A prefix longer than the stack buffer takes the long way, with the same shape.
+        let long = "P".repeat(70);
+        let tracking = super::prefixed(&long);
+        assert!(
+            tracking.starts_with(&format!("{long}_")) && uuid::Uuid::parse_str(&tracking[71..]).is_ok(),
+            "{tracking}"
+        );
     }
 }
