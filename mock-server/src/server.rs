@@ -262,6 +262,9 @@ struct Activity {
     /// Milliseconds after `opened`.
     last: AtomicU64,
     in_flight: AtomicU64,
+    /// Requests answered, for the rare answer not one byte of which could be written yet (its
+    /// writes stamp `last` otherwise): an answer is a sign of life without a clock read.
+    answered: AtomicU64,
 }
 
 impl Activity {
@@ -270,6 +273,7 @@ impl Activity {
             opened: tokio::time::Instant::now(),
             last: AtomicU64::new(0),
             in_flight: AtomicU64::new(0),
+            answered: AtomicU64::new(0),
         })
     }
 
@@ -284,21 +288,27 @@ impl Activity {
     }
 
     fn request_ends(&self) {
+        self.answered.fetch_add(1, Ordering::Relaxed);
         self.in_flight.fetch_sub(1, Ordering::Relaxed);
-        self.stamp();
     }
 
     /// Completes once the connection has waited `timeout` for a request's headers.
     async fn stalled(&self, timeout: Duration) {
         let mut deadline = self.opened + timeout;
+        let mut answered = 0;
         loop {
             tokio::time::sleep_until(deadline).await;
             let last = self.opened + Duration::from_millis(self.last.load(Ordering::Relaxed));
+            let answered_before = std::mem::replace(&mut answered, self.answered.load(Ordering::Relaxed));
+            let now = tokio::time::Instant::now();
             if self.in_flight.load(Ordering::Relaxed) > 0 {
                 // A request's body or its handling may take as long as it takes.
-                deadline = tokio::time::Instant::now() + timeout;
-            } else if last + timeout > tokio::time::Instant::now() {
+                deadline = now + timeout;
+            } else if last + timeout > now {
                 deadline = last + timeout;
+            } else if answered != answered_before {
+                // Answered since the last look, yet no byte of it written since: counted from now.
+                deadline = now + timeout;
             } else {
                 return;
             }
@@ -479,5 +489,56 @@ mod tests {
         assert!(id.starts_with("AQM_") && agents["errorType"] == "Service Unavailable", "{agents}");
         let (id, config) = body("");
         assert!(id.starts_with("ccconfig_") && config["error"]["key"] == "503", "{config}");
+    }
+
+    /// Watches `activity` as a connection does: `stalled(300 ms)` in a task of its own.
+    fn watch(activity: &Arc<Activity>) -> tokio::task::JoinHandle<()> {
+        let activity = activity.clone();
+        tokio::spawn(async move { activity.stalled(Duration::from_millis(300)).await })
+    }
+
+    /// Whether the watch ended by `at` ms after the connection opened (time is paused: it moves
+    /// on to each timer in turn).
+    async fn stalled_by(activity: &Activity, watch: &tokio::task::JoinHandle<()>, at: u64) -> bool {
+        tokio::time::sleep_until(activity.opened + Duration::from_millis(at)).await;
+        watch.is_finished()
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_quiet_connection_stalls_one_timeout_after_its_last_answer_was_written() {
+        let activity = Activity::new();
+        let stalled = watch(&activity);
+        // A request at 200 ms, answered and written at 250 ms.
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        activity.request_begins();
+        assert!(!stalled_by(&activity, &stalled, 250).await);
+        activity.request_ends();
+        activity.stamp();
+        assert!(!stalled_by(&activity, &stalled, 549).await, "300 ms from the write, not from the opening");
+        assert!(stalled_by(&activity, &stalled, 551).await);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_answer_not_one_byte_of_which_is_written_yet_counts_as_given_when_the_timer_sees_it() {
+        let activity = Activity::new();
+        let stalled = watch(&activity);
+        activity.request_begins();
+        assert!(!stalled_by(&activity, &stalled, 250).await);
+        // Answered at 250 ms; the client reads nothing, so nothing is written.
+        activity.request_ends();
+        assert!(!stalled_by(&activity, &stalled, 599).await, "seen at 300 ms: another 300 ms");
+        assert!(stalled_by(&activity, &stalled, 601).await);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_request_in_flight_is_never_stalled() {
+        let activity = Activity::new();
+        let stalled = watch(&activity);
+        activity.request_begins();
+        assert!(!stalled_by(&activity, &stalled, 5_000).await);
+        activity.request_ends();
+        activity.stamp();
+        assert!(!stalled_by(&activity, &stalled, 5_299).await);
+        assert!(stalled_by(&activity, &stalled, 5_301).await);
     }
 }
