@@ -226,12 +226,12 @@ pub fn client_id(named: Option<&str>) -> Arc<str> {
 #[derive(Debug, Clone)]
 pub struct Identity {
     world: Arc<World>,
-    record: TokenRecord,
+    record: Arc<TokenRecord>,
 }
 
 impl Identity {
     /// Builds an identity from a known token.
-    pub fn new(world: Arc<World>, record: TokenRecord) -> Identity {
+    pub fn new(world: Arc<World>, record: Arc<TokenRecord>) -> Identity {
         Identity { world, record }
     }
 
@@ -423,7 +423,8 @@ fn plain_bearer(raw: &[u8]) -> Option<&str> {
     if !scheme[..6].eq_ignore_ascii_case(b"bearer") || scheme[6] != b' ' || token.is_empty() {
         return None;
     }
-    if !token.iter().all(u8::is_ascii_graphic) {
+    // Visible ASCII (`!` to `~`), tested without a branch per byte.
+    if !token.iter().fold(true, |visible, &b| visible & (b.wrapping_sub(b'!') < b'~' - b'!' + 1)) {
         return None;
     }
     std::str::from_utf8(token).ok()

@@ -2,6 +2,8 @@
 //! ones (bounded by count, and swept on the mock's clock once they have been expired a while, so
 //! that a client still holding one gets "expired" rather than "unknown" for an hour).
 
+use std::sync::Arc;
+
 use crate::auth::TokenRecord;
 use crate::world::World;
 
@@ -21,8 +23,9 @@ pub struct TokenLimit {
 /// process, so a client cannot choose keys that collide).
 #[derive(Debug)]
 pub(crate) struct TokenStore {
-    world: foldhash::HashMap<String, TokenRecord>,
-    minted: foldhash::HashMap<String, TokenRecord>,
+    /// Shared with the identities they resolve to: a look-up clones one `Arc`.
+    world: foldhash::HashMap<String, Arc<TokenRecord>>,
+    minted: foldhash::HashMap<String, Arc<TokenRecord>>,
     next_sweep: i64,
     swept: u64,
 }
@@ -43,14 +46,18 @@ impl TokenStore {
                     expires_at: spec.expires_at,
                     client_id: crate::auth::client_id(spec.client_id.as_deref()),
                 };
-                tokens.insert(spec.access_token.clone(), record);
+                tokens.insert(spec.access_token.clone(), Arc::new(record));
             }
         }
         TokenStore { world: tokens, minted: foldhash::HashMap::default(), next_sweep: i64::MIN, swept: 0 }
     }
 
     /// A token's record (expired or not).
-    pub(crate) fn get(&self, token: &str) -> Option<&TokenRecord> {
+    pub(crate) fn get(&self, token: &str) -> Option<&Arc<TokenRecord>> {
+        // Nothing minted (the usual case): one hash rather than two.
+        if self.minted.is_empty() {
+            return self.world.get(token);
+        }
         self.minted.get(token).or_else(|| self.world.get(token))
     }
 
@@ -83,18 +90,18 @@ impl TokenStore {
                 return Err(TokenLimit { limit });
             }
         }
-        self.minted.insert(token, record);
+        self.minted.insert(token, Arc::new(record));
         Ok(())
     }
 
     /// Every minted token with its record (for a state file).
     pub(crate) fn minted(&self) -> impl Iterator<Item = (&String, &TokenRecord)> {
-        self.minted.iter()
+        self.minted.iter().map(|(token, record)| (token, &**record))
     }
 
     /// Puts back a minted token from a state file.
     pub(crate) fn restore(&mut self, token: String, record: TokenRecord) {
-        self.minted.insert(token, record);
+        self.minted.insert(token, Arc::new(record));
     }
 
     /// Minted tokens held, and how many were swept so far.
@@ -104,7 +111,7 @@ impl TokenStore {
 
     /// Makes a token (world or minted) expire at `now`; its owner's record, if it is known.
     pub(crate) fn expire(&mut self, token: &str, now: i64) -> Option<TokenRecord> {
-        let record = self.minted.get_mut(token).or_else(|| self.world.get_mut(token))?;
+        let record = Arc::make_mut(self.minted.get_mut(token).or_else(|| self.world.get_mut(token))?);
         record.expires_at = Some(record.expires_at.map_or(now, |at| at.min(now)));
         Some(record.clone())
     }
