@@ -389,8 +389,7 @@ fn routes(state: AppState) -> Router {
         let route = move |State(state): State<AppState>, request: Request| async move {
             let service = Some(endpoint.service());
             let limit = endpoint.body_limit;
-            http::enveloped(&state, service, limit, request, |incoming| dispatch(endpoint, state.clone(), incoming))
-                .await
+            http::enveloped(&state, service, limit, request, |incoming| dispatch(endpoint, &state, incoming)).await
         };
         match by_path.iter_mut().find(|(path, _)| *path == endpoint.path) {
             Some((_, methods)) => *methods = std::mem::take(methods).on(filter, route),
@@ -411,7 +410,7 @@ fn routes(state: AppState) -> Router {
 /// The checks of `endpoint`, in the real API's order (400 → 401 → 403 → body), then its handler;
 /// on a WxCC route, a fault that fires first (a rule of `/__admin/faults` or the
 /// `X-Wxcc-Mock-Fault` header) shapes the answer as the gateway in front of the real API would.
-async fn dispatch(endpoint: &'static Endpoint, state: AppState, incoming: Incoming) -> Handled {
+async fn dispatch(endpoint: &'static Endpoint, state: &AppState, incoming: Incoming) -> Handled {
     let Incoming { parts, tracking_id, body: body_bytes } = incoming;
     let changes_state = !matches!(parts.method, axum::http::Method::GET | axum::http::Method::HEAD);
     let mut caller = None;
@@ -420,7 +419,7 @@ async fn dispatch(endpoint: &'static Endpoint, state: AppState, incoming: Incomi
         if endpoint.service() == Service::Admin {
             state.admin_gate(&parts, endpoint.admin_token)?;
         } else if endpoint.path != "/openapi.json"
-            && let Some(fired) = fault_for(&state, endpoint, &parts)?
+            && let Some(fired) = fault_for(state, endpoint, &parts)?
         {
             let action = fired.action;
             let wait_ms = fired.wait_ms;
@@ -448,7 +447,7 @@ async fn dispatch(endpoint: &'static Endpoint, state: AppState, incoming: Incomi
         }
         let identity = match endpoint.operation {
             Some(op) => {
-                let identity = http::identify(&state, &parts)?;
+                let identity = http::identify(state, &parts)?;
                 caller = Some(Caller::of(&identity));
                 // A valid token, not processed: before the scope and role checks (facts §2.4).
                 state.admit(&identity, endpoint.method.as_str(), endpoint.path).map_err(|limited| ApiError::rate_limited(limited, identity.client_id()))?;
@@ -458,14 +457,14 @@ async fn dispatch(endpoint: &'static Endpoint, state: AppState, incoming: Incomi
             None => None,
         };
         let body = match endpoint.request {
-            Some(spec) => http::read_json(&state, &parts, &tracking_id, &body_bytes, spec.schema, !spec.required)?,
+            Some(spec) => http::read_json(state, &parts, &tracking_id, &body_bytes, spec.schema, !spec.required)?,
             None => Value::Null,
         };
         let raw_body = match &body_bytes {
             http::RequestBody::Bytes(bytes) => bytes.clone(),
             _ => axum::body::Bytes::new(),
         };
-        let call = Call { state: state.clone(), tracking_id: tracking_id.clone(), identity, body, raw_body, parts };
+        let call = Call { state: state.clone(), tracking_id, identity, body, raw_body, parts };
         (endpoint.handler)(call).await
     }
     .await;

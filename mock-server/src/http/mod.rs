@@ -755,7 +755,11 @@ fn put_header_lines(record: &mut Vec<u8>, headers: &HeaderMap) {
 
 impl RequestRecord {
     fn capture(parts: &Parts, body: &RequestBody) -> RequestRecord {
-        let path = redact_uri(parts.uri.path_and_query().map_or_else(|| parts.uri.path(), |p| p.as_str()));
+        // Only a query can hold a secret (`?access_token=…`); most requests have none.
+        let path = match parts.uri.query() {
+            Some(_) => redact_uri(parts.uri.path_and_query().map_or_else(|| parts.uri.path(), |p| p.as_str())),
+            None => std::borrow::Cow::Borrowed(parts.uri.path()),
+        };
         let body_len = match body {
             RequestBody::Bytes(bytes) => bytes.len(),
             _ => 0,
@@ -817,9 +821,11 @@ impl RequestRecord {
         };
         // Who a token belonged to is settled now (the caller, or for a refused token a look-up);
         // the rest is rendered when the entry is read.
-        let token_owner = match (&caller, self.authorization()) {
-            (None, Some(raw)) => state.token_owner(raw.split_whitespace().nth(1).unwrap_or_default()),
-            _ => None,
+        let token_owner = match caller {
+            None => self
+                .authorization()
+                .and_then(|raw| state.token_owner(raw.split_whitespace().nth(1).unwrap_or_default())),
+            Some(_) => None,
         };
         let record = &mut self.record;
         match &self.body {
