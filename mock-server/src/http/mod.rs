@@ -744,13 +744,15 @@ fn put_some(record: &mut Vec<u8>, bytes: Option<&[u8]>) {
     }
 }
 
-/// Appends header lines as one length-prefixed text (its length written once they are).
-fn put_header_lines(record: &mut Vec<u8>, headers: &HeaderMap) {
+/// Appends header lines as one length-prefixed text (its length written once they are); the
+/// `Authorization` header it left out, if there was one.
+fn put_header_lines<'h>(record: &mut Vec<u8>, headers: &'h HeaderMap) -> Option<&'h HeaderValue> {
     let at = record.len();
     record.extend_from_slice(&[0; 4]);
-    push_header_lines(record, headers);
+    let authorization = push_header_lines(record, headers);
     let len = u32::try_from(record.len() - at - 4).unwrap_or(u32::MAX - 1);
     record[at..at + 4].copy_from_slice(&len.to_le_bytes());
+    authorization
 }
 
 impl RequestRecord {
@@ -770,9 +772,9 @@ impl RequestRecord {
         put(&mut record, parts.method.as_str().as_bytes());
         put(&mut record, path.as_bytes());
         let path = record.len() - path.len()..record.len();
-        put_header_lines(&mut record, &parts.headers);
+        let authorization = put_header_lines(&mut record, &parts.headers);
         // Bytes that are not UTF-8 become U+FFFD, as in the header lines.
-        let raw = parts.headers.get(header::AUTHORIZATION).map(|v| match std::str::from_utf8(v.as_bytes()) {
+        let raw = authorization.map(|v| match std::str::from_utf8(v.as_bytes()) {
             Ok(text) => std::borrow::Cow::Borrowed(text),
             Err(_) => String::from_utf8_lossy(v.as_bytes()),
         });
@@ -1030,17 +1032,21 @@ struct Exchange<'a> {
     latency_us: u64,
 }
 
-/// Appends headers as `name: value` lines, `Authorization` left out (rendered when read). A
-/// header value holds no line break (`HeaderValue` refuses them); bytes that are not UTF-8 become
-/// U+FFFD when the lines are read.
-fn push_header_lines(out: &mut Vec<u8>, headers: &HeaderMap) {
+/// Appends headers as `name: value` lines, `Authorization` left out (rendered when read) and
+/// answered (the first, if there were several). A header value holds no line break
+/// (`HeaderValue` refuses them); bytes that are not UTF-8 become U+FFFD when the lines are read.
+fn push_header_lines<'h>(out: &mut Vec<u8>, headers: &'h HeaderMap) -> Option<&'h HeaderValue> {
+    let mut authorization = None;
     for (name, value) in headers {
         if name == header::AUTHORIZATION {
+            // The first, as `HeaderMap::get` would answer.
+            authorization = authorization.or(Some(value));
             continue;
         }
         out.extend_from_slice(name.as_str().as_bytes());
         out.extend_from_slice(b": ");
-        if is_secret_header(name) {
+        // The mock's own TrackingID (on every answer) is no credential.
+        if name != TRACKING_ID && is_secret_header(name) {
             out.extend_from_slice(crate::redact::REDACTED.as_bytes());
             out.push(b'\n');
             continue;
@@ -1049,6 +1055,7 @@ fn push_header_lines(out: &mut Vec<u8>, headers: &HeaderMap) {
         out.extend_from_slice(value.as_bytes());
         out.push(b'\n');
     }
+    authorization
 }
 
 /// The length of `headers` as lines, to size the buffer once.
