@@ -5,7 +5,7 @@
 use std::sync::LazyLock;
 
 use axum::Router;
-use axum::extract::{Request, State};
+use axum::extract::Request;
 use axum::http::{Method, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodFilter, MethodRouter};
@@ -386,14 +386,10 @@ fn routes(state: AppState) -> Router {
     let mut by_path: Vec<(&'static str, MethodRouter<AppState>)> = Vec::new();
     for endpoint in endpoints() {
         let Ok(filter) = MethodFilter::try_from(endpoint.method.clone()) else { continue };
-        let route = move |State(state): State<AppState>, request: Request| async move {
-            let service = Some(endpoint.service());
-            let limit = endpoint.body_limit;
-            http::enveloped(&state, service, limit, request, |incoming| dispatch(endpoint, &state, incoming)).await
-        };
+        let route = EndpointService { endpoint, state: state.clone() };
         match by_path.iter_mut().find(|(path, _)| *path == endpoint.path) {
-            Some((_, methods)) => *methods = std::mem::take(methods).on(filter, route),
-            None => by_path.push((endpoint.path, MethodRouter::new().on(filter, route))),
+            Some((_, methods)) => *methods = std::mem::take(methods).on_service(filter, route),
+            None => by_path.push((endpoint.path, MethodRouter::new().on_service(filter, route))),
         }
     }
     let mut router = Router::new();
@@ -405,6 +401,41 @@ fn routes(state: AppState) -> Router {
         router = router.route(path, methods);
     }
     router.fallback(http::unknown_route).method_not_allowed_fallback(http::wrong_method).with_state(state)
+}
+
+/// One endpoint as the router calls it: a service holding the state, rather than a handler with
+/// a `State` extractor (axum clones the route for every request, and a handler's state twice
+/// more: each clone a count shared by every core, raised and lowered).
+#[derive(Clone)]
+struct EndpointService {
+    endpoint: &'static Endpoint,
+    state: AppState,
+}
+
+impl std::fmt::Debug for EndpointService {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EndpointService").field("endpoint", &self.endpoint.path).finish_non_exhaustive()
+    }
+}
+
+impl tower::Service<Request> for EndpointService {
+    type Response = Response;
+    type Error = std::convert::Infallible;
+    type Future = futures_util::future::BoxFuture<'static, Result<Response, std::convert::Infallible>>;
+
+    fn poll_ready(&mut self, _: &mut std::task::Context<'_>) -> std::task::Poll<Result<(), Self::Error>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: Request) -> Self::Future {
+        let endpoint = self.endpoint;
+        let state = self.state.clone();
+        Box::pin(async move {
+            let service = Some(endpoint.service());
+            let limit = endpoint.body_limit;
+            Ok(http::enveloped(&state, service, limit, request, |incoming| dispatch(endpoint, &state, incoming)).await)
+        })
+    }
 }
 
 /// The checks of `endpoint`, in the real API's order (400 → 401 → 403 → body), then its handler;
