@@ -772,14 +772,10 @@ impl RequestRecord {
         put(&mut record, parts.method.as_str().as_bytes());
         put(&mut record, path.as_bytes());
         let path = record.len() - path.len()..record.len();
-        let authorization = put_header_lines(&mut record, &parts.headers);
-        // Bytes that are not UTF-8 become U+FFFD, as in the header lines.
-        let raw = authorization.map(|v| match std::str::from_utf8(v.as_bytes()) {
-            Ok(text) => std::borrow::Cow::Borrowed(text),
-            Err(_) => String::from_utf8_lossy(v.as_bytes()),
-        });
-        put_some(&mut record, raw.as_deref().map(str::as_bytes));
-        let authorization = raw.map(|raw| record.len() - raw.len()..record.len());
+        let authorization = put_header_lines(&mut record, &parts.headers).map(HeaderValue::as_bytes);
+        // As it came, like the header lines: bytes that are not UTF-8 become U+FFFD when read.
+        put_some(&mut record, authorization);
+        let authorization = authorization.map(|raw| record.len() - raw.len()..record.len());
         RequestRecord { method: parts.method.clone(), record, path, authorization, body: body.clone() }
     }
 
@@ -787,8 +783,8 @@ impl RequestRecord {
         std::str::from_utf8(&self.record[self.path.clone()]).unwrap_or_default()
     }
 
-    fn authorization(&self) -> Option<&str> {
-        self.authorization.clone().and_then(|range| std::str::from_utf8(&self.record[range]).ok())
+    fn authorization(&self) -> Option<std::borrow::Cow<'_, str>> {
+        self.authorization.clone().map(|range| String::from_utf8_lossy(&self.record[range]))
     }
 
     /// The record, complete, with the console's line.
@@ -903,7 +899,7 @@ struct HttpView<'a> {
     method: &'a str,
     path: &'a str,
     header_lines: std::borrow::Cow<'a, str>,
-    authorization: Option<&'a str>,
+    authorization: Option<std::borrow::Cow<'a, str>>,
     body: BodyRef<'a>,
     response_header_lines: std::borrow::Cow<'a, str>,
     /// The first [`MAX_BODY_BYTES`] of the response body, and its whole length.
@@ -925,7 +921,7 @@ impl<'a> HttpView<'a> {
         let method = r.text().unwrap_or_default();
         let path = r.text().unwrap_or_default();
         let header_lines = String::from_utf8_lossy(r.bytes().unwrap_or_default());
-        let authorization = r.text();
+        let authorization = r.bytes().map(String::from_utf8_lossy);
         let body = match r.byte() {
             Some(BODY_BYTES) => BodyRef::Bytes(r.bytes().unwrap_or_default()),
             Some(BODY_TOO_LARGE) => BodyRef::TooLarge,
@@ -976,7 +972,7 @@ impl<'a> HttpView<'a> {
         out.push_str(",\"requestHeaders\":{");
         let headers = members(&HeaderLines(&self.header_lines));
         out.push_str(&headers);
-        if let Some(raw) = self.authorization {
+        if let Some(raw) = &self.authorization {
             // Reduced to the token's owner and a prefix: the token itself is never shown.
             let token = raw.split_whitespace().nth(1).unwrap_or_default();
             let owner = self.caller.or(self.token_owner);
@@ -1012,7 +1008,12 @@ impl<'a> HttpView<'a> {
 /// How the journal reads an exchange's record back.
 static HTTP_RECORD: Codec = Codec {
     render: |record, out| HttpView::read(record).write_fields(out),
-    bearer: |record| HttpView::read(record).authorization?.split_whitespace().nth(1),
+    bearer: |record| {
+        // Method, path and header lines, then the Authorization header as it came.
+        let mut r = Reader(record);
+        let _ = (r.bytes(), r.bytes(), r.bytes());
+        std::str::from_utf8(r.bytes()?).ok()?.split_whitespace().nth(1)
+    },
 };
 
 #[derive(Debug, Serialize)]
