@@ -504,6 +504,12 @@ mod tests {
         watch.is_finished()
     }
 
+    /// The watch is still on at `ms - 1` and has ended by `ms + 1`.
+    async fn stalls_at(activity: &Activity, watch: &tokio::task::JoinHandle<()>, ms: u64) {
+        assert!(!stalled_by(activity, watch, ms - 1).await, "not stalled yet at {} ms", ms - 1);
+        assert!(stalled_by(activity, watch, ms + 1).await, "stalled by {} ms", ms + 1);
+    }
+
     #[tokio::test(start_paused = true)]
     async fn a_quiet_connection_stalls_one_timeout_after_its_last_answer_was_written() {
         let activity = Activity::new();
@@ -514,8 +520,8 @@ mod tests {
         assert!(!stalled_by(&activity, &stalled, 250).await);
         activity.request_ends();
         activity.stamp();
-        assert!(!stalled_by(&activity, &stalled, 549).await, "300 ms from the write, not from the opening");
-        assert!(stalled_by(&activity, &stalled, 551).await);
+        // 300 ms from the write, not from the opening.
+        stalls_at(&activity, &stalled, 550).await;
     }
 
     #[tokio::test(start_paused = true)]
@@ -526,8 +532,8 @@ mod tests {
         assert!(!stalled_by(&activity, &stalled, 250).await);
         // Answered at 250 ms; the client reads nothing, so nothing is written.
         activity.request_ends();
-        assert!(!stalled_by(&activity, &stalled, 599).await, "seen at 300 ms: another 300 ms");
-        assert!(stalled_by(&activity, &stalled, 601).await);
+        // Seen at 300 ms: another 300 ms from then.
+        stalls_at(&activity, &stalled, 600).await;
     }
 
     #[tokio::test(start_paused = true)]
@@ -538,7 +544,6 @@ mod tests {
         assert!(!stalled_by(&activity, &stalled, 5_000).await);
         activity.request_ends();
         activity.stamp();
-        assert!(!stalled_by(&activity, &stalled, 5_299).await);
-        assert!(stalled_by(&activity, &stalled, 5_301).await);
+        stalls_at(&activity, &stalled, 5_300).await;
     }
 }
