@@ -833,6 +833,23 @@ mod tests {
         super::Cli::command().debug_assert();
     }
 
+    /// Bytes in huge blocks mimalloc holds now, by its own statistics.
+    fn mimalloc_huge_bytes() -> i64 {
+        let stats = mimalloc::MiMalloc::stats_json().expect("mimalloc's statistics");
+        let stats: serde_json::Value = serde_json::from_slice(stats.to_bytes()).expect("JSON");
+        stats["malloc_huge"]["current"].as_i64().expect("a count of huge blocks")
+    }
+
+    #[test]
+    fn rusts_default_allocator_allocates_through_mimalloc() {
+        // No global allocator is set: Rust calls `malloc`, which mimalloc provides (`override`).
+        let before = mimalloc_huge_bytes();
+        let block = vec![1u8; 64 << 20];
+        let after = mimalloc_huge_bytes();
+        assert!(after - before >= 64 << 20, "mimalloc did not see the block: {before} then {after}");
+        drop(block);
+    }
+
     #[test]
     fn serve_flags_become_the_config() {
         let cli = <super::Cli as clap::Parser>::try_parse_from([
