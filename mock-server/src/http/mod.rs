@@ -782,11 +782,7 @@ fn put_header_lines<'h>(record: &mut Vec<u8>, headers: &'h HeaderMap) -> Option<
 
 impl RequestRecord {
     fn capture(parts: &Parts, body: &RequestBody) -> RequestRecord {
-        // Only a query can hold a secret (`?access_token=…`); most requests have none.
-        let path = match parts.uri.query() {
-            Some(_) => redact_uri(parts.uri.path_and_query().map_or_else(|| parts.uri.path(), |p| p.as_str())),
-            None => std::borrow::Cow::Borrowed(parts.uri.path()),
-        };
+        let path = redact_uri(parts.uri.path_and_query().map_or_else(|| parts.uri.path(), |p| p.as_str()));
         let body_len = match body {
             RequestBody::Bytes(bytes) => bytes.len(),
             _ => 0,
@@ -1071,8 +1067,7 @@ fn push_header_lines<'h>(out: &mut Vec<u8>, headers: &'h HeaderMap) -> Option<&'
         }
         out.extend_from_slice(name.as_str().as_bytes());
         out.extend_from_slice(b": ");
-        // The mock's own TrackingID (on every answer) is no credential.
-        if name != TRACKING_ID && is_secret_header(name) {
+        if is_secret_header(name) {
             out.extend_from_slice(crate::redact::REDACTED.as_bytes());
             out.push(b'\n');
             continue;
