@@ -693,11 +693,9 @@ fn refused(response: &Response) -> bool {
 }
 
 /// A response a handler made without an [`ApiError`] that is still an error without a JSON body
-/// (a rejection by axum itself): answered in the envelope all the same, explained with its text.
+/// (one [`refused`] picks out: a rejection by axum itself): answered in the envelope all the
+/// same, explained with its text.
 async fn refused_by_axum(response: Response) -> (Response, Option<Arc<ApiError>>) {
-    if !refused(&response) {
-        return (response, None);
-    }
     let status = response.status();
     let reason = status.canonical_reason().unwrap_or("Error");
     let (parts, body) = response.into_parts();
