@@ -918,7 +918,8 @@ struct HttpView<'a> {
     method: &'a str,
     path: &'a str,
     header_lines: std::borrow::Cow<'a, str>,
-    authorization: Option<std::borrow::Cow<'a, str>>,
+    /// As it came (shown lossily, and only as its owner and a prefix).
+    authorization: Option<&'a [u8]>,
     body: BodyRef<'a>,
     response_header_lines: std::borrow::Cow<'a, str>,
     /// The first [`MAX_BODY_BYTES`] of the response body, and its whole length.
@@ -940,7 +941,7 @@ impl<'a> HttpView<'a> {
         let method = r.text().unwrap_or_default();
         let path = r.text().unwrap_or_default();
         let header_lines = String::from_utf8_lossy(r.bytes().unwrap_or_default());
-        let authorization = r.bytes().map(String::from_utf8_lossy);
+        let authorization = r.bytes();
         let body = match r.byte() {
             Some(BODY_BYTES) => BodyRef::Bytes(r.bytes().unwrap_or_default()),
             Some(BODY_TOO_LARGE) => BodyRef::TooLarge,
@@ -991,7 +992,7 @@ impl<'a> HttpView<'a> {
         out.push_str(",\"requestHeaders\":{");
         let headers = members(&HeaderLines(&self.header_lines));
         out.push_str(&headers);
-        if let Some(raw) = &self.authorization {
+        if let Some(raw) = self.authorization.map(String::from_utf8_lossy) {
             // Reduced to the token's owner and a prefix: the token itself is never shown.
             let token = raw.split_whitespace().nth(1).unwrap_or_default();
             let owner = self.caller.or(self.token_owner);
@@ -1027,12 +1028,7 @@ impl<'a> HttpView<'a> {
 /// How the journal reads an exchange's record back.
 static HTTP_RECORD: Codec = Codec {
     render: |record, out| HttpView::read(record).write_fields(out),
-    bearer: |record| {
-        // Method, path and header lines, then the Authorization header as it came.
-        let mut r = Reader(record);
-        let _ = (r.bytes(), r.bytes(), r.bytes());
-        std::str::from_utf8(r.bytes()?).ok()?.split_whitespace().nth(1)
-    },
+    bearer: |record| std::str::from_utf8(HttpView::read(record).authorization?).ok()?.split_whitespace().nth(1),
 };
 
 #[derive(Debug, Serialize)]
