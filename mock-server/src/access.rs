@@ -62,7 +62,7 @@ impl<S> tower::Layer<S> for BrowserAccessLayer {
     }
 }
 
-/// See [`BrowserAccessLayer`]. The server clones its service for every connection, so the CORS
+/// See [`BrowserAccessLayer`]. The server clones its service for every request, so the CORS
 /// rules are shared, not copied.
 #[derive(Debug, Clone)]
 pub struct BrowserAccess<S> {
