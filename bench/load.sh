@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Load benchmark (not part of CI), with wrk on loopback against release builds:
 #   1. the baseline: a bare axum server answering GET /v1/subscriptions with a fixed JSON body
-#      (bench/bare-axum, built here);
+#      (bench/bare-axum, built here), sent the very same requests (its Authorization header unread);
 #   2. the mock's authenticated, validated, journaled GET /v1/subscriptions (console quiet);
 #   3. the mock's PUT /v1/agents/session/state (auth + schema validation + state machine + journal).
 # Prints the mock's start-up times (bench/startup.py), requests/s of each, the ratio mock/baseline
@@ -55,11 +55,11 @@ LUA
 echo "mock memory before: $(rss "$mock")"
 # Warm both up, then alternate short runs (the machine's other load moves single runs by ±20%)
 # and compare the medians.
-wrk -t2 -c"$connections" -d2s "http://$bare_addr/v1/subscriptions" >/dev/null
+wrk -t2 -c"$connections" -d2s -s "$get_script" "http://$bare_addr/v1/subscriptions" >/dev/null
 wrk -t2 -c"$connections" -d2s -s "$get_script" "http://$mock_addr/v1/subscriptions" >/dev/null
 bare_runs=(); mock_runs=()
 for _ in 1 2 3 4 5; do
-  bare_runs+=("$(wrk -t2 -c"$connections" -d"${seconds}s" "http://$bare_addr/v1/subscriptions" | rps)")
+  bare_runs+=("$(wrk -t2 -c"$connections" -d"${seconds}s" -s "$get_script" "http://$bare_addr/v1/subscriptions" | rps)")
   mock_runs+=("$(wrk -t2 -c"$connections" -d"${seconds}s" -s "$get_script" "http://$mock_addr/v1/subscriptions" | rps)")
 done
 median() { printf '%s\n' "$@" | sort -g | sed -n 3p; }
