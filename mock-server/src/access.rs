@@ -90,7 +90,7 @@ where
     fn call(&mut self, request: axum::extract::Request) -> Self::Future {
         use futures_util::future::Either;
         use tower::{Layer, ServiceExt};
-        if !request.headers().contains_key(header::ORIGIN) {
+        if crate::http::find_header(request.headers(), &header::ORIGIN).is_none() {
             return Either::Left(self.direct.call(request));
         }
         let cors = self.cors.layer(self.direct.clone());

@@ -518,7 +518,7 @@ fn fault_for(
     endpoint: &Endpoint,
     parts: &axum::http::request::Parts,
 ) -> Result<Option<Fired>, ApiError> {
-    if let Some(value) = parts.headers.get(&FAULT_HEADER) {
+    if let Some(value) = http::find_header(&parts.headers, &FAULT_HEADER) {
         let text = value.to_str().unwrap_or_default();
         let fired = Fired::from_header(text).map_err(|why| {
             ApiError::bad_request(format!("The X-Wxcc-Mock-Fault header asks for no fault the mock knows: {why}."))

@@ -32,6 +32,18 @@ use crate::outputs::journal::{Codec, Draft, Fields, Kind, Level, MAX_BODY_BYTES,
 use crate::redact::{is_secret_header, redact_body, redact_uri, token_hint};
 use crate::state::{AppState, ViolationRecord};
 
+/// The first value of header `name` in `headers`. A request usually carries a handful of
+/// headers, and comparing their names is cheaper than hashing the one looked for (as
+/// [`HeaderMap::get`] does); past a handful the map's own look-up is the cheaper.
+pub fn find_header<'h>(headers: &'h HeaderMap, name: &HeaderName) -> Option<&'h HeaderValue> {
+    const SCANNED: usize = 8;
+    if headers.len() <= SCANNED {
+        headers.iter().find_map(|(n, value)| (n == name).then_some(value))
+    } else {
+        headers.get(name)
+    }
+}
+
 /// The header that carries the tracking id (a client may send it to choose one).
 pub const TRACKING_ID: HeaderName = HeaderName::from_static("trackingid");
 /// Marks a request as a contract verifier's probe (`wxcc-contract verify` sends it): off-contract
@@ -372,7 +384,7 @@ impl std::io::Write for JsonBuffer {
 
 /// Resolves the bearer token (400 for the header, 401 for the token).
 pub fn identify(state: &AppState, parts: &Parts) -> Result<Identity, ApiError> {
-    let header = parts.headers.get(header::AUTHORIZATION).map(HeaderValue::as_bytes);
+    let header = find_header(&parts.headers, &header::AUTHORIZATION).map(HeaderValue::as_bytes);
     let token = auth::bearer_token(header)?;
     Ok(state.identify(token)?)
 }
@@ -597,9 +609,7 @@ where
     let started = std::time::Instant::now();
     let service = service.unwrap_or_else(|| Service::for_path(request.uri().path()));
     let journaled = service != Service::Admin && request.uri().path() != "/openapi.json";
-    let chosen = request
-        .headers()
-        .get(&TRACKING_ID)
+    let chosen = find_header(request.headers(), &TRACKING_ID)
         .and_then(|v| v.to_str().ok())
         .map(str::trim)
         .filter(|v| !v.is_empty() && v.len() <= 256);
@@ -1208,6 +1218,26 @@ mod tests {
         );
         assert_eq!(whole_body(Body::from_stream(frames)).await, Bytes::from_static(b"abcdef"));
         assert!(whole_body(Body::empty()).await.is_empty());
+    }
+
+    #[test]
+    fn a_header_is_found_by_a_scan_in_a_small_map_and_by_the_look_up_in_a_large_one_alike() {
+        let mut headers = HeaderMap::new();
+        headers.insert(header::HOST, HeaderValue::from_static("localhost"));
+        headers.append(TRACKING_ID, HeaderValue::from_static("first"));
+        headers.append(TRACKING_ID, HeaderValue::from_static("second"));
+        let mut large = headers.clone();
+        for i in 0..10 {
+            large.insert(HeaderName::from_bytes(format!("x-filler-{i}").as_bytes()).expect("name"), HeaderValue::from(i));
+        }
+        assert!(headers.len() <= 8 && large.len() > 8);
+        for map in [&headers, &large] {
+            assert_eq!(find_header(map, &TRACKING_ID), map.get(&TRACKING_ID), "the first of two values");
+            assert_eq!(find_header(map, &TRACKING_ID).map(HeaderValue::as_bytes), Some(&b"first"[..]));
+            assert_eq!(find_header(map, &header::HOST).map(HeaderValue::as_bytes), Some(&b"localhost"[..]));
+            assert_eq!(find_header(map, &header::AUTHORIZATION), None);
+            assert_eq!(find_header(map, &DIAGNOSTIC), None);
+        }
     }
 
     #[test]
