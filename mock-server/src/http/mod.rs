@@ -658,17 +658,18 @@ where
         response.headers_mut().insert(FAULT_MARK, header_text(&fault.description));
     }
     let Some(record) = record else { return response };
-    let (response, response_body) = if response.status() == StatusCode::SWITCHING_PROTOCOLS {
-        (response, Bytes::new())
+    let (parts, body) = response.into_parts();
+    // A switch of protocols keeps its body as it is; any other answer is read whole, recorded,
+    // and handed on (not copied) as the body that goes out.
+    let (kept, bytes) = if parts.status == StatusCode::SWITCHING_PROTOCOLS {
+        (Some(body), Bytes::new())
     } else {
-        let (parts, body) = response.into_parts();
-        let bytes = whole_body(body).await;
-        (Response::from_parts(parts, Body::from(bytes.clone())), bytes)
+        (None, whole_body(body).await)
     };
     let latency_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
-    let entry = record.finish(state, &tracking, caller, &response, &response_body, error, fault, latency_us);
+    let entry = record.finish(state, &tracking, caller, &parts, &bytes, error, fault, latency_us);
     state.journal().append(entry);
-    response
+    Response::from_parts(parts, kept.unwrap_or_else(|| Body::from(bytes)))
 }
 
 /// The bytes of a body the mock made (read whole: the client gets them all; the journal keeps
@@ -823,14 +824,14 @@ impl RequestRecord {
         state: &AppState,
         tracking_id: &Arc<str>,
         caller: Option<Caller>,
-        response: &Response,
+        response: &axum::http::response::Parts,
         response_body: &[u8],
         error: Option<Arc<ApiError>>,
         fault: Option<InjectedFault>,
         latency_us: u64,
     ) -> Draft {
         // Status 0: nothing was answered (a reset or an empty reply).
-        let status = if fault.as_ref().is_some_and(|f| f.unanswered) { 0 } else { response.status().as_u16() };
+        let status = if fault.as_ref().is_some_and(|f| f.unanswered) { 0 } else { response.status.as_u16() };
         let level = if status >= 500 || fault.is_some() { Level::Warn } else { Level::Info };
         let diagnostic = error.filter(|e| e.status.is_client_error());
         let line = if crate::outputs::journal::wants_line(level) {
@@ -867,7 +868,7 @@ impl RequestRecord {
                 put(record, e.as_bytes());
             }
         }
-        put_header_lines(record, response.headers());
+        put_header_lines(record, &response.headers);
         // The journal shows no more of a body than this (and says how long it was).
         put(record, &response_body[..response_body.len().min(MAX_BODY_BYTES)]);
         record.extend_from_slice(&(response_body.len() as u64).to_le_bytes());
@@ -1158,6 +1159,7 @@ mod tests {
         let body = RequestBody::Bytes(Bytes::from_static(br#"{"name":"n","secret":"do-not-show-0123456789"}"#));
         let record = RequestRecord::capture(&parts, &body);
         let tracking: Arc<str> = "NOTIFS_test".into();
+        let (response, _) = response.into_parts();
         let draft = record.finish(&state, &tracking, None, &response, response_body, None, None, 42);
         let seq = state.journal().append(draft);
         state.journal().query(Some(seq - 1), None, 1).entries[0].as_ref().clone()
