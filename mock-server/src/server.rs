@@ -116,7 +116,12 @@ pub async fn run(
 ) -> std::io::Result<()> {
     let permits = Arc::new(Semaphore::new(limits.max_connections.max(1)));
     let (stopping, stop_signal) = tokio::sync::watch::channel(false);
-    let http = hyper::server::conn::http1::Builder::new();
+    let mut http = hyper::server::conn::http1::Builder::new();
+    // An answer's head and body go out in one buffer and one `write` rather than a `writev` of
+    // the two: the mock's answers are small, and copying one into hyper's buffer costs less than
+    // the kernel's second piece (about 0.5 µs of system time a request on loopback). A large
+    // body still goes out in parts of hyper's buffer size.
+    http.writev(false);
     tokio::pin!(shutdown);
     loop {
         let (stream, peer) = tokio::select! {
