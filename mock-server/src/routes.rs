@@ -421,20 +421,28 @@ impl std::fmt::Debug for EndpointService {
 impl tower::Service<Request> for EndpointService {
     type Response = Response;
     type Error = std::convert::Infallible;
-    type Future = futures_util::future::BoxFuture<'static, Result<Response, std::convert::Infallible>>;
+    /// Boxed, then mapped (mapping first would move the exchange's future once more).
+    type Future = futures_util::future::Map<
+        futures_util::future::BoxFuture<'static, Response>,
+        fn(Response) -> Result<Response, std::convert::Infallible>,
+    >;
 
     fn poll_ready(&mut self, _: &mut std::task::Context<'_>) -> std::task::Poll<Result<(), Self::Error>> {
         std::task::Poll::Ready(Ok(()))
     }
 
     fn call(&mut self, request: Request) -> Self::Future {
+        use futures_util::FutureExt;
         let endpoint = self.endpoint;
-        let state = self.state.clone();
-        Box::pin(async move {
-            let service = Some(endpoint.service());
-            let limit = endpoint.body_limit;
-            Ok(http::enveloped(&state, service, limit, request, |incoming| dispatch(endpoint, &state, incoming)).await)
-        })
+        let exchange = http::enveloped(self.state.clone(), Some(endpoint.service()), endpoint.body_limit, request, endpoint);
+        let boxed: futures_util::future::BoxFuture<'static, Response> = Box::pin(exchange);
+        boxed.map(Ok)
+    }
+}
+
+impl http::Handle for &'static Endpoint {
+    fn handle(self, state: &AppState, incoming: Incoming) -> impl Future<Output = Handled> + Send {
+        dispatch(self, state, incoming)
     }
 }
 

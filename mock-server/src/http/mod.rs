@@ -522,8 +522,7 @@ pub async fn unknown_route(State(state): State<AppState>, request: Request) -> R
         format!("No resource found at {path}"),
         format!("{method} {path} is not a route of the WxCC API that wxcc-mock serves."),
     );
-    let unhandled = |_| async move { Handled { result: Err(error), caller: None, fault: None } };
-    enveloped(&state, None, BODY_LIMIT, request, unhandled).await
+    enveloped(state, None, BODY_LIMIT, request, Unhandled(error)).await
 }
 
 /// 405 for a path the mock serves, with another method.
@@ -534,8 +533,7 @@ pub async fn wrong_method(State(state): State<AppState>, request: Request) -> Re
         format!("Method {method} is not allowed on {path}"),
         format!("{path} exists, but not for {method}; see the OpenAPI description for its methods."),
     );
-    let unhandled = |_| async move { Handled { result: Err(error), caller: None, fault: None } };
-    enveloped(&state, None, BODY_LIMIT, request, unhandled).await
+    enveloped(state, None, BODY_LIMIT, request, Unhandled(error)).await
 }
 
 async fn read_request_body(body: Body, limit: usize) -> RequestBody {
@@ -591,21 +589,38 @@ pub struct InjectedFault {
 /// The response header that marks an answer a fault shaped (the rule and what it did).
 pub const FAULT_MARK: HeaderName = HeaderName::from_static("x-wxcc-mock-fault");
 
+/// How [`enveloped`] handles an exchange once its tracking id and body are known: an endpoint
+/// of the table, or a fallback's ready answer.
+pub trait Handle: Send + 'static {
+    /// Handles `incoming` with `state`.
+    fn handle(self, state: &AppState, incoming: Incoming) -> impl std::future::Future<Output = Handled> + Send;
+}
+
+/// A fallback's answer: the error, whatever came.
+#[derive(Debug)]
+struct Unhandled(ApiError);
+
+impl Handle for Unhandled {
+    async fn handle(self, _: &AppState, _: Incoming) -> Handled {
+        Handled { result: Err(self.0), caller: None, fault: None }
+    }
+}
+
 /// Handles `request` inside the envelope: a tracking id for the response (the request's
 /// `TrackingId`, or `<SERVICE>_<uuid>`), the body read once (bounded), errors rendered in the
 /// envelope of the path's service with `X-Wxcc-Mock-Diagnostic` on every 4xx, and the whole
 /// exchange journaled (WxCC paths only). Every route and both fallbacks answer through it.
-pub async fn enveloped<F, Fut>(
-    state: &AppState,
+///
+/// What needs no waiting is done before the future is made, so the future holds the request's
+/// parts once (an `async fn` would hold the request it was given as well, for as long as it
+/// runs): it is moved, and boxed, on every request.
+pub fn enveloped(
+    state: AppState,
     service: Option<Service>,
     body_limit: usize,
     request: Request,
-    handle: F,
-) -> Response
-where
-    F: FnOnce(Incoming) -> Fut,
-    Fut: std::future::Future<Output = Handled>,
-{
+    handle: impl Handle,
+) -> impl std::future::Future<Output = Response> + Send {
     let started = std::time::Instant::now();
     let service = service.unwrap_or_else(|| Service::for_path(request.uri().path()));
     let journaled = service != Service::Admin && request.uri().path() != "/openapi.json";
@@ -623,53 +638,57 @@ where
         }
     };
     let (parts, body) = request.into_parts();
-    let body = read_request_body(body, body_limit).await;
-    let record = journaled.then(|| RequestRecord::capture(&parts, &body));
-    let Handled { result, caller, fault } = handle(Incoming { parts, tracking_id: tracking.clone(), body }).await;
-    let (mut response, error) = match result {
-        // Boxed: rare, and its state would otherwise make every exchange's future larger.
-        Ok(response) if refused(&response) => Box::pin(refused_by_axum(response)).await,
-        Ok(response) => (response, None),
-        Err(error) => (error.status.into_response(), Some(Arc::new(error))),
-    };
-    if let Some(error) = &error {
-        let mut rendered = match error.retry_after {
-            // A 429 "will not have a body" (facts §2.4).
-            Some(seconds) => (error.status, [(header::RETRY_AFTER, HeaderValue::from(seconds))]).into_response(),
-            None => json_response(error.status, &service.error_body(error.status, &error.messages, &tracking)),
+    async move {
+        let state = &state;
+        let body = read_request_body(body, body_limit).await;
+        let record = journaled.then(|| RequestRecord::capture(&parts, &body));
+        let Handled { result, caller, fault } =
+            handle.handle(state, Incoming { parts, tracking_id: tracking.clone(), body }).await;
+        let (mut response, error) = match result {
+            // Boxed: rare, and its state would otherwise make every exchange's future larger.
+            Ok(response) if refused(&response) => Box::pin(refused_by_axum(response)).await,
+            Ok(response) => (response, None),
+            Err(error) => (error.status.into_response(), Some(Arc::new(error))),
         };
-        if error.status.is_client_error() {
-            rendered.headers_mut().insert(DIAGNOSTIC, header_text(&error.diagnostic));
-        }
-        // Keep headers such as Allow or Retry-After that the inner response had.
-        for (name, value) in response.headers() {
-            if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
-                rendered.headers_mut().entry(name.clone()).or_insert_with(|| value.clone());
+        if let Some(error) = &error {
+            let mut rendered = match error.retry_after {
+                // A 429 "will not have a body" (facts §2.4).
+                Some(seconds) => (error.status, [(header::RETRY_AFTER, HeaderValue::from(seconds))]).into_response(),
+                None => json_response(error.status, &service.error_body(error.status, &error.messages, &tracking)),
+            };
+            if error.status.is_client_error() {
+                rendered.headers_mut().insert(DIAGNOSTIC, header_text(&error.diagnostic));
             }
+            // Keep headers such as Allow or Retry-After that the inner response had.
+            for (name, value) in response.headers() {
+                if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
+                    rendered.headers_mut().entry(name.clone()).or_insert_with(|| value.clone());
+                }
+            }
+            response = rendered;
         }
-        response = rendered;
-    }
-    response.headers_mut().insert(TRACKING_ID, tracking_header);
-    if let Some(fault) = &fault {
-        if fault.malformed {
-            response = Box::pin(malformed(response)).await;
+        response.headers_mut().insert(TRACKING_ID, tracking_header);
+        if let Some(fault) = &fault {
+            if fault.malformed {
+                response = Box::pin(malformed(response)).await;
+            }
+            // The console shows it with the exchange's journal line.
+            response.headers_mut().insert(FAULT_MARK, header_text(&fault.description));
         }
-        // The console shows it with the exchange's journal line.
-        response.headers_mut().insert(FAULT_MARK, header_text(&fault.description));
+        let Some(record) = record else { return response };
+        let (parts, body) = response.into_parts();
+        // A switch of protocols keeps its body as it is; any other answer is read whole, recorded,
+        // and handed on (not copied) as the body that goes out.
+        let (kept, bytes) = if parts.status == StatusCode::SWITCHING_PROTOCOLS {
+            (Some(body), Bytes::new())
+        } else {
+            (None, whole_body(body).await)
+        };
+        let latency_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+        let entry = record.finish(state, &tracking, caller, &parts, &bytes, error, fault, latency_us);
+        state.journal().append(entry);
+        Response::from_parts(parts, kept.unwrap_or_else(|| Body::from(bytes)))
     }
-    let Some(record) = record else { return response };
-    let (parts, body) = response.into_parts();
-    // A switch of protocols keeps its body as it is; any other answer is read whole, recorded,
-    // and handed on (not copied) as the body that goes out.
-    let (kept, bytes) = if parts.status == StatusCode::SWITCHING_PROTOCOLS {
-        (Some(body), Bytes::new())
-    } else {
-        (None, whole_body(body).await)
-    };
-    let latency_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
-    let entry = record.finish(state, &tracking, caller, &parts, &bytes, error, fault, latency_us);
-    state.journal().append(entry);
-    Response::from_parts(parts, kept.unwrap_or_else(|| Body::from(bytes)))
 }
 
 /// The bytes of a body the mock made (read whole: the client gets them all; the journal keeps
