@@ -386,7 +386,7 @@ fn routes(state: AppState) -> Router {
     let mut by_path: Vec<(&'static str, MethodRouter<AppState>)> = Vec::new();
     for endpoint in endpoints() {
         let Ok(filter) = MethodFilter::try_from(endpoint.method.clone()) else { continue };
-        let route = EndpointService { endpoint, state: state.clone() };
+        let route = EndpointService { route: Route { endpoint, service: endpoint.service() }, state: state.clone() };
         match by_path.iter_mut().find(|(path, _)| *path == endpoint.path) {
             Some((_, methods)) => *methods = std::mem::take(methods).on_service(filter, route),
             None => by_path.push((endpoint.path, MethodRouter::new().on_service(filter, route))),
@@ -408,13 +408,21 @@ fn routes(state: AppState) -> Router {
 /// more: each clone a count shared by every core, raised and lowered).
 #[derive(Clone)]
 struct EndpointService {
-    endpoint: &'static Endpoint,
+    route: Route,
     state: AppState,
+}
+
+/// An endpoint with its service (whose envelope its errors use), found once, when the router is
+/// built.
+#[derive(Debug, Clone, Copy)]
+struct Route {
+    endpoint: &'static Endpoint,
+    service: Service,
 }
 
 impl std::fmt::Debug for EndpointService {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("EndpointService").field("endpoint", &self.endpoint.path).finish_non_exhaustive()
+        f.debug_struct("EndpointService").field("endpoint", &self.route.endpoint.path).finish_non_exhaustive()
     }
 }
 
@@ -433,14 +441,15 @@ impl tower::Service<Request> for EndpointService {
 
     fn call(&mut self, request: Request) -> Self::Future {
         use futures_util::FutureExt;
-        let endpoint = self.endpoint;
-        let exchange = http::enveloped(self.state.clone(), Some(endpoint.service()), endpoint.body_limit, request, endpoint);
+        let route = self.route;
+        let exchange =
+            http::enveloped(self.state.clone(), Some(route.service), route.endpoint.body_limit, request, route);
         let boxed: futures_util::future::BoxFuture<'static, Response> = Box::pin(exchange);
         boxed.map(Ok)
     }
 }
 
-impl http::Handle for &'static Endpoint {
+impl http::Handle for Route {
     fn handle(self, state: &AppState, incoming: Incoming) -> impl Future<Output = Handled> + Send {
         dispatch(self, state, incoming)
     }
@@ -449,13 +458,13 @@ impl http::Handle for &'static Endpoint {
 /// The checks of `endpoint`, in the real API's order (400 → 401 → 403 → body), then its handler;
 /// on a WxCC route, a fault that fires first (a rule of `/__admin/faults` or the
 /// `X-Wxcc-Mock-Fault` header) shapes the answer as the gateway in front of the real API would.
-async fn dispatch(endpoint: &'static Endpoint, state: &AppState, incoming: Incoming) -> Handled {
+async fn dispatch(Route { endpoint, service }: Route, state: &AppState, incoming: Incoming) -> Handled {
     let Incoming { parts, tracking_id, body: body_bytes } = incoming;
     let changes_state = !matches!(parts.method, axum::http::Method::GET | axum::http::Method::HEAD);
     let mut caller = None;
     let mut injected: Option<Fired> = None;
     let result = async {
-        if endpoint.service() == Service::Admin {
+        if service == Service::Admin {
             state.admin_gate(&parts, endpoint.admin_token)?;
         } else if endpoint.path != "/openapi.json"
             && let Some(fired) = fault_for(state, endpoint, &parts)?
