@@ -810,7 +810,12 @@ fn put_header_lines<'h>(record: &mut Vec<u8>, headers: &'h HeaderMap) -> Option<
 
 impl RequestRecord {
     fn capture(parts: &Parts, body: &RequestBody) -> RequestRecord {
-        let path = redact_uri(parts.uri.path_and_query().map_or_else(|| parts.uri.path(), |p| p.as_str()));
+        // The URI knows where its query is: most have none, and then nothing to look through.
+        let path = match parts.uri.path_and_query() {
+            Some(path) if path.query().is_some() => redact_uri(path.as_str()),
+            Some(path) => std::borrow::Cow::Borrowed(path.as_str()),
+            None => std::borrow::Cow::Borrowed(parts.uri.path()),
+        };
         let body_len = match body {
             RequestBody::Bytes(bytes) => bytes.len(),
             _ => 0,
