@@ -235,6 +235,8 @@ async fn connection<I>(
         .scope(control, async move {
             tokio::pin!(connection);
             tokio::select! {
+                // In this order, every time the connection is woken: no random pick to make.
+                biased;
                 ended = connection.as_mut() => ended.map(|()| true),
                 () = activity.stalled(timeout) => Ok(false),
                 () = stopped => {
