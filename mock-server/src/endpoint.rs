@@ -12,16 +12,15 @@ use crate::auth::Operation;
 use crate::http::{ApiError, Call, Service};
 
 /// A handler: gets a checked [`Call`], answers a response or an error.
-pub type Handler = fn(Call) -> BoxFuture<'static, Result<Response, ApiError>>;
+pub type Handler = for<'a> fn(Call<'a>) -> BoxFuture<'a, Result<Response, ApiError>>;
 
 /// Turns an `async fn(Call) -> Result<Response, ApiError>` into a [`Handler`].
 #[macro_export]
 macro_rules! handler {
     ($f:path) => {{
         fn boxed(
-            call: $crate::http::Call,
-        ) -> futures_util::future::BoxFuture<'static, Result<axum::response::Response, $crate::http::ApiError>>
-        {
+            call: $crate::http::Call<'_>,
+        ) -> futures_util::future::BoxFuture<'_, Result<axum::response::Response, $crate::http::ApiError>> {
             Box::pin($f(call))
         }
         boxed as $crate::endpoint::Handler

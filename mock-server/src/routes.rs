@@ -336,7 +336,7 @@ fn table() -> Vec<Endpoint> {
     ]
 }
 
-async fn serve_openapi(call: Call) -> Result<Response, ApiError> {
+async fn serve_openapi(call: Call<'_>) -> Result<Response, ApiError> {
     // The committed document names the default address; the served one names this mock's.
     let text = call.state.served_openapi(|base| {
         openapi_text().replacen(
@@ -450,7 +450,7 @@ impl tower::Service<Request> for EndpointService {
 }
 
 impl http::Handle for Route {
-    fn handle(self, state: &AppState, incoming: Incoming) -> impl Future<Output = Handled> + Send {
+    fn handle<'a>(self, state: &'a AppState, incoming: Incoming<'a>) -> impl Future<Output = Handled> + Send {
         dispatch(self, state, incoming)
     }
 }
@@ -458,7 +458,7 @@ impl http::Handle for Route {
 /// The checks of `endpoint`, in the real API's order (400 → 401 → 403 → body), then its handler;
 /// on a WxCC route, a fault that fires first (a rule of `/__admin/faults` or the
 /// `X-Wxcc-Mock-Fault` header) shapes the answer as the gateway in front of the real API would.
-async fn dispatch(Route { endpoint, service }: Route, state: &AppState, incoming: Incoming) -> Handled {
+async fn dispatch(Route { endpoint, service }: Route, state: &AppState, incoming: Incoming<'_>) -> Handled {
     let Incoming { parts, tracking_id, body: body_bytes } = incoming;
     let changes_state = !matches!(parts.method, axum::http::Method::GET | axum::http::Method::HEAD);
     let mut caller = None;
@@ -505,14 +505,14 @@ async fn dispatch(Route { endpoint, service }: Route, state: &AppState, incoming
             None => None,
         };
         let body = match endpoint.request {
-            Some(spec) => http::read_json(state, &parts, &tracking_id, &body_bytes, spec.schema, !spec.required)?,
+            Some(spec) => http::read_json(state, &parts, tracking_id, &body_bytes, spec.schema, !spec.required)?,
             None => Value::Null,
         };
         let raw_body = match &body_bytes {
             http::RequestBody::Bytes(bytes) => bytes.clone(),
             _ => axum::body::Bytes::new(),
         };
-        let call = Call { state: state.clone(), tracking_id, identity, body, raw_body, parts };
+        let call = Call { state, tracking_id, identity, body, raw_body, parts };
         (endpoint.handler)(call).await
     }
     .await;

@@ -28,7 +28,7 @@ fn ok(body: &serde_json::Value) -> Result<Response, ApiError> {
 }
 
 /// `GET /__admin/health`
-pub async fn health(_call: Call) -> Result<Response, ApiError> {
+pub async fn health(_call: Call<'_>) -> Result<Response, ApiError> {
     ok(&json!({ "status": "ok" }))
 }
 
@@ -43,7 +43,7 @@ struct TokenBody {
 }
 
 /// `POST /__admin/tokens` → 201
-pub async fn mint_token(call: Call) -> Result<Response, ApiError> {
+pub async fn mint_token(call: Call<'_>) -> Result<Response, ApiError> {
     let body: TokenBody = call.body()?;
     let state = &call.state;
     let ttl = body.ttl_seconds.map_or(DEFAULT_TTL_SECONDS, |t| t as i64);
@@ -74,7 +74,7 @@ struct ExpireBody {
 
 /// `POST /__admin/tokens/expire`: the token (a world token's name, or a token) expires now;
 /// its next use is a 401 that says so. `/__admin/reset` gives world tokens back their expiry.
-pub async fn expire_token(call: Call) -> Result<Response, ApiError> {
+pub async fn expire_token(call: Call<'_>) -> Result<Response, ApiError> {
     let body: ExpireBody = call.body()?;
     let owner = call.state.expire_token(&body.token).ok_or_else(|| {
         let names: Vec<&str> = call.state.world().tokens.iter().map(|t| t.name()).collect();
@@ -87,14 +87,14 @@ pub async fn expire_token(call: Call) -> Result<Response, ApiError> {
 }
 
 /// `GET /__admin/state`
-pub async fn state(call: Call) -> Result<Response, ApiError> {
+pub async fn state(call: Call<'_>) -> Result<Response, ApiError> {
     ok(&call.state.snapshot())
 }
 
 /// `GET /__admin/ui`: the dashboard, one page with its script and style inline. Its policy lets
 /// it reach the mock's own origin only (it works offline and loads nothing from elsewhere), and
 /// no other page may frame it (its buttons change the mock).
-pub async fn dashboard(_call: Call) -> Result<Response, ApiError> {
+pub async fn dashboard(_call: Call<'_>) -> Result<Response, ApiError> {
     use axum::http::header;
     const PAGE: &str = include_str!("../ui/dashboard.html");
     Ok((
@@ -113,33 +113,33 @@ pub async fn dashboard(_call: Call) -> Result<Response, ApiError> {
 }
 
 /// `POST /__admin/reset`
-pub async fn reset(call: Call) -> Result<Response, ApiError> {
+pub async fn reset(call: Call<'_>) -> Result<Response, ApiError> {
     call.state.reset();
     ok(&json!({ "status": "reset" }))
 }
 
 /// `GET /__admin/deliveries[?subscriptionId=ID]`: every webhook attempt, newest first.
-pub async fn deliveries(call: Call) -> Result<Response, ApiError> {
+pub async fn deliveries(call: Call<'_>) -> Result<Response, ApiError> {
     let filter = call.query("subscriptionId");
     let attempts = call.state.dispatcher().attempts(filter.as_deref());
     ok(&json!({ "deliveries": attempts }))
 }
 
 /// `GET /__admin/violations`: every request that broke its schema, oldest first.
-pub async fn violations(call: Call) -> Result<Response, ApiError> {
+pub async fn violations(call: Call<'_>) -> Result<Response, ApiError> {
     let all = call.state.violations();
     ok(&json!({ "count": all.len(), "violations": all }))
 }
 
 /// `DELETE /__admin/violations` → 204.
-pub async fn clear_violations(call: Call) -> Result<Response, ApiError> {
+pub async fn clear_violations(call: Call<'_>) -> Result<Response, ApiError> {
     call.state.clear_violations();
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
 /// `POST /__admin/faults`: adds a rule (400 names what makes no sense in it; 409 when the mock
 /// already holds [`crate::faults::MAX_RULES`]).
-pub async fn add_fault(call: Call) -> Result<Response, ApiError> {
+pub async fn add_fault(call: Call<'_>) -> Result<Response, ApiError> {
     let spec: crate::faults::RuleSpec = call.body()?;
     let view = call.state.faults().add(spec).map_err(|why| match why {
         AddError::Invalid(why) => ApiError::bad_request(format!("The fault rule was not added: {why}.")),
@@ -150,19 +150,19 @@ pub async fn add_fault(call: Call) -> Result<Response, ApiError> {
 }
 
 /// `GET /__admin/faults`
-pub async fn faults(call: Call) -> Result<Response, ApiError> {
+pub async fn faults(call: Call<'_>) -> Result<Response, ApiError> {
     let faults = call.state.faults();
     Ok(json_response(StatusCode::OK, &serde_json::json!({ "faults": faults.list(), "fired": faults.fired() })))
 }
 
 /// `DELETE /__admin/faults`
-pub async fn clear_faults(call: Call) -> Result<Response, ApiError> {
+pub async fn clear_faults(call: Call<'_>) -> Result<Response, ApiError> {
     call.state.faults().clear();
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
 /// `DELETE /__admin/faults/{id}`
-pub async fn delete_fault(mut call: Call) -> Result<Response, ApiError> {
+pub async fn delete_fault(mut call: Call<'_>) -> Result<Response, ApiError> {
     let id = call.param("id").await?;
     if !call.state.faults().remove(&id) {
         let ids: Vec<String> = call.state.faults().list().into_iter().map(|r| r.id).collect();
@@ -177,7 +177,7 @@ pub async fn delete_fault(mut call: Call) -> Result<Response, ApiError> {
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
-fn number(call: &Call, name: &str) -> Result<Option<u64>, ApiError> {
+fn number(call: &Call<'_>, name: &str) -> Result<Option<u64>, ApiError> {
     match call.query(name) {
         None => Ok(None),
         Some(v) => v
@@ -187,7 +187,7 @@ fn number(call: &Call, name: &str) -> Result<Option<u64>, ApiError> {
     }
 }
 
-fn kind(call: &Call) -> Result<Option<Kind>, ApiError> {
+fn kind(call: &Call<'_>) -> Result<Option<Kind>, ApiError> {
     match call.query("kind") {
         None => Ok(None),
         Some(k) => Kind::parse(&k).map(Some).ok_or_else(|| {
@@ -199,7 +199,7 @@ fn kind(call: &Call) -> Result<Option<Kind>, ApiError> {
 
 /// `GET /__admin/journal[?since=SEQ][&kind=http|ws|webhook|event][&limit=N]`: oldest first;
 /// entries after `since`, or the newest `limit`.
-pub async fn journal(call: Call) -> Result<Response, ApiError> {
+pub async fn journal(call: Call<'_>) -> Result<Response, ApiError> {
     let since = number(&call, "since")?;
     let kind = kind(&call)?;
     let limit = number(&call, "limit")?.map_or(usize::MAX, |l| usize::try_from(l).unwrap_or(usize::MAX));
@@ -222,7 +222,7 @@ fn sse_event(entry: &Entry) -> SseEvent {
 /// `GET /__admin/journal/stream[?since=SEQ][&kind=..]`: entries after `since` (or the
 /// `Last-Event-ID` a reconnecting client sends; without either, only new ones), then every new
 /// one as it is recorded, as Server-Sent Events (`id` = seq, `event` = kind, `data` = the entry).
-pub async fn journal_stream(call: Call) -> Result<Response, ApiError> {
+pub async fn journal_stream(call: Call<'_>) -> Result<Response, ApiError> {
     let kind = kind(&call)?;
     let journal = call.state.journal_handle();
     let since = match number(&call, "since")? {
@@ -260,7 +260,7 @@ pub async fn journal_stream(call: Call) -> Result<Response, ApiError> {
     Ok(Sse::new(stream).keep_alive(KeepAlive::default()).into_response())
 }
 
-fn clock_view(call: &Call) -> serde_json::Value {
+fn clock_view(call: &Call<'_>) -> serde_json::Value {
     let clock = call.state.clock();
     json!({
         "mode": clock.mode(),
@@ -279,7 +279,7 @@ fn clock_error(e: &ClockError) -> ApiError {
 }
 
 /// `GET /__admin/clock` → `{mode, now, pendingTimers, nextTimerAt}`
-pub async fn clock(call: Call) -> Result<Response, ApiError> {
+pub async fn clock(call: Call<'_>) -> Result<Response, ApiError> {
     ok(&clock_view(&call))
 }
 
@@ -289,7 +289,7 @@ struct AdvanceBody {
 }
 
 /// `POST /__admin/clock/advance {"ms": N}`: fires everything that falls due, then answers.
-pub async fn clock_advance(call: Call) -> Result<Response, ApiError> {
+pub async fn clock_advance(call: Call<'_>) -> Result<Response, ApiError> {
     let body: AdvanceBody = call.body()?;
     call.state.clock().advance(body.ms as i64).await.map_err(|e| clock_error(&e))?;
     ok(&clock_view(&call))
@@ -301,7 +301,7 @@ struct SetBody {
 }
 
 /// `POST /__admin/clock/set {"now": ms}`
-pub async fn clock_set(call: Call) -> Result<Response, ApiError> {
+pub async fn clock_set(call: Call<'_>) -> Result<Response, ApiError> {
     let body: SetBody = call.body()?;
     call.state.clock().set(body.now as i64).await.map_err(|e| clock_error(&e))?;
     ok(&clock_view(&call))
@@ -336,7 +336,7 @@ fn task_error(e: TaskControlError) -> ApiError {
 }
 
 /// `POST /__admin/tasks`: a contact arrives (queued, then offered when an agent can take it).
-pub async fn inject_task(call: Call) -> Result<Response, ApiError> {
+pub async fn inject_task(call: Call<'_>) -> Result<Response, ApiError> {
     let body: InjectBody = call.body()?;
     let world = call.state.world();
     let org_idx = match &body.org_id {
@@ -364,41 +364,41 @@ pub async fn inject_task(call: Call) -> Result<Response, ApiError> {
 }
 
 /// `GET /__admin/tasks[?orgId=]`: every task, oldest first.
-pub async fn tasks(call: Call) -> Result<Response, ApiError> {
+pub async fn tasks(call: Call<'_>) -> Result<Response, ApiError> {
     let org = call.query("orgId");
     ok(&json!({ "tasks": call.state.task_views(org.as_deref()) }))
 }
 
 /// `GET /__admin/tasks/{id}`
-pub async fn task(mut call: Call) -> Result<Response, ApiError> {
+pub async fn task(mut call: Call<'_>) -> Result<Response, ApiError> {
     let id = call.param("id").await?;
     let view = call.state.task_view(&id).ok_or_else(|| task_error(TaskControlError::NotFound(id)))?;
     Ok(json_response(StatusCode::OK, &view))
 }
 
-async fn device_action(mut call: Call, action: DeviceAction) -> Result<Response, ApiError> {
+async fn device_action(mut call: Call<'_>, action: DeviceAction) -> Result<Response, ApiError> {
     let id = call.param("id").await?;
     let view = call.state.device_action(&id, action).map_err(task_error)?;
     Ok(json_response(StatusCode::OK, &view))
 }
 
 /// `POST /__admin/tasks/{id}/answer`: the agent's phone answers the offer.
-pub async fn answer_task(call: Call) -> Result<Response, ApiError> {
+pub async fn answer_task(call: Call<'_>) -> Result<Response, ApiError> {
     device_action(call, DeviceAction::Answer).await
 }
 
 /// `POST /__admin/tasks/{id}/decline`: the agent's phone declines the offer.
-pub async fn decline_task(call: Call) -> Result<Response, ApiError> {
+pub async fn decline_task(call: Call<'_>) -> Result<Response, ApiError> {
     device_action(call, DeviceAction::Decline).await
 }
 
 /// `POST /__admin/tasks/{id}/customer-hangup`: the customer hangs up (or leaves), in any state.
-pub async fn customer_hangup(call: Call) -> Result<Response, ApiError> {
+pub async fn customer_hangup(call: Call<'_>) -> Result<Response, ApiError> {
     device_action(call, DeviceAction::CustomerHangup).await
 }
 
 /// `POST /__admin/tasks/{id}/expire-rona`: RONA fires now.
-pub async fn expire_rona(call: Call) -> Result<Response, ApiError> {
+pub async fn expire_rona(call: Call<'_>) -> Result<Response, ApiError> {
     device_action(call, DeviceAction::ExpireRona).await
 }
 
@@ -409,7 +409,7 @@ struct DeviceBody {
 
 /// `POST /__admin/agents/{id}/device {"reachable": bool}`: whether the agent's phone takes
 /// invites (unreachable: offers of calls fail with `AgentInviteFailed`).
-pub async fn device(mut call: Call) -> Result<Response, ApiError> {
+pub async fn device(mut call: Call<'_>) -> Result<Response, ApiError> {
     let id = call.param("id").await?;
     let body: DeviceBody = call.body()?;
     call.state.set_device(&id, body.reachable).ok_or_else(|| {
@@ -420,7 +420,7 @@ pub async fn device(mut call: Call) -> Result<Response, ApiError> {
 
 /// `POST /__admin/scenario`: resets the mock and loads the scenario in the body (see
 /// [`crate::scenario::load`]).
-pub async fn load_scenario(call: Call) -> Result<Response, ApiError> {
+pub async fn load_scenario(call: Call<'_>) -> Result<Response, ApiError> {
     use crate::scenario::{LoadError, Scenario, ScenarioError};
     let scenario = Scenario::shaped(call.body.clone()).map_err(|e| match e {
         ScenarioError::Invalid(problems) => {
@@ -428,7 +428,7 @@ pub async fn load_scenario(call: Call) -> Result<Response, ApiError> {
         }
         other => ApiError::bad_request(other.to_string()),
     })?;
-    let view = crate::scenario::load(&call.state, &scenario).await.map_err(|e| match e {
+    let view = crate::scenario::load(call.state, &scenario).await.map_err(|e| match e {
         LoadError::Conflict(why) => ApiError::conflict("The scenario does not fit this mock", why),
         LoadError::Invalid(why) => ApiError::bad_request(format!("The scenario is not valid: {why}")),
         LoadError::Setup(why) => ApiError::bad_request(format!("The scenario's setup failed: {why}")),
@@ -437,14 +437,14 @@ pub async fn load_scenario(call: Call) -> Result<Response, ApiError> {
 }
 
 /// `GET /__admin/scenario`: the scenario loaded last and how far its script got.
-pub async fn scenario(call: Call) -> Result<Response, ApiError> {
+pub async fn scenario(call: Call<'_>) -> Result<Response, ApiError> {
     ok(&call.state.scenario_view())
 }
 
 /// `GET /__admin/journal/export`: the WxCC exchanges still in the journal as a replay bundle
 /// (`schemas/json/bundle.json`), oldest first, timed from the first. A token is named by its
 /// world name (`agent2`); a minted one by its owner only.
-pub async fn journal_export(call: Call) -> Result<Response, ApiError> {
+pub async fn journal_export(call: Call<'_>) -> Result<Response, ApiError> {
     let page = call.state.journal().query(None, None, usize::MAX);
     Ok(json_response(StatusCode::OK, &crate::bundle::from_journal(&page.entries, call.state.world())))
 }

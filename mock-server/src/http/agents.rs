@@ -38,7 +38,7 @@ struct StateBody {
 }
 
 /// `POST /v1/agents/login`
-pub async fn login(call: Call) -> Result<Response, ApiError> {
+pub async fn login(call: Call<'_>) -> Result<Response, ApiError> {
     let identity = call.identity()?;
     let body: LoginBody = call.body()?;
     let login = Login {
@@ -52,12 +52,12 @@ pub async fn login(call: Call) -> Result<Response, ApiError> {
         roles: body.roles.iter().map(|r| r.to_ascii_lowercase()).collect(),
     };
     let me = identity.user();
-    call.state.agent_command(identity.org_index(), me, me, Command::Login(login), &call.tracking_id);
+    call.state.agent_command(identity.org_index(), me, me, Command::Login(login), call.tracking_id);
     Ok(accepted())
 }
 
 /// `PUT /v1/agents/logout` (the spec) and `POST /v1/agents/logout` (what Cisco's clients send).
-pub async fn logout(call: Call) -> Result<Response, ApiError> {
+pub async fn logout(call: Call<'_>) -> Result<Response, ApiError> {
     let identity = call.identity()?;
     let body: LogoutBody = call.body()?;
     let Some(target) = target(identity, body.agent_id.as_deref(), "log out")? else {
@@ -67,17 +67,17 @@ pub async fn logout(call: Call) -> Result<Response, ApiError> {
             identity.user(),
             &unknown,
             AgentOperation::Logout,
-            &call.tracking_id,
+            call.tracking_id,
         );
         return Ok(accepted());
     };
     let command = Command::Logout { reason: body.logout_reason };
-    call.state.agent_command(identity.org_index(), target, identity.user(), command, &call.tracking_id);
+    call.state.agent_command(identity.org_index(), target, identity.user(), command, call.tracking_id);
     Ok(accepted())
 }
 
 /// `PUT /v1/agents/session/state`
-pub async fn change_state(call: Call) -> Result<Response, ApiError> {
+pub async fn change_state(call: Call<'_>) -> Result<Response, ApiError> {
     let identity = call.identity()?;
     let body: StateBody = call.body()?;
     let Some(target) = target(identity, body.agent_id.as_deref(), "change the state of")? else {
@@ -87,7 +87,7 @@ pub async fn change_state(call: Call) -> Result<Response, ApiError> {
             identity.user(),
             &unknown,
             AgentOperation::AgentStateChange,
-            &call.tracking_id,
+            call.tracking_id,
         );
         return Ok(accepted());
     };
@@ -97,15 +97,15 @@ pub async fn change_state(call: Call) -> Result<Response, ApiError> {
         aux_code_id: body.aux_code_id,
         reason: body.last_state_change_reason.unwrap_or_default(),
     };
-    call.state.agent_command(identity.org_index(), target, identity.user(), command, &call.tracking_id);
+    call.state.agent_command(identity.org_index(), target, identity.user(), command, call.tracking_id);
     Ok(accepted())
 }
 
 /// `POST /v1/agents/reload`
-pub async fn reload(call: Call) -> Result<Response, ApiError> {
+pub async fn reload(call: Call<'_>) -> Result<Response, ApiError> {
     let identity = call.identity()?;
     let me = identity.user();
-    call.state.agent_command(identity.org_index(), me, me, Command::Reload, &call.tracking_id);
+    call.state.agent_command(identity.org_index(), me, me, Command::Reload, call.tracking_id);
     Ok(accepted())
 }
 
@@ -116,11 +116,11 @@ struct BuddyBody {
 }
 
 /// `POST /v1/agents/buddyList`: 202; the list arrives as `BuddyAgents` on the websocket.
-pub async fn buddy_list(call: Call) -> Result<Response, ApiError> {
+pub async fn buddy_list(call: Call<'_>) -> Result<Response, ApiError> {
     let identity = call.identity()?;
     let body: BuddyBody = call.body()?;
     let wanted = body.state.as_deref().map(|s| if s == "Available" { SubStatus::Available } else { SubStatus::Idle });
-    call.state.buddy_list(identity.org_index(), identity.user(), wanted, &call.tracking_id);
+    call.state.buddy_list(identity.org_index(), identity.user(), wanted, call.tracking_id);
     Ok(accepted())
 }
 

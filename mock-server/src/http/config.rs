@@ -15,7 +15,7 @@ pub const MAX_PAGE_SIZE: usize = 100;
 
 /// The caller, once the path's organisation is theirs (the table checked the scope), and the
 /// path's `{id}`, if it has one.
-async fn authorize(call: &mut Call) -> Result<(Identity, Option<String>), ApiError> {
+async fn authorize(call: &mut Call<'_>) -> Result<(Identity, Option<String>), ApiError> {
     let org_id = call.param("orgId").await?;
     let id = call.param("id").await.ok();
     let identity = call.identity()?.clone();
@@ -31,7 +31,7 @@ fn not_found(what: &str, id: &str, org: &Org) -> ApiError {
     ApiError::not_found(format!("{what} {id} not found"), format!("Organisation {} has no {what} {id}.", org.name))
 }
 
-fn number(call: &Call, name: &str, default: usize) -> Result<usize, ApiError> {
+fn number(call: &Call<'_>, name: &str, default: usize) -> Result<usize, ApiError> {
     match call.query(name) {
         None => Ok(default),
         Some(v) => {
@@ -41,7 +41,7 @@ fn number(call: &Call, name: &str, default: usize) -> Result<usize, ApiError> {
 }
 
 /// The ids an RSQL `filter` of the form `id=in=(a,b)` or `id==a` names; `None` without a filter.
-fn id_filter(call: &Call) -> Result<Option<Vec<String>>, ApiError> {
+fn id_filter(call: &Call<'_>) -> Result<Option<Vec<String>>, ApiError> {
     let Some(filter) = call.query("filter").filter(|f| !f.is_empty()) else { return Ok(None) };
     if let Some(list) = filter.strip_prefix("id=in=(").and_then(|r| r.strip_suffix(')')) {
         return Ok(Some(list.split(',').map(|s| s.trim().to_owned()).filter(|s| !s.is_empty()).collect()));
@@ -55,7 +55,7 @@ fn id_filter(call: &Call) -> Result<Option<Vec<String>>, ApiError> {
 }
 
 /// The pagination envelope around `items`.
-fn page(call: &Call, org: &Org, path: &str, items: Vec<Value>) -> Result<Response, ApiError> {
+fn page(call: &Call<'_>, org: &Org, path: &str, items: Vec<Value>) -> Result<Response, ApiError> {
     let page = number(call, "page", 0)?;
     let page_size = number(call, "pageSize", MAX_PAGE_SIZE)?.clamp(1, MAX_PAGE_SIZE);
     let total = items.len();
@@ -86,7 +86,7 @@ fn list(org: &Org, data: Vec<Value>) -> Result<Response, ApiError> {
 }
 
 /// `GET /organization/{orgId}`
-pub async fn organization(mut call: Call) -> Result<Response, ApiError> {
+pub async fn organization(mut call: Call<'_>) -> Result<Response, ApiError> {
     let (identity, _) = authorize(&mut call).await?;
     let org = identity.org();
     ok(json!({
@@ -96,7 +96,7 @@ pub async fn organization(mut call: Call) -> Result<Response, ApiError> {
 }
 
 /// `GET /organization/{orgId}/user/by-ci-user-id/{userId}`
-pub async fn user_by_ci_id(mut call: Call) -> Result<Response, ApiError> {
+pub async fn user_by_ci_id(mut call: Call<'_>) -> Result<Response, ApiError> {
     let (identity, user_id) = authorize(&mut call).await?;
     let user_id = user_id.unwrap_or_default();
     let me = identity.user();
@@ -128,21 +128,21 @@ pub async fn user_by_ci_id(mut call: Call) -> Result<Response, ApiError> {
 }
 
 /// `GET /organization/{orgId}/v2/organization-setting?agentView=true` (the SDK reads `data[0]`)
-pub async fn organization_setting(mut call: Call) -> Result<Response, ApiError> {
+pub async fn organization_setting(mut call: Call<'_>) -> Result<Response, ApiError> {
     let (identity, _) = authorize(&mut call).await?;
     let org = identity.org();
     list(org, vec![org.organization_settings.clone()])
 }
 
 /// `GET /organization/{orgId}/v2/tenant-configuration?agentView=true` (the SDK reads `data[0]`)
-pub async fn tenant_configuration(mut call: Call) -> Result<Response, ApiError> {
+pub async fn tenant_configuration(mut call: Call<'_>) -> Result<Response, ApiError> {
     let (identity, _) = authorize(&mut call).await?;
     let org = identity.org();
     list(org, vec![org.tenant_configuration.clone()])
 }
 
 /// `GET /organization/{orgId}/v2/org-url-mapping?sort=name,ASC` (always `data`, never a bare array)
-pub async fn url_mapping(mut call: Call) -> Result<Response, ApiError> {
+pub async fn url_mapping(mut call: Call<'_>) -> Result<Response, ApiError> {
     let (identity, _) = authorize(&mut call).await?;
     let org = identity.org();
     let mut mappings = org.url_mappings.clone();
@@ -155,14 +155,14 @@ pub async fn url_mapping(mut call: Call) -> Result<Response, ApiError> {
 }
 
 /// `GET /organization/{orgId}/v2/ai-feature?page=0&pageSize=100`
-pub async fn ai_feature(mut call: Call) -> Result<Response, ApiError> {
+pub async fn ai_feature(mut call: Call<'_>) -> Result<Response, ApiError> {
     let (identity, _) = authorize(&mut call).await?;
     let org = identity.org();
     page(&call, org, "v2/ai-feature", org.ai_features.clone())
 }
 
 /// `GET /organization/{orgId}/v2/auxiliary-code?page&pageSize&filter=id=in=(..)&attributes=..`
-pub async fn auxiliary_code(mut call: Call) -> Result<Response, ApiError> {
+pub async fn auxiliary_code(mut call: Call<'_>) -> Result<Response, ApiError> {
     let (identity, _) = authorize(&mut call).await?;
     let org = identity.org();
     let ids = id_filter(&call)?;
@@ -195,7 +195,7 @@ pub async fn auxiliary_code(mut call: Call) -> Result<Response, ApiError> {
 }
 
 /// `GET /organization/{orgId}/agent-profile/{id}`
-pub async fn agent_profile(mut call: Call) -> Result<Response, ApiError> {
+pub async fn agent_profile(mut call: Call<'_>) -> Result<Response, ApiError> {
     let (identity, id) = authorize(&mut call).await?;
     let id = id.unwrap_or_default();
     let org = identity.org();
@@ -203,7 +203,7 @@ pub async fn agent_profile(mut call: Call) -> Result<Response, ApiError> {
 }
 
 /// `GET /organization/{orgId}/site/{id}`
-pub async fn site(mut call: Call) -> Result<Response, ApiError> {
+pub async fn site(mut call: Call<'_>) -> Result<Response, ApiError> {
     let (identity, id) = authorize(&mut call).await?;
     let id = id.unwrap_or_default();
     let org = identity.org();
@@ -214,7 +214,7 @@ pub async fn site(mut call: Call) -> Result<Response, ApiError> {
 }
 
 /// `GET /organization/{orgId}/v2/team?page&pageSize&filter=id=in=(..)`
-pub async fn team(mut call: Call) -> Result<Response, ApiError> {
+pub async fn team(mut call: Call<'_>) -> Result<Response, ApiError> {
     let (identity, _) = authorize(&mut call).await?;
     let org = identity.org();
     let ids = id_filter(&call)?;
@@ -234,7 +234,7 @@ pub async fn team(mut call: Call) -> Result<Response, ApiError> {
 }
 
 /// `GET /organization/{orgId}/dial-plan?agentView=true` (a bare array, as the SDK reads it)
-pub async fn dial_plan(mut call: Call) -> Result<Response, ApiError> {
+pub async fn dial_plan(mut call: Call<'_>) -> Result<Response, ApiError> {
     let (identity, _) = authorize(&mut call).await?;
     ok(Value::Array(identity.org().dial_plans.clone()))
 }
@@ -249,7 +249,7 @@ fn upper(channel: crate::world::Channel) -> &'static str {
 }
 
 /// `GET /organization/{orgId}/v2/contact-service-queue?page&pageSize&filter=id=in=(..)`
-pub async fn queues(mut call: Call) -> Result<Response, ApiError> {
+pub async fn queues(mut call: Call<'_>) -> Result<Response, ApiError> {
     let (identity, _) = authorize(&mut call).await?;
     let org = identity.org();
     let ids = id_filter(&call)?;
@@ -276,7 +276,7 @@ pub async fn queues(mut call: Call) -> Result<Response, ApiError> {
 }
 
 /// `GET /organization/{orgId}/v2/entry-point?page&pageSize&filter=id=in=(..)`
-pub async fn entry_points(mut call: Call) -> Result<Response, ApiError> {
+pub async fn entry_points(mut call: Call<'_>) -> Result<Response, ApiError> {
     let (identity, _) = authorize(&mut call).await?;
     let org = identity.org();
     let ids = id_filter(&call)?;
@@ -296,7 +296,7 @@ pub async fn entry_points(mut call: Call) -> Result<Response, ApiError> {
 }
 
 /// `GET /organization/{orgId}/v2/outdial-ani/{id}/entry?page&pageSize`
-pub async fn outdial_ani_entries(mut call: Call) -> Result<Response, ApiError> {
+pub async fn outdial_ani_entries(mut call: Call<'_>) -> Result<Response, ApiError> {
     let (identity, id) = authorize(&mut call).await?;
     let id = id.unwrap_or_default();
     let org = identity.org();

@@ -270,11 +270,11 @@ impl Caller {
 /// has one), the body (validated against the endpoint's schema, when it has one) and the rest
 /// of the request.
 #[derive(Debug)]
-pub struct Call {
+pub struct Call<'a> {
     /// The state.
-    pub state: AppState,
+    pub state: &'a AppState,
     /// The response's tracking id.
-    pub tracking_id: Arc<str>,
+    pub tracking_id: &'a str,
     /// The caller, when the endpoint needs a token.
     pub identity: Option<Identity>,
     /// The body, validated (`Null` when the endpoint takes none).
@@ -285,7 +285,7 @@ pub struct Call {
     pub parts: Parts,
 }
 
-impl Call {
+impl Call<'_> {
     /// The caller (the endpoint table gives every endpoint that needs one an operation).
     pub fn identity(&self) -> Result<&Identity, ApiError> {
         self.identity
@@ -317,7 +317,7 @@ impl Call {
 
     /// One path parameter (`{id}`, `{org_id}`).
     pub async fn param(&mut self, name: &str) -> Result<String, ApiError> {
-        let params = RawPathParams::from_request_parts(&mut self.parts, &self.state)
+        let params = RawPathParams::from_request_parts(&mut self.parts, self.state)
             .await
             .map_err(|e| ApiError::bad_request(format!("The path could not be read: {e}")))?;
         params
@@ -554,11 +554,11 @@ async fn read_request_body(body: Body, limit: usize) -> RequestBody {
 /// What a request brings to its handling inside [`enveloped`]: its parts, its tracking id and
 /// its body (read once, so the journal and the handler share it).
 #[derive(Debug)]
-pub struct Incoming {
+pub struct Incoming<'a> {
     /// Method, URI, headers and extensions.
     pub parts: Parts,
     /// The response's tracking id.
-    pub tracking_id: Arc<str>,
+    pub tracking_id: &'a str,
     /// The body.
     pub body: RequestBody,
 }
@@ -593,7 +593,11 @@ pub const FAULT_MARK: HeaderName = HeaderName::from_static("x-wxcc-mock-fault");
 /// of the table, or a fallback's ready answer.
 pub trait Handle: Send + 'static {
     /// Handles `incoming` with `state`.
-    fn handle(self, state: &AppState, incoming: Incoming) -> impl std::future::Future<Output = Handled> + Send;
+    fn handle<'a>(
+        self,
+        state: &'a AppState,
+        incoming: Incoming<'a>,
+    ) -> impl std::future::Future<Output = Handled> + Send;
 }
 
 /// A fallback's answer: the error, whatever came.
@@ -601,7 +605,7 @@ pub trait Handle: Send + 'static {
 struct Unhandled(ApiError);
 
 impl Handle for Unhandled {
-    async fn handle(self, _: &AppState, _: Incoming) -> Handled {
+    async fn handle(self, _: &AppState, _: Incoming<'_>) -> Handled {
         Handled { result: Err(self.0), caller: None, fault: None }
     }
 }
@@ -643,7 +647,7 @@ pub fn enveloped(
         let body = read_request_body(body, body_limit).await;
         let record = journaled.then(|| RequestRecord::capture(&parts, &body));
         let Handled { result, caller, fault } =
-            handle.handle(state, Incoming { parts, tracking_id: tracking.clone(), body }).await;
+            handle.handle(state, Incoming { parts, tracking_id: &tracking, body }).await;
         let (mut response, error) = match result {
             // Boxed: rare, and its state would otherwise make every exchange's future larger.
             Ok(response) if refused(&response) => Box::pin(refused_by_axum(response)).await,
@@ -1254,7 +1258,10 @@ mod tests {
         headers.append(TRACKING_ID, HeaderValue::from_static("second"));
         let mut large = headers.clone();
         for i in 0..10 {
-            large.insert(HeaderName::from_bytes(format!("x-filler-{i}").as_bytes()).expect("name"), HeaderValue::from(i));
+            large.insert(
+                HeaderName::from_bytes(format!("x-filler-{i}").as_bytes()).expect("name"),
+                HeaderValue::from(i),
+            );
         }
         assert!(headers.len() <= 8 && large.len() > 8);
         for map in [&headers, &large] {

@@ -30,7 +30,7 @@ struct SubscribeBody {
 }
 
 /// `POST /v1/notification/subscribe` → 200 `{webSocketUrl, subscriptionId}`
-pub async fn subscribe(call: Call) -> Result<Response, ApiError> {
+pub async fn subscribe(call: Call<'_>) -> Result<Response, ApiError> {
     let identity = call.identity()?;
     let state = &call.state;
     // Cisco's sample also sends ?force=true.
@@ -59,7 +59,7 @@ pub async fn subscribe(call: Call) -> Result<Response, ApiError> {
 }
 
 /// `GET /v1/notification/subscription/{id}`: the websocket. Unknown or expired ids are 404.
-pub async fn connect(mut call: Call) -> Result<Response, ApiError> {
+pub async fn connect(mut call: Call<'_>) -> Result<Response, ApiError> {
     let id = call.param("id").await?;
     let state = call.state.clone();
     let config = state.notification_config();

@@ -77,7 +77,7 @@ fn not_found(identity: &Identity, version: ApiVersion, id: &str) -> ApiError {
 
 /// A destination the mock will not call (itself, a low loopback port, an internal name): 400,
 /// named like a schema violation.
-fn check_destination(call: &Call, url: &str) -> Result<(), ApiError> {
+fn check_destination(call: &Call<'_>, url: &str) -> Result<(), ApiError> {
     match call.state.refused_destination(url) {
         None => Ok(()),
         Some(why) => Err(ApiError::bad_request(format!("/destinationUrl: {url} {why}"))),
@@ -104,16 +104,16 @@ fn check_stored_event_types(resource_version: Option<&str>, stored: &[String]) -
 }
 
 /// `POST /v1/subscriptions` → 201
-pub async fn create_v1(call: Call) -> Result<Response, ApiError> {
+pub async fn create_v1(call: Call<'_>) -> Result<Response, ApiError> {
     create(call, ApiVersion::V1)
 }
 
 /// `POST /v2/subscriptions` → 201
-pub async fn create_v2(call: Call) -> Result<Response, ApiError> {
+pub async fn create_v2(call: Call<'_>) -> Result<Response, ApiError> {
     create(call, ApiVersion::V2)
 }
 
-fn create(call: Call, version: ApiVersion) -> Result<Response, ApiError> {
+fn create(call: Call<'_>, version: ApiVersion) -> Result<Response, ApiError> {
     let identity = call.identity()?;
     let body: CreateBody = call.body()?;
     if let Some(org) = &body.org_id {
@@ -143,16 +143,16 @@ fn create(call: Call, version: ApiVersion) -> Result<Response, ApiError> {
 }
 
 /// `GET /v1/subscriptions` → 200
-pub async fn list_v1(call: Call) -> Result<Response, ApiError> {
+pub async fn list_v1(call: Call<'_>) -> Result<Response, ApiError> {
     list(call, ApiVersion::V1)
 }
 
 /// `GET /v2/subscriptions` → 200
-pub async fn list_v2(call: Call) -> Result<Response, ApiError> {
+pub async fn list_v2(call: Call<'_>) -> Result<Response, ApiError> {
     list(call, ApiVersion::V2)
 }
 
-fn list(call: Call, version: ApiVersion) -> Result<Response, ApiError> {
+fn list(call: Call<'_>, version: ApiVersion) -> Result<Response, ApiError> {
     let identity = call.identity()?;
     let org_id = &identity.org().id;
     let (subs, total) = call.state.subscriptions_of(org_id, version);
@@ -161,16 +161,16 @@ fn list(call: Call, version: ApiVersion) -> Result<Response, ApiError> {
 }
 
 /// `GET /v1/subscriptions/{id}` → 200
-pub async fn read_v1(call: Call) -> Result<Response, ApiError> {
+pub async fn read_v1(call: Call<'_>) -> Result<Response, ApiError> {
     read(call, ApiVersion::V1).await
 }
 
 /// `GET /v2/subscriptions/{id}` → 200
-pub async fn read_v2(call: Call) -> Result<Response, ApiError> {
+pub async fn read_v2(call: Call<'_>) -> Result<Response, ApiError> {
     read(call, ApiVersion::V2).await
 }
 
-async fn read(mut call: Call, version: ApiVersion) -> Result<Response, ApiError> {
+async fn read(mut call: Call<'_>, version: ApiVersion) -> Result<Response, ApiError> {
     let id = call.param("id").await?;
     let identity = call.identity()?;
     let sub =
@@ -179,16 +179,16 @@ async fn read(mut call: Call, version: ApiVersion) -> Result<Response, ApiError>
 }
 
 /// `PATCH /v1/subscriptions/{id}` → 200
-pub async fn update_v1(call: Call) -> Result<Response, ApiError> {
+pub async fn update_v1(call: Call<'_>) -> Result<Response, ApiError> {
     update(call, ApiVersion::V1).await
 }
 
 /// `PATCH /v2/subscriptions/{id}` → 200
-pub async fn update_v2(call: Call) -> Result<Response, ApiError> {
+pub async fn update_v2(call: Call<'_>) -> Result<Response, ApiError> {
     update(call, ApiVersion::V2).await
 }
 
-async fn update(mut call: Call, version: ApiVersion) -> Result<Response, ApiError> {
+async fn update(mut call: Call<'_>, version: ApiVersion) -> Result<Response, ApiError> {
     let id = call.param("id").await?;
     let identity = call.identity()?;
     let body: UpdateBody = call.body()?;
@@ -221,16 +221,16 @@ async fn update(mut call: Call, version: ApiVersion) -> Result<Response, ApiErro
 }
 
 /// `DELETE /v1/subscriptions/{id}` → 204, no body
-pub async fn delete_v1(call: Call) -> Result<Response, ApiError> {
+pub async fn delete_v1(call: Call<'_>) -> Result<Response, ApiError> {
     delete(call, ApiVersion::V1).await
 }
 
 /// `DELETE /v2/subscriptions/{id}` → 204, no body
-pub async fn delete_v2(call: Call) -> Result<Response, ApiError> {
+pub async fn delete_v2(call: Call<'_>) -> Result<Response, ApiError> {
     delete(call, ApiVersion::V2).await
 }
 
-async fn delete(mut call: Call, version: ApiVersion) -> Result<Response, ApiError> {
+async fn delete(mut call: Call<'_>, version: ApiVersion) -> Result<Response, ApiError> {
     let id = call.param("id").await?;
     let identity = call.identity()?;
     if call.state.delete_subscription(&identity.org().id, version, &identity.user().email, &id) {
@@ -246,14 +246,14 @@ fn event_type_entry(name: &str) -> Value {
 }
 
 /// `GET /v1/event-types` → 200
-pub async fn event_types_v1(call: Call) -> Result<Response, ApiError> {
+pub async fn event_types_v1(call: Call<'_>) -> Result<Response, ApiError> {
     let identity = call.identity()?;
     let data: Vec<Value> = wxcc_schemas::event_types_v1().iter().map(|n| event_type_entry(n)).collect();
     Ok(json_response(StatusCode::OK, &json!({ "data": data, "meta": { "orgId": identity.org().id } })))
 }
 
 /// `GET /v2/event-types` → 200, with `meta.resourceVersionList`
-pub async fn event_types_v2(call: Call) -> Result<Response, ApiError> {
+pub async fn event_types_v2(call: Call<'_>) -> Result<Response, ApiError> {
     let identity = call.identity()?;
     let mut names: Vec<&str> = Vec::new();
     for (_, offered) in resource_versions() {

@@ -11,10 +11,10 @@ use super::{ApiError, Call, accepted, json_response};
 use crate::state::tasks::{Outdial, TaskCommand};
 use crate::world::Channel;
 
-async fn command(mut call: Call, command: TaskCommand) -> Result<Response, ApiError> {
+async fn command(mut call: Call<'_>, command: TaskCommand) -> Result<Response, ApiError> {
     let id = call.param("id").await?;
     let identity = call.identity()?;
-    call.state.task_command(identity.org_index(), &identity.user().id, &id, command, &call.tracking_id);
+    call.state.task_command(identity.org_index(), &identity.user().id, &id, command, call.tracking_id);
     Ok(accepted())
 }
 
@@ -24,35 +24,35 @@ struct MediaBody {
     media_resource_id: Option<String>,
 }
 
-fn media(call: &Call) -> Result<Option<String>, ApiError> {
+fn media(call: &Call<'_>) -> Result<Option<String>, ApiError> {
     Ok(call.body::<MediaBody>()?.media_resource_id)
 }
 
 /// `POST /v1/tasks/{id}/accept` (digital channels; a call is answered on the phone)
-pub async fn accept(call: Call) -> Result<Response, ApiError> {
+pub async fn accept(call: Call<'_>) -> Result<Response, ApiError> {
     command(call, TaskCommand::Accept).await
 }
 
 /// `POST /v1/tasks/{id}/reject {mediaResourceId}`
-pub async fn reject(call: Call) -> Result<Response, ApiError> {
+pub async fn reject(call: Call<'_>) -> Result<Response, ApiError> {
     let media_resource_id = media(&call)?;
     command(call, TaskCommand::Reject { media_resource_id }).await
 }
 
 /// `POST /v1/tasks/{id}/hold {mediaResourceId}`
-pub async fn hold(call: Call) -> Result<Response, ApiError> {
+pub async fn hold(call: Call<'_>) -> Result<Response, ApiError> {
     let media_resource_id = media(&call)?;
     command(call, TaskCommand::Hold { media_resource_id }).await
 }
 
 /// `POST /v1/tasks/{id}/unhold {mediaResourceId}`
-pub async fn unhold(call: Call) -> Result<Response, ApiError> {
+pub async fn unhold(call: Call<'_>) -> Result<Response, ApiError> {
     let media_resource_id = media(&call)?;
     command(call, TaskCommand::Unhold { media_resource_id }).await
 }
 
 /// `POST /v1/tasks/{id}/end` (and `/done`, as Cisco's Postman collection spells it)
-pub async fn end(call: Call) -> Result<Response, ApiError> {
+pub async fn end(call: Call<'_>) -> Result<Response, ApiError> {
     command(call, TaskCommand::End).await
 }
 
@@ -64,7 +64,7 @@ struct WrapupBody {
 }
 
 /// `POST /v1/tasks/{id}/wrapup {wrapUpReason, auxCodeId}`
-pub async fn wrapup(call: Call) -> Result<Response, ApiError> {
+pub async fn wrapup(call: Call<'_>) -> Result<Response, ApiError> {
     let body: WrapupBody = call.body()?;
     command(call, TaskCommand::Wrapup { aux_code_id: body.aux_code_id, reason: body.wrap_up_reason }).await
 }
@@ -77,7 +77,7 @@ struct TransferBody {
 }
 
 /// `POST /v1/tasks/{id}/transfer {to, destinationType}` (blind: to an agent or a queue)
-pub async fn transfer(call: Call) -> Result<Response, ApiError> {
+pub async fn transfer(call: Call<'_>) -> Result<Response, ApiError> {
     let body: TransferBody = call.body()?;
     command(call, TaskCommand::Transfer { to: body.to, destination_type: body.destination_type }).await
 }
@@ -86,7 +86,7 @@ macro_rules! unsupported {
     ($($(#[$doc:meta])* $name:ident => $failed:literal, $what:literal;)+) => {
         $(
             $(#[$doc])*
-            pub async fn $name(call: Call) -> Result<Response, ApiError> {
+            pub async fn $name(call: Call<'_>) -> Result<Response, ApiError> {
                 command(call, TaskCommand::Unsupported { failed: $failed, what: $what }).await
             }
         )+
@@ -127,7 +127,7 @@ struct CreateBody {
 
 /// `POST /v1/tasks` (an outdial) → 201 `{meta:{orgId}, data:{id}}`; then `AgentOfferContact` or
 /// `AgentOutboundFailed` on the websocket.
-pub async fn create(call: Call) -> Result<Response, ApiError> {
+pub async fn create(call: Call<'_>) -> Result<Response, ApiError> {
     let identity = call.identity()?;
     let body: CreateBody = call.body()?;
     let outdial = Outdial {
@@ -136,14 +136,14 @@ pub async fn create(call: Call) -> Result<Response, ApiError> {
         origin: body.origin,
         attributes: body.attributes.unwrap_or_default(),
     };
-    let id = call.state.outdial(identity.org_index(), &identity.user().id, outdial, &call.tracking_id);
+    let id = call.state.outdial(identity.org_index(), &identity.user().id, outdial, call.tracking_id);
     Ok(json_response(StatusCode::CREATED, &json!({ "meta": { "orgId": identity.org().id }, "data": { "id": id } })))
 }
 
 /// The largest time `?from` and `?to` take (2^53 - 1, as the OpenAPI document says).
 const MAX_EPOCH_MS: i64 = 9_007_199_254_740_991;
 
-fn epoch_ms(call: &Call, name: &str) -> Result<Option<i64>, ApiError> {
+fn epoch_ms(call: &Call<'_>, name: &str) -> Result<Option<i64>, ApiError> {
     match call.query(name) {
         None => Ok(None),
         Some(v) => match v.parse::<i64>() {
@@ -157,7 +157,7 @@ fn epoch_ms(call: &Call, name: &str) -> Result<Option<i64>, ApiError> {
 
 /// `GET /v1/tasks?from=&to=&channelTypes=&pageSize=` (facts §1.3): tasks created in the window,
 /// oldest first.
-pub async fn search(call: Call) -> Result<Response, ApiError> {
+pub async fn search(call: Call<'_>) -> Result<Response, ApiError> {
     let identity = call.identity()?;
     let from = epoch_ms(&call, "from")?
         .ok_or_else(|| ApiError::bad_request("?from: is required (epoch milliseconds: tasks created after it)"))?;
