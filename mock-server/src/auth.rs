@@ -222,16 +222,17 @@ pub fn client_id(named: Option<&str>) -> Arc<str> {
     }
 }
 
-/// The caller, once the token checks out.
+/// The caller, once the token checks out (for as long as the world it was found in is
+/// borrowed: an exchange's).
 #[derive(Debug, Clone)]
-pub struct Identity {
-    world: Arc<World>,
+pub struct Identity<'w> {
+    world: &'w World,
     record: Arc<TokenRecord>,
 }
 
-impl Identity {
+impl<'w> Identity<'w> {
     /// Builds an identity from a known token.
-    pub fn new(world: Arc<World>, record: Arc<TokenRecord>) -> Identity {
+    pub fn new(world: &'w World, record: Arc<TokenRecord>) -> Identity<'w> {
         Identity { world, record }
     }
 

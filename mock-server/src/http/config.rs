@@ -15,7 +15,7 @@ pub const MAX_PAGE_SIZE: usize = 100;
 
 /// The caller, once the path's organisation is theirs (the table checked the scope), and the
 /// path's `{id}`, if it has one.
-async fn authorize(call: &mut Call<'_>) -> Result<(Identity, Option<String>), ApiError> {
+async fn authorize<'a>(call: &mut Call<'a>) -> Result<(Identity<'a>, Option<String>), ApiError> {
     let org_id = call.param("orgId").await?;
     let id = call.param("id").await.ok();
     let identity = call.identity()?.clone();

@@ -276,7 +276,7 @@ pub struct Call<'a> {
     /// The response's tracking id.
     pub tracking_id: &'a str,
     /// The caller, when the endpoint needs a token.
-    pub identity: Option<Identity>,
+    pub identity: Option<Identity<'a>>,
     /// The body, validated (`Null` when the endpoint takes none).
     pub body: Value,
     /// The body's bytes, as sent (empty when there were none).
@@ -285,9 +285,9 @@ pub struct Call<'a> {
     pub parts: Parts,
 }
 
-impl Call<'_> {
+impl<'a> Call<'a> {
     /// The caller (the endpoint table gives every endpoint that needs one an operation).
-    pub fn identity(&self) -> Result<&Identity, ApiError> {
+    pub fn identity(&self) -> Result<&Identity<'a>, ApiError> {
         self.identity
             .as_ref()
             .ok_or_else(|| ApiError::misconfigured("the endpoint has no operation but needs a caller"))
@@ -383,7 +383,7 @@ impl std::io::Write for JsonBuffer {
 }
 
 /// Resolves the bearer token (400 for the header, 401 for the token).
-pub fn identify(state: &AppState, parts: &Parts) -> Result<Identity, ApiError> {
+pub fn identify<'s>(state: &'s AppState, parts: &Parts) -> Result<Identity<'s>, ApiError> {
     let header = find_header(&parts.headers, &header::AUTHORIZATION).map(HeaderValue::as_bytes);
     let token = auth::bearer_token(header)?;
     Ok(state.identify(token)?)

@@ -505,21 +505,28 @@ impl AppState {
     }
 
     /// Resolves a bearer token to an identity (401 cases).
-    pub fn identify(&self, token: &str) -> Result<Identity, AuthFailure> {
-        let now = self.now_ms();
-        let record = {
+    pub fn identify(&self, token: &str) -> Result<Identity<'_>, AuthFailure> {
+        let (record, now) = {
             let mut tokens = lock(&self.inner.tokens);
-            tokens.sweep_if_due(now);
-            tokens.get(token).cloned()
+            // The clock is read only when something may have expired: minted tokens to sweep,
+            // or a token that expires (the world's usually do not).
+            let now = tokens.has_minted().then(|| self.now_ms());
+            if let Some(now) = now {
+                tokens.sweep_if_due(now);
+            }
+            (tokens.get(token).cloned(), now)
         };
         let Some(record) = record else {
             return Err(auth::unknown_token(token));
         };
         let expires_at = record.expires_at;
-        let identity = Identity::new(self.inner.world.clone(), record);
+        let identity = Identity::new(&self.inner.world, record);
         match expires_at {
-            Some(expires_at) if expires_at <= now => Err(auth::expired_token(identity.user(), expires_at, now)),
-            _ => Ok(identity),
+            Some(expires_at) => match now.unwrap_or_else(|| self.now_ms()) {
+                now if expires_at <= now => Err(auth::expired_token(identity.user(), expires_at, now)),
+                _ => Ok(identity),
+            },
+            None => Ok(identity),
         }
     }
 

@@ -52,6 +52,11 @@ impl TokenStore {
         TokenStore { world: tokens, minted: foldhash::HashMap::default(), next_sweep: i64::MIN, swept: 0 }
     }
 
+    /// Whether any token was minted (and not yet swept).
+    pub(crate) fn has_minted(&self) -> bool {
+        !self.minted.is_empty()
+    }
+
     /// A token's record (expired or not).
     pub(crate) fn get(&self, token: &str) -> Option<&Arc<TokenRecord>> {
         self.minted.get(token).or_else(|| self.world.get(token))
