@@ -227,12 +227,12 @@ pub fn client_id(named: Option<&str>) -> Arc<str> {
 #[derive(Debug, Clone)]
 pub struct Identity<'w> {
     world: &'w World,
-    record: Arc<TokenRecord>,
+    record: crate::state::Held<'w>,
 }
 
 impl<'w> Identity<'w> {
     /// Builds an identity from a known token.
-    pub fn new(world: &'w World, record: Arc<TokenRecord>) -> Identity<'w> {
+    pub fn new(world: &'w World, record: crate::state::Held<'w>) -> Identity<'w> {
         Identity { world, record }
     }
 

@@ -18,6 +18,7 @@ mod snapshot;
 mod subscriptions;
 pub mod tasks;
 mod tokens;
+pub use tokens::Held;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
@@ -208,7 +209,7 @@ pub(crate) struct Inner {
     world: Arc<World>,
     clock: Clock,
     options: StateOptions,
-    tokens: Mutex<tokens::TokenStore>,
+    tokens: tokens::Tokens,
     core: Mutex<Core>,
     hub: Hub,
     dispatcher: Dispatcher,
@@ -391,7 +392,7 @@ impl AppState {
             let dispatcher = Dispatcher::new(options.delivery.clone(), options.transport.clone(), hooks, clock.clone());
             let rate = crate::rate::RateLimiter::new(options.rate_limit, clock.clone(), &world.rate_limits);
             Inner {
-                tokens: Mutex::new(tokens::TokenStore::from_world(&world)),
+                tokens: tokens::Tokens::from_world(&world),
                 world,
                 clock,
                 core: Mutex::new(Core {
@@ -506,23 +507,14 @@ impl AppState {
 
     /// Resolves a bearer token to an identity (401 cases).
     pub fn identify(&self, token: &str) -> Result<Identity<'_>, AuthFailure> {
-        let (record, now) = {
-            let mut tokens = lock(&self.inner.tokens);
-            // The clock is read only when something may have expired: minted tokens to sweep,
-            // or a token that expires (the world's usually do not).
-            let now = tokens.has_minted().then(|| self.now_ms());
-            if let Some(now) = now {
-                tokens.sweep_if_due(now);
-            }
-            (tokens.get(token).cloned(), now)
-        };
-        let Some(record) = record else {
+        // The clock is read only when something may have expired: minted tokens to sweep, or a
+        // token that expires (the world's usually do not).
+        let Some(found) = self.inner.tokens.find(token, || self.now_ms()) else {
             return Err(auth::unknown_token(token));
         };
-        let expires_at = record.expires_at;
-        let identity = Identity::new(&self.inner.world, record);
-        match expires_at {
-            Some(expires_at) => match now.unwrap_or_else(|| self.now_ms()) {
+        let identity = Identity::new(&self.inner.world, found.record);
+        match found.expires_at {
+            Some(expires_at) => match self.now_ms() {
                 now if expires_at <= now => Err(auth::expired_token(identity.user(), expires_at, now)),
                 _ => Ok(identity),
             },
@@ -534,15 +526,15 @@ impl AppState {
     /// (`agent2`), or any token by its value. The email of its user, if the token is known.
     pub fn expire_token(&self, token: &str) -> Option<String> {
         let value = self.inner.world.token_named(token).map_or(token, |t| t.access_token.as_str()).to_owned();
-        let record = lock(&self.inner.tokens).expire(&value, self.now_ms())?;
-        let user = self.inner.world.orgs.get(record.org)?.users.get(record.user)?;
+        let (org, user) = self.inner.tokens.expire(&value, self.now_ms())?;
+        let user = self.inner.world.orgs.get(org)?.users.get(user)?;
         Some(user.email.clone())
     }
 
     /// The email of a known token's user (expired or not), for showing who a token was.
     pub fn token_owner(&self, token: &str) -> Option<String> {
-        let record = lock(&self.inner.tokens).get(token).cloned()?;
-        Some(self.inner.world.orgs[record.org].users[record.user].email.clone())
+        let (org, user) = self.inner.tokens.owner(token)?;
+        Some(self.inner.world.orgs[org].users[user].email.clone())
     }
 
     /// Mints a token for a world user, issued to `client_id` (absent: the default client).
@@ -577,7 +569,7 @@ impl AppState {
             client_id: client_id.clone(),
         };
         let limit = self.inner.options.max_minted_tokens;
-        lock(&self.inner.tokens).mint(access_token.clone(), record, limit, self.now_ms()).map_err(MintError::Full)?;
+        self.inner.tokens.mint(access_token.clone(), record, limit, self.now_ms()).map_err(MintError::Full)?;
         Ok(MintedToken {
             access_token,
             org_id: org.id.clone(),
@@ -775,7 +767,7 @@ impl AppState {
             running.stop();
         }
         // Minted tokens go; world tokens expired by `/__admin/tokens/expire` come back.
-        *lock(&self.inner.tokens) = tokens::TokenStore::from_world(&self.inner.world);
+        self.inner.tokens.reset();
         {
             let mut core = self.core();
             core.sessions.clear();
@@ -917,7 +909,7 @@ mod tests {
         clock.advance(tokens::EXPIRED_KEPT_MS).await.expect("virtual");
         assert!(state.identify(&world_token(&state)).is_ok(), "a lookup sweeps");
         assert_eq!(state.token_owner(&minted.access_token), None, "swept");
-        assert_eq!(lock(&state.inner.tokens).minted_counts(), (0, 1));
+        assert_eq!(state.inner.tokens.minted_counts(), (0, 1));
     }
 
     fn world_token(state: &AppState) -> String {

@@ -21,7 +21,7 @@ use crate::engine::subscriptions::{SavedSubscription, SubscriptionStore};
 use crate::engine::tasks::Leg;
 
 use super::tasks::SavedTasks;
-use super::{AppState, Inner, lock};
+use super::{AppState, Inner};
 
 /// The state file's format version.
 pub const FORMAT: u32 = 1;
@@ -153,10 +153,13 @@ impl AppState {
     /// Everything a state file keeps, as it is now.
     pub fn saved(&self) -> Saved {
         let world = self.world();
-        let minted_tokens = lock(&self.inner.tokens)
+        let minted_tokens = self
+            .inner
+            .tokens
             .minted()
+            .into_iter()
             .map(|(token, r)| SavedToken {
-                access_token: token.clone(),
+                access_token: token,
                 email: world.orgs[r.org].users[r.user].email.clone(),
                 scopes: r.scopes.to_vec(),
                 expires_at: r.expires_at,
@@ -187,7 +190,7 @@ impl AppState {
         let world = self.world().clone();
         let mut restored = Restored::default();
         {
-            let mut tokens = lock(&self.inner.tokens);
+            let tokens = &self.inner.tokens;
             for t in saved.minted_tokens {
                 let found = world.orgs.iter().enumerate().find_map(|(oi, o)| {
                     o.users.iter().position(|u| u.email.eq_ignore_ascii_case(&t.email)).map(|ui| (oi, ui))

@@ -50,7 +50,7 @@ impl AppState {
     /// What each bounded store holds, its bound, and what it let go.
     pub fn bounds(&self) -> Value {
         let options = self.options();
-        let (minted, swept) = super::lock(&self.inner.tokens).minted_counts();
+        let (minted, swept) = self.inner.tokens.minted_counts();
         let (violations, violation_bytes, violations_evicted) = super::lock(&self.inner.violations).usage();
         let hub = self.notifications().counts();
         let config = self.notification_config();
