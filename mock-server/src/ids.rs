@@ -36,19 +36,14 @@ pub fn uuid() -> String {
     random().hyphenated().to_string()
 }
 
-/// `<prefix>_<uuid>` (a TrackingID), made in one allocation.
-pub fn prefixed(prefix: &str) -> std::sync::Arc<str> {
-    const ID: usize = uuid::fmt::Hyphenated::LENGTH;
-    let mut buffer = [0u8; 64 + 1 + ID];
-    if prefix.len() > 64 {
-        return format!("{prefix}_{}", random().hyphenated()).into();
-    }
-    buffer[..prefix.len()].copy_from_slice(prefix.as_bytes());
-    buffer[prefix.len()] = b'_';
-    let end = prefix.len() + 1 + ID;
-    random().hyphenated().encode_lower(&mut buffer[prefix.len() + 1..end]);
-    // A prefix is UTF-8 and the rest is ASCII.
-    std::str::from_utf8(&buffer[..end]).unwrap_or_default().into()
+/// `<prefix>_<uuid>` (a TrackingID), made in one allocation of exactly its length (so that it
+/// becomes `Bytes` or a header value without another).
+pub fn prefixed(prefix: &str) -> String {
+    let mut id = String::with_capacity(prefix.len() + 1 + uuid::fmt::Hyphenated::LENGTH);
+    id.push_str(prefix);
+    id.push('_');
+    id.push_str(random().hyphenated().encode_lower(&mut uuid::Uuid::encode_buffer()));
+    id
 }
 
 /// A random (version 4) UUID, without hyphens.
@@ -68,7 +63,7 @@ mod tests {
         assert_eq!(super::simple().len(), 32);
         let tracking = super::prefixed("NOTIFS");
         assert!(tracking.starts_with("NOTIFS_") && uuid::Uuid::parse_str(&tracking[7..]).is_ok(), "{tracking}");
-        // A prefix longer than the stack buffer takes the long way, with the same shape.
+        assert_eq!(tracking.capacity(), tracking.len(), "exactly its length");
         let long = "P".repeat(70);
         let tracking = super::prefixed(&long);
         assert!(

@@ -632,7 +632,7 @@ pub fn enveloped(
         .and_then(|v| v.to_str().ok())
         .map(str::trim)
         .filter(|v| !v.is_empty() && v.len() <= 256);
-    let (tracking, tracking_header): (Arc<str>, HeaderValue) = match chosen {
+    let (tracking, tracking_header): (String, HeaderValue) = match chosen {
         Some(chosen) => (chosen.into(), header_text(chosen)),
         None => {
             let made = crate::ids::prefixed(service.tracking_prefix());
@@ -850,7 +850,7 @@ impl RequestRecord {
     fn finish(
         mut self,
         state: &AppState,
-        tracking_id: &Arc<str>,
+        tracking_id: &str,
         caller: Option<Caller>,
         response: &axum::http::response::Parts,
         response_body: &[u8],
@@ -1186,9 +1186,9 @@ mod tests {
         let (parts, _) = request.into_parts();
         let body = RequestBody::Bytes(Bytes::from_static(br#"{"name":"n","secret":"do-not-show-0123456789"}"#));
         let record = RequestRecord::capture(&parts, &body);
-        let tracking: Arc<str> = "NOTIFS_test".into();
+        let tracking = "NOTIFS_test";
         let (response, _) = response.into_parts();
-        let draft = record.finish(&state, &tracking, None, &response, response_body, None, None, 42);
+        let draft = record.finish(&state, tracking, None, &response, response_body, None, None, 42);
         let seq = state.journal().append(draft);
         state.journal().query(Some(seq - 1), None, 1).entries[0].as_ref().clone()
     }
