@@ -189,22 +189,19 @@ impl AppState {
     pub fn restore(&self, saved: Saved) -> Restored {
         let world = self.world().clone();
         let mut restored = Restored::default();
-        {
-            let tokens = &self.inner.tokens;
-            for t in saved.minted_tokens {
-                let found = world.orgs.iter().enumerate().find_map(|(oi, o)| {
-                    o.users.iter().position(|u| u.email.eq_ignore_ascii_case(&t.email)).map(|ui| (oi, ui))
-                });
-                match found {
-                    Some((org, user)) => {
-                        let scopes = t.scopes.into();
-                        let client_id = crate::auth::client_id(t.client_id.as_deref());
-                        let record = TokenRecord { org, user, scopes, expires_at: t.expires_at, client_id };
-                        tokens.restore(t.access_token, record);
-                        restored.tokens += 1;
-                    }
-                    None => restored.skipped.push(format!("a minted token of {}: no such user", t.email)),
+        for t in saved.minted_tokens {
+            let found = world.orgs.iter().enumerate().find_map(|(oi, o)| {
+                o.users.iter().position(|u| u.email.eq_ignore_ascii_case(&t.email)).map(|ui| (oi, ui))
+            });
+            match found {
+                Some((org, user)) => {
+                    let scopes = t.scopes.into();
+                    let client_id = crate::auth::client_id(t.client_id.as_deref());
+                    let record = TokenRecord { org, user, scopes, expires_at: t.expires_at, client_id };
+                    self.inner.tokens.restore(t.access_token, record);
+                    restored.tokens += 1;
                 }
+                None => restored.skipped.push(format!("a minted token of {}: no such user", t.email)),
             }
         }
         let org_known = |id: &str| world.orgs.iter().any(|o| o.id == id);
