@@ -507,14 +507,16 @@ impl AppState {
 
     /// Resolves a bearer token to an identity (401 cases).
     pub fn identify(&self, token: &str) -> Result<Identity<'_>, AuthFailure> {
-        // The clock is read only when something may have expired: minted tokens to sweep, or a
-        // token that expires (the world's usually do not).
-        let Some(found) = self.inner.tokens.find(token, || self.now_ms()) else {
+        // The clock is read only when something may have expired (minted tokens to sweep, or a
+        // token that expires: the world's usually do not), and then once.
+        let read = std::cell::OnceCell::new();
+        let now = || *read.get_or_init(|| self.now_ms());
+        let Some(found) = self.inner.tokens.find(token, now) else {
             return Err(auth::unknown_token(token));
         };
         let identity = Identity::new(&self.inner.world, found.record);
         match found.expires_at {
-            Some(expires_at) => match self.now_ms() {
+            Some(expires_at) => match now() {
                 now if expires_at <= now => Err(auth::expired_token(identity.user(), expires_at, now)),
                 _ => Ok(identity),
             },
