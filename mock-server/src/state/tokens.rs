@@ -35,7 +35,9 @@ pub(crate) struct Tokens {
 }
 
 /// A world token: its record, and when it expires (epoch ms, [`NEVER`] for never), which
-/// `/__admin/tokens/expire` may bring forward and a reset puts back.
+/// `/__admin/tokens/expire` may bring forward and a reset puts back. The record's own
+/// `expires_at` stays as the world file says (what a reset puts back); [`Found::expires_at`] is
+/// the one in force.
 #[derive(Debug)]
 struct WorldToken {
     record: TokenRecord,
