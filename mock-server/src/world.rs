@@ -464,9 +464,18 @@ impl World {
 
     /// Finds a user by email (case-insensitive), with their organisation.
     pub fn user_by_email(&self, email: &str) -> Option<(&Org, &User)> {
+        let (org, user) = self.user_position(email)?;
+        let org = &self.orgs[org];
+        Some((org, &org.users[user]))
+    }
+
+    /// Where a user is, by email (case-insensitive): their organisation's index in `orgs` and
+    /// theirs in its `users`, as a token's record keeps them.
+    pub fn user_position(&self, email: &str) -> Option<(usize, usize)> {
         self.orgs
             .iter()
-            .find_map(|org| org.users.iter().find(|u| u.email.eq_ignore_ascii_case(email)).map(|u| (org, u)))
+            .enumerate()
+            .find_map(|(oi, o)| o.users.iter().position(|u| u.email.eq_ignore_ascii_case(email)).map(|ui| (oi, ui)))
     }
 
     /// Finds an organisation by id.
@@ -586,6 +595,19 @@ impl World {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_user_is_found_by_email_in_any_case_and_in_any_organisation() {
+        let world = World::default_world();
+        assert_eq!(world.user_position("AGENT1@globex.example"), Some((1, 1)));
+        assert_eq!(world.user_position("agent2@wxcc.example"), Some((0, 3)));
+        assert_eq!(world.user_position("nobody@wxcc.example"), None);
+        let (org, user) = world.user_by_email("Agent1@Globex.Example").expect("the globex agent");
+        assert_eq!(
+            (org.id.as_str(), user.email.as_str()),
+            ("f8c8b37f-12c0-41f3-9fed-11ae3b18fd04", "agent1@globex.example")
+        );
+    }
 
     #[test]
     fn the_default_world_loads_and_has_the_forum_case_token() {

@@ -548,18 +548,9 @@ impl AppState {
         client_id: Option<&str>,
     ) -> Result<MintedToken, MintError> {
         let world = &self.inner.world;
-        let (org_idx, org) = world
-            .orgs
-            .iter()
-            .enumerate()
-            .find(|(_, o)| o.users.iter().any(|u| u.email.eq_ignore_ascii_case(email)))
-            .ok_or(MintError::NoSuchUser)?;
-        let (user_idx, user) = org
-            .users
-            .iter()
-            .enumerate()
-            .find(|(_, u)| u.email.eq_ignore_ascii_case(email))
-            .ok_or(MintError::NoSuchUser)?;
+        let (org_idx, user_idx) = world.user_position(email).ok_or(MintError::NoSuchUser)?;
+        let org = &world.orgs[org_idx];
+        let user = &org.users[user_idx];
         let access_token = format!("{}_{}_{}", crate::ids::simple(), org.cluster, org.id);
         let expires_at = self.now_ms().saturating_add(ttl_seconds.saturating_mul(1000));
         let client_id = crate::auth::client_id(client_id);

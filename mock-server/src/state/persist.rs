@@ -190,10 +190,7 @@ impl AppState {
         let world = self.world().clone();
         let mut restored = Restored::default();
         for t in saved.minted_tokens {
-            let found = world.orgs.iter().enumerate().find_map(|(oi, o)| {
-                o.users.iter().position(|u| u.email.eq_ignore_ascii_case(&t.email)).map(|ui| (oi, ui))
-            });
-            match found {
+            match world.user_position(&t.email) {
                 Some((org, user)) => {
                     let scopes = t.scopes.into();
                     let client_id = crate::auth::client_id(t.client_id.as_deref());

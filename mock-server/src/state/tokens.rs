@@ -79,10 +79,7 @@ impl Tokens {
     pub(crate) fn from_world(world: &World) -> Tokens {
         let mut tokens = foldhash::HashMap::default();
         for spec in &world.tokens {
-            let found = world.orgs.iter().enumerate().find_map(|(oi, o)| {
-                o.users.iter().position(|u| u.email.eq_ignore_ascii_case(&spec.email)).map(|ui| (oi, ui))
-            });
-            if let Some((org, user)) = found {
+            if let Some((org, user)) = world.user_position(&spec.email) {
                 let record = TokenRecord {
                     org,
                     user,
